@@ -1,0 +1,45 @@
+"""One vocabulary of dimension and variable names, declared once.
+
+Graph variable names carry their scale (``log_`` or none). Select by these names, never
+by position. Tests pin the exact sets.
+"""
+
+from __future__ import annotations
+
+# Dimensions
+SUBJECT = "subject"
+INTERVAL = "interval"
+ARM = "arm"
+STRATUM = "stratum"
+COVARIATE = "covariate"
+PERIOD = "period"
+EPISODE = "episode"
+CELL = "cell"
+SAMPLE_DIMS = ("chain", "draw")
+
+# Arm coding inside models: the experimental arm is 1, the reference (control) arm 0.
+REFERENCE = 0
+EXPERIMENTAL = 1
+
+# Graph variable names
+LOG_HAZARD_BASE = "log_hazard_base"
+LOG_HR = "log_hr"
+HR = "hr"
+LOG_HR_PERIOD = "log_hr_period"
+HR_PERIOD = "hr_period"
+LOG_HR_SCALE = "log_hr_scale"
+BETA = "beta"
+PSI = "psi"
+ACCELERATION = "acceleration"
+
+# Internal column names of episode tables (generated here only).
+COL_SUBJECT = "subject"
+COL_START = "start"
+COL_STOP = "stop"
+COL_EVENT = "event"
+COL_INTERVAL = "interval"
+COL_ARM = "arm"
+COL_STRATUM = "stratum"
+COL_ON_EXPERIMENTAL = "on_experimental"
+COL_EXPOSURE = "exposure"
+COL_EVENTS = "events"
