@@ -1,0 +1,187 @@
+"""Cut points and sufficient statistics: exact kernels, property tests, brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pexsurv import TrialData
+from pexsurv.intervals import (
+    equal_events,
+    exposure_matrix,
+    exposure_table,
+    fixed_width,
+    interval_index,
+    interval_labels,
+    split_episodes,
+    validate_cuts,
+)
+
+settings.register_profile("fast", max_examples=60, deadline=None, derandomize=True)
+settings.load_profile("fast")
+
+
+@pytest.mark.parametrize(
+    ("cuts", "match"),
+    [([2.0, 1.0], "sorted"), ([1.0, 1.0], "duplicate"), ([0.0, 1.0], "> 0"),
+     ([-1.0], "> 0"), ([1.0, np.nan], "finite"), ([np.inf], "finite")],
+)
+def test_invalid_cuts(cuts, match):
+    with pytest.raises(ValueError, match=match):
+        validate_cuts(cuts)
+
+
+def test_boundaries():
+    cuts = validate_cuts([1.0, 2.0])
+    # An event exactly at a cut belongs to the interval that ends there; beyond the last
+    # cut is the open last interval.
+    assert interval_index(np.array([1e-9, 1.0, 1.0 + 1e-12, 2.0, 2.5, 1e6]), cuts).tolist() \
+        == [0, 0, 1, 1, 2, 2]
+    assert interval_labels(cuts) == ["(0, 1]", "(1, 2]", "(2, inf)"]
+    np.testing.assert_array_equal(exposure_matrix(np.array([0.0, 0.0]), np.array([1.0, 7.0]), cuts),
+                                  [[1.0, 0.0, 0.0], [1.0, 1.0, 5.0]])
+    assert validate_cuts([]).size == 0
+
+
+def test_fixed_width():
+    assert fixed_width(2.0, 6.0).tolist() == [2.0, 4.0]
+    assert fixed_width(2.0, 6.5).tolist() == [2.0, 4.0, 6.0]
+    with pytest.raises(ValueError):
+        fixed_width(0.0, 5.0)
+
+
+def make_data(times, events, arms, ts=None, sw=None, strata=None):
+    df = pd.DataFrame({"t": times, "e": events, "a": arms})
+    kw = {}
+    if ts is not None:
+        df["ts"] = ts
+        kw["treatment_start"] = "ts"
+    if sw is not None:
+        df["sw"] = sw
+        kw["switch_time"] = "sw"
+    if strata is not None:
+        df["s"] = strata
+        kw["strata"] = "s"
+    return TrialData.from_dataframe(df, time="t", event="e", arm="a", **kw)
+
+
+def test_equal_events_balances_counts():
+    rng = np.random.default_rng(1)
+    t = rng.exponential(5.0, 400)
+    d = make_data(t, np.ones(400, int), np.r_[np.zeros(200, int), np.ones(200, int)])
+    cuts = equal_events(d, 8)
+    assert cuts.size == 7
+    counts = np.bincount(interval_index(t, cuts), minlength=8)
+    assert counts.tolist() == [50] * 8
+    with pytest.raises(ValueError, match="cannot fill"):
+        equal_events(make_data([1.0, 2.0], [1, 0], [0, 1]), 3)
+
+
+# --------------------------------------------------------------------- properties
+@st.composite
+def trials(draw):
+    n = draw(st.integers(4, 30))
+    # Times on a coarse grid so that ties with cut points and each other occur often.
+    times = draw(st.lists(st.integers(1, 40), min_size=n, max_size=n))
+    times = np.array(times, float) / 4.0
+    events = np.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+    arms = np.array([0, 1] * (n // 2) + [0] * (n % 2))
+    frac_ts = np.array(draw(st.lists(st.sampled_from([np.nan, 0.0, 0.25, 0.5, 1.0]),
+                                     min_size=n, max_size=n)))
+    frac_sw = np.array(draw(st.lists(st.sampled_from([np.nan, 0.3, 0.5, 1.0]),
+                                     min_size=n, max_size=n)))
+    ts = np.where(arms == 1, frac_ts * times, 0.0)
+    sw = np.where(arms == 0, frac_sw * times, np.nan)
+    ncut = draw(st.integers(0, 5))
+    cuts = np.unique(np.array(draw(st.lists(st.integers(1, 40), min_size=ncut, max_size=ncut)),
+                              float) / 4.0)
+    strata = np.array(draw(st.lists(st.sampled_from(["a", "b"]), min_size=n, max_size=n)))
+    return make_data(times, events, arms, ts, sw, strata), cuts
+
+
+def brute_force(data, cuts):
+    """Per-patient loop over intervals, written independently of the kernels."""
+    edges = [0.0, *cuts.tolist(), np.inf]
+    k = len(edges) - 1
+    ev = np.zeros((2, k))
+    ex = np.zeros((2, k))
+    for t, e, a in zip(data.time, data.event, data.arm, strict=True):
+        for j in range(k):
+            lo, hi = edges[j], edges[j + 1]
+            ex[a, j] += max(0.0, min(t, hi) - lo)
+            if e == 1 and lo < t <= hi:
+                ev[a, j] += 1
+    return ev, ex
+
+
+@given(trials())
+def test_totals_and_brute_force(case):
+    data, cuts = case
+    tab = exposure_table(data, cuts)
+    assert tab.events.sum() == data.event.sum()
+    np.testing.assert_allclose(float(tab.exposure.sum()), data.time.sum(), rtol=1e-12)
+    ev, ex = brute_force(data, cuts)
+    np.testing.assert_array_equal(tab.events.transpose("arm", "interval").values, ev)
+    np.testing.assert_allclose(tab.exposure.transpose("arm", "interval").values, ex, rtol=1e-12)
+
+
+@given(trials())
+def test_episodes_partition_follow_up(case):
+    data, cuts = case
+    ep = split_episodes(data, cuts)
+    g = ep.groupby("subject", sort=False)
+    # Episodes tile (0, time] without gaps or overlaps, and the event sits on the last one.
+    np.testing.assert_allclose(g["stop"].max().loc[data.id], data.time)
+    assert (g["start"].min() == 0).all()
+    assert ((ep["stop"] - ep["start"]) > 0).all()
+    prev_stop = g["stop"].shift(1)
+    assert np.allclose(ep["start"][prev_stop.notna()], prev_stop.dropna())
+    np.testing.assert_array_equal(g["event"].sum().loc[data.id], data.event)
+    # No episode straddles a cut or a therapy change.
+    lo = np.concatenate([[0.0], cuts])[ep["interval"]]
+    hi = np.concatenate([cuts, [np.inf]])[ep["interval"]]
+    assert ((ep["start"] >= lo) & (ep["stop"] <= hi)).all()
+    on, off = data.on_experimental_from()
+    pos = pd.Index(data.id).get_indexer(ep["subject"])
+    for point in (on[pos], off[pos]):
+        inside = (ep["start"] < point) & (point < ep["stop"])
+        assert not inside.any()
+    # Experimental exposure matches the definition per subject.
+    expected_on = np.where(np.isnan(on), 0.0, np.clip(np.minimum(data.time, off) - on, 0, None))
+    got_on = (ep["on_experimental"] * (ep["stop"] - ep["start"])).groupby(ep["subject"]).sum()
+    np.testing.assert_allclose(got_on.loc[data.id], expected_on, atol=1e-12)
+
+
+@given(trials())
+def test_grouped_tables_agree(case):
+    data, cuts = case
+    by_arm = exposure_table(data, cuts)
+    by_stratum = exposure_table(data, cuts, by=("arm", "stratum")).sum("stratum")
+    by_on = exposure_table(data, cuts, by=("arm", "on_experimental")).sum("on_experimental")
+    for other in (by_stratum, by_on):
+        np.testing.assert_allclose(other.exposure, by_arm.exposure, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(other.events, by_arm.events)
+
+
+def test_table_coords_and_errors():
+    d = make_data([1.0, 2.0, 3.0, 4.0], [1, 0, 1, 1], [0, 0, 1, 1])
+    tab = exposure_table(d, [2.0])
+    assert tab.events.dims == ("arm", "interval")
+    assert tab.arm.values.tolist() == ["0", "1"]
+    assert tab.interval_upper.values.tolist() == [2.0, np.inf]
+    with pytest.raises(ValueError, match="unknown grouping 'sex'"):
+        exposure_table(d, [2.0], by=("arm", "sex"))
+    with pytest.raises(ValueError, match="needs strata"):
+        exposure_table(d, [2.0], by=("stratum",))
+    with pytest.raises(ValueError, match="repeated"):
+        exposure_table(d, [2.0], by=("arm", "arm"))
+
+
+def test_numeric_covariate_has_no_table():
+    df = pd.DataFrame({"t": [1.0, 2.0], "e": [1, 0], "a": [0, 1], "age": [50.0, 60.0]})
+    d = TrialData.from_dataframe(df, time="t", event="e", arm="a", covariates=("age",))
+    with pytest.raises(ValueError, match="numeric"):
+        exposure_table(d, [1.5], by=("arm", "age"))

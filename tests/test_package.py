@@ -1,0 +1,60 @@
+"""Packaging: the wheel holds `pexsurv` and its four mapped subpackages, nothing bare."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel_names(tmp_path_factory) -> list[str]:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        check=True, capture_output=True, cwd=tmp_path_factory.mktemp("build-cwd"),
+    )
+    (whl,) = out.glob("pexsurv-*.whl")
+    with zipfile.ZipFile(whl) as z:
+        return z.namelist()
+
+
+def test_wheel_maps_code_folders_into_pexsurv(wheel_names):
+    tops = {n.split("/")[0] for n in wheel_names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"pexsurv"}, f"bare top-level packages in the wheel: {tops - {'pexsurv'}}"
+    for sub in ("models", "priors", "fitting", "diagnostics"):
+        assert f"pexsurv/{sub}/__init__.py" in wheel_names
+    assert "pexsurv/datasets/ct041_like.csv" in wheel_names
+    assert not any(n.startswith(("tests/", "notebooks/", "pexsurv/tests/")) for n in wheel_names)
+
+
+def test_subpackages_import_from_installed_location():
+    import pexsurv.diagnostics
+    import pexsurv.fitting
+    import pexsurv.models
+    import pexsurv.priors
+
+    for mod, folder in ((pexsurv.models, "models"), (pexsurv.priors, "priors"),
+                        (pexsurv.fitting, "fitting"), (pexsurv.diagnostics, "diagnostics")):
+        assert Path(mod.__file__).parent == ROOT / folder
+
+
+def test_cli_version_and_errors(tmp_path):
+    exe = Path(sys.executable).parent / "pexsurv"
+    res = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+    import pexsurv
+
+    assert res.stdout.strip() == f"pexsurv {pexsurv.__version__}"
+    res = subprocess.run([exe, "simulate", "--scenario", "nope", "--seed", "1"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "unknown scenario 'nope'" in res.stderr and res.stdout == ""
+    res = subprocess.run([exe, "simulate", "--seed", "1", "-o", str(tmp_path / "no" / "x.csv")],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "does not exist" in res.stderr
+    res = subprocess.run([exe, "bogus"], capture_output=True, text=True)
+    assert res.returncode == 2 and "invalid choice" in res.stderr
