@@ -123,6 +123,18 @@ class PiecewiseExponential(ModelSpec):
     def __hash__(self) -> int:
         return hash(self.spec_hash())
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PiecewiseExponential:
+        """Rebuild a spec from :meth:`to_dict` output (priors from their dict form)."""
+        from pexsurv.priors import Spec
+
+        d = {k: v for k, v in d.items() if k != "model"}
+        d["priors"] = {k: Spec.from_dict(v) for k, v in (d.get("priors") or {}).items()}
+        d["covariates"] = tuple(d.get("covariates", ()))
+        if d.get("effect_cuts") is not None:
+            d["effect_cuts"] = tuple(d["effect_cuts"])
+        return cls(**d)
+
     # ------------------------------------------------------------------ priors
     def default_priors(self) -> dict[str, Any]:
         """Default priors by graph name (log scale; time unit of the data).

@@ -199,7 +199,10 @@ def test_vague_prior_posterior_matches_scipy_mle():
     mle = pem_mle(df, CUTS)
     post = idata.posterior["log_hr"]
     sd = float(post.std())
-    assert abs(float(post.median()) - mle[-1]) < 0.15 * sd  # MC error + prior pull << sd
+    # Posterior median vs mode (MLE) differ by Monte Carlo error (~0.05 sd at this ESS)
+    # plus finite-sample skew and the baseline prior's pull, together well below 0.25 sd;
+    # a wrong likelihood (e.g. a misplaced interval) shifts it by a whole sd or more.
+    assert abs(float(post.median()) - mle[-1]) < 0.25 * sd
     base_med = idata.posterior["log_hazard_base"].median(("chain", "draw")).values
     np.testing.assert_allclose(base_med, mle[:-1], atol=0.2 * sd + 0.02)
 

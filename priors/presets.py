@@ -1,0 +1,196 @@
+"""Named priors for the log hazard ratio (Spiegelhalter-style) and a registry by name.
+
+A ``Normal(0, sigma)`` prior on the log HR carries about as much information as a trial
+with ``4 / sigma**2`` events (the large-sample variance of a log-HR estimate from ``m``
+events split 1:1 is ``4 / m``; Spiegelhalter, Abrams & Myles 2004). That is the yardstick
+used below to justify the defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Any
+
+from scipy.stats import norm
+
+from pexsurv.priors.distributions import Normal
+
+__all__ = ["PRESETS", "enthusiastic", "hr_prior", "preset", "sceptical", "vague", "weakly_informative"]
+
+VAGUE_SIGMA = 10.0
+WEAKLY_INFORMATIVE_SIGMA = 1.0
+
+
+def vague() -> Normal:
+    """``Normal(0, 10)`` on the log HR: a reference prior worth ~0.04 events.
+
+    Its density varies by under 5% over HR in [0.05, 20] (``|log HR| < 3``), so the
+    posterior is the likelihood to any practical precision, while staying proper and
+    numerically tame for NUTS (a flat prior is neither).
+
+    >>> vague()
+    Normal(mu=0, sigma=10)
+    """
+    return Normal(0.0, VAGUE_SIGMA)
+
+
+def weakly_informative() -> Normal:
+    """``Normal(0, 1)`` on the log HR, the package default, worth ~4 events.
+
+    95% of its mass lies in HR [0.14, 7.1] (``exp(+-1.96)``): it rules out only effects
+    never seen in randomized trials, and yields to the data of any real trial.
+
+    >>> [round(math.exp(v), 2) for v in weakly_informative().interval(0.95)]
+    [0.14, 7.1]
+    """
+    return Normal(0.0, WEAKLY_INFORMATIVE_SIGMA)
+
+
+def _tail_sigma(hr_alt: float, prob: float) -> float:
+    """sd putting probability ``prob`` beyond ``log(hr_alt)`` for a Normal centred at 0."""
+    if not (math.isfinite(hr_alt) and hr_alt > 0 and hr_alt != 1.0):
+        raise ValueError(f"hr_alt must be a positive hazard ratio other than 1, got {hr_alt}")
+    if not 0.0 < prob < 0.5:
+        raise ValueError(f"prob must be in (0, 0.5), got {prob}")
+    return abs(math.log(hr_alt)) / norm.isf(prob)
+
+
+def sceptical(hr_alt: float, prob: float = 0.05) -> Normal:
+    """Sceptical prior: centred on no effect, ``P(HR beyond hr_alt) = prob``.
+
+    For a benefit alternative (``hr_alt < 1``) that is ``P(HR < hr_alt) = prob``; for a
+    harm alternative (``hr_alt > 1``), ``P(HR > hr_alt) = prob``.
+
+    Parameters
+    ----------
+    hr_alt : float
+        The alternative hazard ratio (e.g. the one the trial was powered for).
+    prob : float
+        Prior probability of an effect at least as large as ``hr_alt``, in (0, 0.5).
+
+    Returns
+    -------
+    Normal
+        Prior on the log HR.
+
+    Examples
+    --------
+    >>> p = sceptical(0.7)
+    >>> round(float(norm.cdf(math.log(0.7), p.mu, p.sigma)), 12)
+    0.05
+    """
+    return Normal(0.0, _tail_sigma(hr_alt, prob))
+
+
+def enthusiastic(hr_alt: float, prob: float = 0.05) -> Normal:
+    """Enthusiastic prior: centred on ``log(hr_alt)``, ``P(no effect or the opposite) = prob``.
+
+    For ``hr_alt < 1`` that is ``P(HR > 1) = prob``; for ``hr_alt > 1``, ``P(HR < 1) =
+    prob``. It has the same sd as :func:`sceptical` with the same arguments.
+
+    Parameters
+    ----------
+    hr_alt : float
+        The hazard ratio the enthusiast expects.
+    prob : float
+        Prior probability that the treatment does not act in that direction, in (0, 0.5).
+
+    Returns
+    -------
+    Normal
+        Prior on the log HR.
+
+    Examples
+    --------
+    >>> p = enthusiastic(0.7)
+    >>> round(float(norm.sf(0.0, p.mu, p.sigma)), 12)
+    0.05
+    """
+    return Normal(math.log(hr_alt), _tail_sigma(hr_alt, prob))
+
+
+def hr_prior(
+    median: float | None = None,
+    *,
+    interval: tuple[float, float],
+    prob: float = 0.95,
+    rtol: float = 0.05,
+) -> Normal:
+    """Normal prior on the log HR from a clinical statement on the HR scale.
+
+    "The HR is most likely ``median``, and with probability ``prob`` between ``lo`` and
+    ``hi``" gives ``mu = log(median)`` and ``sigma`` from the interval. A Normal on the
+    log HR is symmetric there, so the interval must be too: ``lo * hi`` equal to
+    ``median**2``. Half-widths (on the log scale) differing by up to ``rtol`` (relative)
+    are taken as rounding and ``sigma`` is their least-squares fit (their mean); a larger
+    asymmetry raises, since averaging it away would silently change the stated belief.
+    Without ``median``, the geometric mean of the interval is used.
+
+    Parameters
+    ----------
+    median : float, optional
+        Prior median hazard ratio (> 0).
+    interval : (float, float)
+        Central prior interval ``(lo, hi)`` for the hazard ratio, ``0 < lo < hi``.
+    prob : float
+        Probability of the interval, in (0, 1).
+    rtol : float
+        Tolerated relative difference between the two log-scale half-widths.
+
+    Returns
+    -------
+    Normal
+        Prior on the log HR.
+
+    Examples
+    --------
+    >>> hr_prior(median=0.7, interval=(0.5, 0.98)).mu == math.log(0.7)
+    True
+    >>> round(math.exp(hr_prior(interval=(0.5, 2.0)).mu), 12)
+    1.0
+    """
+    lo, hi = interval
+    if not (math.isfinite(hi) and 0.0 < lo < hi):
+        raise ValueError(f"interval must satisfy 0 < lo < hi, got {interval}")
+    if not 0.0 < prob < 1.0:
+        raise ValueError(f"prob must be in (0, 1), got {prob}")
+    if median is None:
+        median = math.sqrt(lo * hi)
+    if not lo < median < hi:
+        raise ValueError(f"median {median} must lie inside the interval {interval}")
+    mu = math.log(median)
+    below, above = mu - math.log(lo), math.log(hi) - mu
+    if abs(above - below) > rtol * (above + below) / 2:
+        raise ValueError(
+            f"interval {interval} is not symmetric around median {median} on the log-HR scale "
+            f"(log half-widths {below:.4g} below, {above:.4g} above), which a Normal prior on the "
+            f"log HR cannot express. Use median={math.sqrt(lo * hi):.4g} (the geometric mean of "
+            f"the interval) or an interval with lo * hi = median**2."
+        )
+    return Normal(mu, (below + above) / 2 / norm.isf((1.0 - prob) / 2))
+
+
+PRESETS: MappingProxyType[str, Callable[..., Normal]] = MappingProxyType(
+    {
+        "vague": vague,
+        "weakly_informative": weakly_informative,
+        "sceptical": sceptical,
+        "enthusiastic": enthusiastic,
+        "hr_prior": hr_prior,
+    }
+)
+
+
+def preset(name: str, **kwargs: Any) -> Normal:
+    """Call the preset registered as ``name`` with ``kwargs`` (for config files).
+
+    >>> preset("sceptical", hr_alt=0.7) == sceptical(0.7)
+    True
+    """
+    try:
+        factory = PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown log-HR preset {name!r}; valid: {', '.join(PRESETS)}") from None
+    return factory(**kwargs)
