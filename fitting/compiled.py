@@ -68,10 +68,9 @@ class CompiledModel:
         """Draw from the posterior; returns the DataTree and the sampling seconds."""
         t0 = time.perf_counter()
         if config.method == "advi":
-            approx = pm.fit(n=config.options.get("n", 20_000), method="advi", model=self.model,
+            approx = pm.fit(n=config.options.get("n", 10_000), method="advi", model=self.model,
                             random_seed=config.seed, progressbar=config.progress)
-            idata = approx.sample(config.draws * config.chains, random_seed=config.seed,
-                                  model=self.model)
+            idata = approx.sample(config.draws * config.chains, random_seed=config.seed)
         elif config.sampler == "nutpie":
             import nutpie
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -68,6 +69,12 @@ def fit(
     -------
     FitResult
 
+    Warns
+    -----
+    ConvergenceWarning
+        When an MCMC fit fails any threshold of
+        :func:`pexsurv.diagnostics.check_convergence`.
+
     Examples
     --------
     >>> from pexsurv import datasets
@@ -102,10 +109,17 @@ def fit(
     if log_likelihood:
         ll = spec.pointwise_log_likelihood(idata["posterior"].to_dataset(), data)
         idata["log_likelihood"] = xr.DataTree(ll.to_dataset(name="survival"))
-    return FitResult(idata=idata, spec=spec, priors=priors, data=data, sampler=config,
-                     timings={"compile_seconds": compile_seconds,
-                              "sampling_seconds": sampling_seconds},
-                     provenance=provenance)
+    result = FitResult(idata=idata, spec=spec, priors=priors, data=data, sampler=config,
+                       timings={"compile_seconds": compile_seconds,
+                                "sampling_seconds": sampling_seconds},
+                       provenance=provenance)
+    from pexsurv.diagnostics.convergence import ConvergenceWarning  # diagnostics reads fits
+
+    if not config.approximate and not result.convergence.passed:
+        # Said at once, not only when someone looks: an unconverged fit must not pass quietly.
+        warnings.warn(f"{type(spec).__name__} fit: {result.convergence.text}",
+                      ConvergenceWarning, stacklevel=2)
+    return result
 
 
 def compile_spec(spec: Any, data: TrialData, config: SamplerConfig | None = None) -> CompiledModel:

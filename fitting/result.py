@@ -158,7 +158,7 @@ class FitResult:
         fmt = attrs.get("pexsurv_format")
         if fmt != FORMAT_VERSION:
             raise IncompatibleResultError(
-                f"{path}: saved with result format {fmt!r}, this pexsurv reads format "
+                f"{path}: saved with result format {fmt}, this pexsurv reads format "
                 f"{FORMAT_VERSION}; refit with this version (or load it with the version that "
                 "wrote it)"
             )
