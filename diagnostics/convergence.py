@@ -140,8 +140,7 @@ def check_convergence(result: Any, *, var_names: list[str] | None = None,
     depth = _sample_stat(tree, "maxdepth_reached", "reached_max_treedepth")
     saturation = float(depth.mean()) if depth is not None else 0.0
     energy = _sample_stat(tree, "energy")
-    ebfmi = (np.asarray(az.bfmi(tree)["energy"].values if hasattr(az.bfmi(tree), "data_vars")
-                        else az.bfmi(tree)) if energy is not None else np.array([]))
+    ebfmi = np.asarray(az.bfmi(tree)["energy"].values) if energy is not None else np.array([])
 
     problems, advice = [], []
     if approximate:
