@@ -1,5 +1,5 @@
-"""Diagnostics: convergence checks and, as they land, PPC, LOO, prior sensitivity and
-reports (installed as ``pexsurv.diagnostics``)."""
+"""Diagnostics: convergence checks, posterior predictive checks, LOO, prior sensitivity and,
+as they land, reports (installed as ``pexsurv.diagnostics``)."""
 
 from pexsurv.diagnostics.convergence import (
     THRESHOLDS,
@@ -7,5 +7,32 @@ from pexsurv.diagnostics.convergence import (
     ConvergenceWarning,
     check_convergence,
 )
+from pexsurv.diagnostics.hr_table import hr_table
+from pexsurv.diagnostics.loo import LOG_LIKELIHOOD_VAR, LooCheck, compare, log_likelihood_tree, loo
+from pexsurv.diagnostics.ppc import (
+    EventsCheck,
+    SurvivalPPC,
+    observed_vs_expected_events,
+    posterior_predictive_survival,
+)
+from pexsurv.diagnostics.sensitivity import PSENSE_THRESHOLD, PriorSensitivity, prior_sensitivity
 
-__all__ = ["THRESHOLDS", "ConvergenceCheck", "ConvergenceWarning", "check_convergence"]
+__all__ = [
+    "LOG_LIKELIHOOD_VAR",
+    "PSENSE_THRESHOLD",
+    "THRESHOLDS",
+    "ConvergenceCheck",
+    "ConvergenceWarning",
+    "EventsCheck",
+    "LooCheck",
+    "PriorSensitivity",
+    "SurvivalPPC",
+    "check_convergence",
+    "compare",
+    "hr_table",
+    "log_likelihood_tree",
+    "loo",
+    "observed_vs_expected_events",
+    "posterior_predictive_survival",
+    "prior_sensitivity",
+]

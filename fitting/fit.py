@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-import xarray as xr
 
 from pexsurv.data import TrialData
 from pexsurv.fitting.compiled import CompiledModel, compile_model
@@ -106,14 +105,16 @@ def fit(
     provenance = {"versions": _versions(), "spec_hash": spec.spec_hash(),
                   "data_fingerprint": data.fingerprint(), "format": FORMAT_VERSION,
                   "model_type": type(spec).__name__}
-    if log_likelihood:
-        ll = spec.pointwise_log_likelihood(idata["posterior"].to_dataset(), data)
-        idata["log_likelihood"] = xr.DataTree(ll.to_dataset(name="survival"))
     result = FitResult(idata=idata, spec=spec, priors=priors, data=data, sampler=config,
                        timings={"compile_seconds": compile_seconds,
                                 "sampling_seconds": sampling_seconds},
                        provenance=provenance)
-    from pexsurv.diagnostics.convergence import ConvergenceWarning  # diagnostics reads fits
+    # Imported here: diagnostics read fits, so they import this module's results.
+    from pexsurv.diagnostics.convergence import ConvergenceWarning
+    from pexsurv.diagnostics.loo import log_likelihood_tree
+
+    if log_likelihood:
+        result = dataclasses.replace(result, idata=log_likelihood_tree(result))
 
     if not config.approximate and not result.convergence.passed:
         # Said at once, not only when someone looks: an unconverged fit must not pass quietly.

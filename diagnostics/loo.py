@@ -1,0 +1,172 @@
+"""Leave-one-patient-out cross-validation (PSIS-LOO) and model comparison.
+
+LOO here always uses the per-patient log-likelihood of the exact survival likelihood
+(:meth:`~pexsurv.models.PiecewiseExponential.pointwise_log_likelihood`), never the
+per-cell Poisson terms of an aggregated fit: those leave out a whole interval x arm cell
+at a time and give unreliable Pareto k. Because the survival likelihood is exact and
+carries no cut-point-dependent constant, fits of the same patients with different cut
+points, baseline priors or treatment-effect structures are compared on one scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from arviz_stats.utils import ELPDData
+from matplotlib.figure import Figure
+
+from pexsurv import _names as N
+
+if TYPE_CHECKING:
+    from pexsurv.fitting import FitResult
+
+__all__ = ["LOG_LIKELIHOOD_VAR", "LooCheck", "compare", "log_likelihood_tree", "loo"]
+
+LOG_LIKELIHOOD_VAR = "survival"
+"""Name of the per-patient log-likelihood in the ``log_likelihood`` group (as
+:func:`pexsurv.fitting.fit` writes it with ``log_likelihood=True``)."""
+
+
+def log_likelihood_tree(result: FitResult) -> xr.DataTree:
+    """The fit's DataTree with the per-patient log-likelihood group.
+
+    Returns ``result.idata`` itself when it already holds
+    ``log_likelihood/survival``; otherwise a copy with that group computed from the
+    posterior (the fit's own tree is never changed).
+
+    Examples
+    --------
+    >>> tree = log_likelihood_tree(result)  # doctest: +SKIP
+    >>> tree["log_likelihood"]["survival"].dims  # doctest: +SKIP
+    ('chain', 'draw', 'subject')
+    """
+    tree = result.idata
+    if "log_likelihood" in tree.children and LOG_LIKELIHOOD_VAR in tree["log_likelihood"]:
+        return tree
+    ll = result.spec.pointwise_log_likelihood(result.posterior, result.data)
+    tree = tree.copy()
+    tree["log_likelihood"] = xr.DataTree(ll.to_dataset(name=LOG_LIKELIHOOD_VAR))
+    return tree
+
+
+@dataclass(frozen=True)
+class LooCheck:
+    """Outcome of :func:`loo`.
+
+    Attributes
+    ----------
+    passed : bool
+        No Pareto k above ``elpd.good_k``: every leave-one-out estimate is reliable.
+    elpd : arviz_stats.ELPDData
+        ArviZ's PSIS-LOO result, pointwise (``elpd_i`` and ``pareto_k`` per subject).
+    table : pandas.DataFrame
+        One row: ``elpd``, ``se``, ``p_loo``, ``n_subjects``, ``n_samples``, ``good_k``
+        and the counts ``k_good`` (k <= good_k), ``k_bad`` (good_k < k <= 1) and
+        ``k_very_bad`` (k > 1).
+    name : str
+    """
+
+    passed: bool
+    elpd: ELPDData
+    table: pd.DataFrame
+    name: str = "loo"
+
+    @property
+    def high_k_subjects(self) -> np.ndarray:
+        """Ids of the subjects whose Pareto k exceeds ``good_k``."""
+        k = self.elpd.pareto_k
+        return np.asarray(k[N.SUBJECT].values[k.values > self.elpd.good_k])
+
+    @property
+    def text(self) -> str:
+        row = self.table.iloc[0]
+        n_high = int(row["k_bad"] + row["k_very_bad"])
+        verdict = ("all Pareto k reliable" if self.passed else
+                   f"{n_high} subject(s) with Pareto k > {row['good_k']:.2f}: their LOO "
+                   "estimates are unreliable (check them, or use K-fold cross-validation)")
+        return (f"PSIS-LOO: elpd {row['elpd']:.1f} (SE {row['se']:.1f}), p_loo {row['p_loo']:.1f}, "
+                f"{int(row['n_subjects'])} subjects; {verdict}.")
+
+    def __str__(self) -> str:
+        return self.text
+
+    def plot(self) -> Figure:
+        """Pareto k per subject (:func:`arviz.plot_khat`). Created through pyplot by
+        ArviZ: close it with ``matplotlib.pyplot.close(fig)``."""
+        return az.plot_khat(self.elpd, backend="matplotlib").viz["figure"].item()
+
+    def figures(self) -> dict[str, Figure]:
+        """Every figure of this check by name, made on demand."""
+        return {self.name: self.plot()}
+
+
+def loo(result: FitResult) -> LooCheck:
+    """PSIS-LOO of a fit, leaving out one patient at a time.
+
+    Parameters
+    ----------
+    result : FitResult
+        With or without a ``log_likelihood`` group (computed when missing, on a copy).
+
+    Returns
+    -------
+    LooCheck
+
+    Examples
+    --------
+    >>> check = loo(result)  # doctest: +SKIP
+    >>> check.table[["elpd", "se", "k_bad"]]  # doctest: +SKIP
+    """
+    elpd = az.loo(log_likelihood_tree(result), var_name=LOG_LIKELIHOOD_VAR, pointwise=True)
+    k = elpd.pareto_k.values
+    table = pd.DataFrame([{
+        "elpd": elpd.elpd, "se": elpd.se, "p_loo": elpd.p,
+        "n_subjects": elpd.n_data_points, "n_samples": elpd.n_samples, "good_k": elpd.good_k,
+        "k_good": int((k <= elpd.good_k).sum()),
+        "k_bad": int(((k > elpd.good_k) & (k <= 1.0)).sum()),
+        "k_very_bad": int((k > 1.0).sum()),
+    }])
+    return LooCheck(passed=bool((k <= elpd.good_k).all()), elpd=elpd, table=table)
+
+
+def compare(results: Mapping[str, FitResult]) -> pd.DataFrame:
+    """Compare fits of the same patients by PSIS-LOO (:func:`arviz.compare`).
+
+    Parameters
+    ----------
+    results : mapping of str to FitResult
+        Two or more fits of the same data, e.g. different cut points, baseline priors or a
+        PH against a piecewise treatment effect.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ArviZ's comparison table, best model first, unrounded: ``elpd``, ``elpd_diff``
+        (to the best), ``dse`` (standard error of the difference), ``p_worse``,
+        ``weight`` (stacking) and the rest.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two fits, or fits of different data (their ELPDs are not comparable).
+
+    Examples
+    --------
+    >>> compare({"8 intervals": fine, "exponential": coarse})  # doctest: +SKIP
+    """
+    if len(results) < 2:
+        raise ValueError(f"compare needs at least two fits, got {len(results)}")
+    fingerprints = {name: r.data.fingerprint() for name, r in results.items()}
+    if len(set(fingerprints.values())) > 1:
+        raise ValueError(
+            "LOO compares fits of the same patients only; these fits were made on different "
+            f"data (fingerprints by name: { {k: v[:12] for k, v in fingerprints.items()} })"
+        )
+    elpds = {name: loo(r).elpd for name, r in results.items()}
+    return az.compare(elpds, round_to="none")

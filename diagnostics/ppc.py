@@ -1,0 +1,536 @@
+"""Posterior predictive checks: Kaplan-Meier curves against replicate trials, and observed
+against expected events per interval.
+
+Replicate trials are simulated from the fitted piecewise-exponential hazards of each
+subject (arm, stratum and covariates as in the model) and censored as the real trial
+was (see :func:`posterior_predictive_survival`), so the replicate Kaplan-Meier curves
+are comparable with the observed one.
+
+Why not ArviZ's ``plot_ppc_censored`` / ``generate_survival_curves`` / ``kaplan_meier``:
+``generate_survival_curves`` takes every predictive time as an event (``1 - j / n``, no
+censoring), while observed curves here are censored Kaplan-Meier estimates, so the two
+would differ on correctly specified models; it pools all subjects (no curve per arm) and
+draws lines, not bands. ``kaplan_meier`` needs per-subject ``observed_data`` and
+``constant_data`` variables, which our aggregated fits do not store. The observed curves
+therefore come from :func:`pexsurv.km.kaplan_meier`, and the bands from replicate
+Kaplan-Meier curves computed with the same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from pexsurv import _names as N
+from pexsurv.data import TrialData
+from pexsurv.intervals import exposure_matrix, exposure_table, interval_index, validate_cuts
+from pexsurv.km import kaplan_meier, km_survival_at
+from pexsurv.models import PiecewiseExponential, _math, hazard_by_arm
+from pexsurv.models.design import covariate_matrix
+
+if TYPE_CHECKING:
+    from pexsurv.fitting import FitResult
+
+__all__ = [
+    "EventsCheck",
+    "SurvivalPPC",
+    "observed_vs_expected_events",
+    "posterior_predictive_survival",
+]
+
+# Bound on the values held at once when a computation runs over draws x subjects x intervals.
+_CHUNK_VALUES = 2_000_000
+_GRID_POINTS = 40
+
+
+# --------------------------------------------------------------------------- posterior rates
+@dataclass(frozen=True, eq=False)
+class _SubjectHazards:
+    """Each subject's log hazard per baseline interval, for any posterior sample.
+
+    ``log_hazard`` has axes ``(sample, arm, stratum, interval)``; subjects index it by their
+    arm and stratum codes and add their covariate term ``x @ beta`` (``x`` centred as in the
+    model's design).
+    """
+
+    log_hazard: np.ndarray
+    arm: np.ndarray
+    stratum: np.ndarray
+    x: np.ndarray
+    beta: np.ndarray | None
+    cuts: np.ndarray
+
+    @classmethod
+    def from_result(cls, result: FitResult) -> _SubjectHazards:
+        spec, data = result.spec, result.data
+        if not isinstance(spec, PiecewiseExponential):
+            raise ValueError(f"posterior predictive checks support PiecewiseExponential fits, "
+                             f"not {type(spec).__name__}")
+        if spec.exposure != "assigned":
+            raise ValueError(
+                "posterior predictive checks support exposure='assigned' only: a replicate "
+                "trial under exposure='received' needs each subject's treatment start and "
+                "switch times beyond the observed follow-up, which the data do not hold. "
+                "Compare such fits with pexsurv.diagnostics.loo instead."
+            )
+        haz = hazard_by_arm(result).sel({N.ARM: list(data.arms)})
+        if N.STRATUM in haz.dims:
+            haz = haz.sel({N.STRATUM: list(data.stratum_levels)})
+            stratum = data.stratum_index()
+        else:
+            haz = haz.expand_dims({N.STRATUM: ["all"]})
+            stratum = np.zeros(data.n, dtype=np.int64)
+        haz = haz.stack(sample=N.SAMPLE_DIMS).transpose("sample", N.ARM, N.STRATUM, N.INTERVAL)
+        x, names, _ = covariate_matrix(data, spec.covariates)
+        beta = None
+        if names:
+            post = result.posterior[N.BETA].sel({N.COVARIATE: names})
+            beta = post.stack(sample=N.SAMPLE_DIMS).transpose("sample", N.COVARIATE).values
+        return cls(log_hazard=np.log(haz.values), arm=np.asarray(data.arm, dtype=np.int64),
+                   stratum=stratum, x=x, beta=beta, cuts=np.asarray(spec.cut_array))
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.log_hazard.shape[0])
+
+    def log_rates(self, samples: np.ndarray) -> np.ndarray:
+        """Log hazards of shape ``(len(samples), subjects, intervals)``."""
+        out = self.log_hazard[samples][:, self.arm, self.stratum, :]
+        if self.beta is not None:
+            out = out + (self.beta[samples] @ self.x.T)[..., None]
+        return out
+
+
+def _chunks(n: int, values_per_item: int) -> Iterator[slice]:
+    """Slices over ``n`` items holding at most about ``_CHUNK_VALUES`` values each."""
+    step = max(1, _CHUNK_VALUES // max(values_per_item, 1))
+    for lo in range(0, n, step):
+        yield slice(lo, min(lo + step, n))
+
+
+def _interval_bounds(ci_prob: float) -> tuple[float, float]:
+    if not 0 < ci_prob < 1:
+        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+    return (1 - ci_prob) / 2, (1 + ci_prob) / 2
+
+
+# --------------------------------------------------------------------------- replicate trials
+def _event_times(rates: np.ndarray, cuts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Piecewise-exponential event times, one per row of ``rates`` (interval axis last).
+
+    T solves H(T) = E with E ~ Exp(1). H is linear in the rates, so T is also where the
+    hazard ``rates * log(2) / E`` reaches H = log 2: its median, which
+    :func:`pexsurv.models._math.quantile_time` inverts exactly.
+    """
+    e = rng.standard_exponential(rates.shape[:-1])
+    # E = 0 (a ~1e-16 event) makes the scaled rates infinite and T = 0, the right answer.
+    with np.errstate(divide="ignore"):
+        return _math.quantile_time(rates * (np.log(2.0) / e)[..., None], cuts, 0.5)
+
+
+def _reverse_km_draws(time: np.ndarray, event: np.ndarray, after: np.ndarray, size: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Censoring times drawn from the reverse Kaplan-Meier estimate of the censoring
+    distribution, conditional on censoring coming no earlier than ``after`` (a subject seen
+    to have the event at t was still under follow-up at t). Shape ``(size, len(after))``;
+    ``inf`` where the draw falls in the mass beyond the last censoring time.
+    """
+    u, g = kaplan_meier(time, 1 - np.asarray(event))
+    if u.size == 0:  # nobody censored: follow-up was complete
+        return np.full((size, after.size), np.inf)
+    idx = np.searchsorted(u, after, side="left") - 1
+    g_before = np.where(idx >= 0, g[np.clip(idx, 0, None)], 1.0)
+    v = rng.random((size, after.size)) * g_before
+    # C = the first censoring time with G(C) <= v, so that P(C > c) = G(c) / G(after-).
+    first = np.searchsorted(-g, -v, side="left")
+    return np.where(first < u.size, u[np.minimum(first, u.size - 1)], np.inf)
+
+
+def _censoring_times(data: TrialData, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Censoring time of every subject in ``size`` replicate trials, shape ``(size, n)``.
+
+    Censored subjects keep their observed censoring time. Subjects with an event are
+    censored at ``data.censor_time`` when the data give it, else at a time drawn from their
+    arm's reverse Kaplan-Meier censoring distribution beyond their event time.
+    """
+    out = np.tile(np.asarray(data.time, dtype=float), (size, 1))
+    had_event = data.event == 1
+    if data.censor_time is not None:
+        out[:, had_event] = data.censor_time[had_event]
+        return out
+    for code in (N.REFERENCE, N.EXPERIMENTAL):
+        in_arm = data.arm == code
+        idx = np.nonzero(in_arm & had_event)[0]
+        out[:, idx] = _reverse_km_draws(data.time[in_arm], data.event[in_arm], data.time[idx],
+                                        size, rng)
+    return out
+
+
+def _replicate_km(hazards: _SubjectHazards, data: TrialData, samples: np.ndarray,
+                  grid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Kaplan-Meier curves of replicate trials, shape ``(len(samples), arm, time)``."""
+    out = np.empty((samples.size, 2, grid.size))
+    in_arm = [data.arm == code for code in (N.REFERENCE, N.EXPERIMENTAL)]
+    for sl in _chunks(samples.size, data.n * (hazards.cuts.size + 1)):
+        t_event = _event_times(np.exp(hazards.log_rates(samples[sl])), hazards.cuts, rng)
+        t_censor = _censoring_times(data, t_event.shape[0], rng)
+        time = np.minimum(t_event, t_censor)
+        event = (t_event <= t_censor).astype(np.int8)
+        for j, rep in enumerate(range(sl.start, sl.stop)):
+            for code, m in enumerate(in_arm):
+                out[rep, code] = km_survival_at(time[j, m], event[j, m], grid)
+    return out
+
+
+# --------------------------------------------------------------------------- Kaplan-Meier PPC
+@dataclass(frozen=True)
+class SurvivalPPC:
+    """Outcome of :func:`posterior_predictive_survival`.
+
+    Attributes
+    ----------
+    passed : bool
+        Every arm's coverage is at least ``min_coverage``.
+    table : pandas.DataFrame
+        One row per arm and grid time: ``time``, ``arm``, ``observed`` (Kaplan-Meier),
+        ``median``, ``lower``, ``upper`` (pointwise replicate quantiles) and ``inside``.
+    coverage : pandas.Series
+        Per arm, the share of grid times where the observed curve lies inside the band.
+    km : pandas.DataFrame
+        The observed Kaplan-Meier step curves (``arm``, ``time``, ``survival``), from time 0.
+    n_draws : int
+        Replicate trials simulated.
+    ci_prob, min_coverage : float
+    censoring : str
+        How replicate subjects with an event were censored.
+    name : str
+    """
+
+    passed: bool
+    table: pd.DataFrame
+    coverage: pd.Series
+    km: pd.DataFrame
+    n_draws: int
+    ci_prob: float
+    min_coverage: float
+    censoring: str
+    name: str = "posterior_predictive_survival"
+
+    @property
+    def text(self) -> str:
+        verdict = "passed" if self.passed else "FAILED"
+        shares = ", ".join(f"{c:.0%} (arm {arm})" for arm, c in self.coverage.items())
+        n_times = int(self.table["time"].nunique())
+        return (f"Kaplan-Meier posterior predictive check {verdict}: the observed curve lies "
+                f"inside the {self.ci_prob:.0%} band of {self.n_draws} replicate trials at "
+                f"{shares} of {n_times} times (threshold {self.min_coverage:.0%}); replicate "
+                f"subjects with an event censored {self.censoring}.")
+
+    def __str__(self) -> str:
+        return self.text
+
+    def plot(self) -> Figure:
+        """Observed Kaplan-Meier step curve and replicate band, per arm.
+
+        Returns a :class:`matplotlib.figure.Figure` not registered with pyplot.
+        """
+        fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+        ax = fig.subplots()
+        for i, (arm, band) in enumerate(self.table.groupby("arm", sort=False)):
+            color = f"C{i}"
+            # Every curve starts at S(0) = 1, so the band does too.
+            ax.fill_between(np.r_[0.0, band["time"]], np.r_[1.0, band["lower"]],
+                            np.r_[1.0, band["upper"]], color=color, alpha=0.25, linewidth=0,
+                            label=f"{arm}: {self.ci_prob:.0%} replicate band")
+            curve = self.km[self.km["arm"] == arm]
+            ax.step(curve["time"], curve["survival"], where="post", color=color,
+                    label=f"{arm}: observed Kaplan-Meier")
+        ax.set(xlabel="time", ylabel="survival probability", ylim=(0.0, 1.02),
+               title="Posterior predictive check: Kaplan-Meier")
+        ax.legend(fontsize="small")
+        return fig
+
+    def figures(self) -> dict[str, Figure]:
+        """Every figure of this check by name, made on demand."""
+        return {self.name: self.plot()}
+
+
+def _observed_km(data: TrialData) -> pd.DataFrame:
+    frames = []
+    for code, label in enumerate(data.arms):
+        m = data.arm == code
+        t, s = kaplan_meier(data.time[m], data.event[m])
+        end = data.time[m].max()  # draw the last step out to the end of follow-up
+        frames.append(pd.DataFrame({"arm": label, "time": np.r_[0.0, t, end],
+                                    "survival": np.r_[1.0, s, s[-1] if s.size else 1.0]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def posterior_predictive_survival(
+    result: FitResult,
+    *,
+    times: Sequence[float] | np.ndarray | None = None,
+    n_draws: int = 200,
+    seed: int | None = None,
+    ci_prob: float = 0.95,
+    min_coverage: float = 0.9,
+) -> SurvivalPPC:
+    """Observed Kaplan-Meier curve per arm against posterior predictive replicate trials.
+
+    For each of ``n_draws`` posterior draws, every subject gets a new event time from the
+    fitted piecewise-exponential hazard of their arm, stratum and covariates, and is
+    censored like the real trial: a censored subject at their observed censoring time; a
+    subject with an event at their potential censoring time ``data.censor_time`` when the
+    data give it, otherwise at a time drawn from their arm's reverse Kaplan-Meier
+    (censoring) distribution conditional on lying beyond their event time. The band is
+    the pointwise ``ci_prob`` interval of the replicate Kaplan-Meier curves.
+
+    Parameters
+    ----------
+    result : FitResult
+        A :class:`~pexsurv.models.PiecewiseExponential` fit with ``exposure="assigned"``
+        (any strata and covariates).
+    times : array_like, optional
+        Grid of times (default: 40 equally spaced times up to the longest follow-up).
+    n_draws : int
+        Replicate trials (posterior draws taken at random; with replacement only when the
+        fit has fewer draws).
+    seed : int, optional
+        Seed of the replicate simulation.
+    ci_prob : float
+        Probability of the pointwise band.
+    min_coverage : float
+        Share of grid times inside the band each arm needs to pass. A heuristic: pointwise
+        95% bands of a well-specified model hold the observed curve nearly everywhere
+        (posterior predictive checks are conservative), while a misspecified hazard shape
+        leaves it outside over whole stretches of time.
+
+    Returns
+    -------
+    SurvivalPPC
+
+    Raises
+    ------
+    ValueError
+        For fits other than assigned-exposure piecewise-exponential models.
+
+    Examples
+    --------
+    >>> check = posterior_predictive_survival(result, seed=1)  # doctest: +SKIP
+    >>> check.coverage                                        # doctest: +SKIP
+    >>> fig = check.plot()                                    # doctest: +SKIP
+    """
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}")
+    lo_q, hi_q = _interval_bounds(ci_prob)
+    data = result.data
+    hazards = _SubjectHazards.from_result(result)
+    if times is None:
+        grid = np.linspace(0.0, float(data.time.max()), _GRID_POINTS + 1)[1:]
+    else:
+        grid = np.asarray(times, dtype=float).reshape(-1)
+        if grid.size == 0 or not np.isfinite(grid).all() or (grid < 0).any():
+            raise ValueError("times must be a non-empty grid of finite times >= 0")
+    rng = np.random.default_rng(seed)
+    samples = np.sort(rng.choice(hazards.n_samples, size=n_draws,
+                                 replace=n_draws > hazards.n_samples))
+    replicates = _replicate_km(hazards, data, samples, grid, rng)
+    lower, median, upper = np.quantile(replicates, [lo_q, 0.5, hi_q], axis=0)
+    observed = np.stack([km_survival_at(data.time[data.arm == code], data.event[data.arm == code],
+                                        grid) for code in (N.REFERENCE, N.EXPERIMENTAL)])
+    table = pd.DataFrame({
+        "time": np.tile(grid, 2),
+        "arm": np.repeat(list(data.arms), grid.size),
+        "observed": observed.reshape(-1),
+        "median": median.reshape(-1),
+        "lower": lower.reshape(-1),
+        "upper": upper.reshape(-1),
+    })
+    table["inside"] = (table["observed"] >= table["lower"]) & (table["observed"] <= table["upper"])
+    coverage = table.groupby("arm", sort=False)["inside"].mean().rename("coverage")
+    censoring = ("at their potential censoring time (censor_time)" if data.censor_time is not None
+                 else "from the reverse Kaplan-Meier censoring distribution")
+    return SurvivalPPC(passed=bool((coverage >= min_coverage).all()), table=table,
+                       coverage=coverage, km=_observed_km(data), n_draws=n_draws,
+                       ci_prob=ci_prob, min_coverage=min_coverage, censoring=censoring)
+
+
+# --------------------------------------------------------------------------- events per interval
+@dataclass(frozen=True)
+class EventsCheck:
+    """Outcome of :func:`observed_vs_expected_events`.
+
+    Attributes
+    ----------
+    passed : bool
+        ``p_value`` is at least ``min_p_value``.
+    table : pandas.DataFrame
+        One row per interval and arm: ``interval``, ``arm``, ``exposure``, ``observed``,
+        ``expected`` (posterior mean), ``expected_lower``/``expected_upper`` (posterior
+        interval of the expected count), ``predicted_lower``/``predicted_upper``
+        (posterior predictive interval of the count) and ``inside`` (observed within the
+        predictive interval).
+    p_value : float
+        Posterior predictive p-value of the Pearson discrepancy
+        ``sum (events - expected)^2 / expected`` over cells with person-time.
+    ci_prob, min_p_value : float
+    name : str
+    """
+
+    passed: bool
+    table: pd.DataFrame
+    p_value: float
+    ci_prob: float
+    min_p_value: float
+    name: str = "observed_vs_expected_events"
+
+    @property
+    def text(self) -> str:
+        verdict = "passed" if self.passed else "FAILED"
+        n_out = int((~self.table["inside"]).sum())
+        return (f"Observed vs expected events {verdict}: posterior predictive p-value "
+                f"{self.p_value:.3f} (threshold {self.min_p_value}); {n_out} of "
+                f"{len(self.table)} interval x arm cells outside their {self.ci_prob:.0%} "
+                f"predictive interval; {self.table['observed'].sum():.0f} events observed, "
+                f"{self.table['expected'].sum():.1f} expected.")
+
+    def __str__(self) -> str:
+        return self.text
+
+    def plot(self) -> Figure:
+        """Observed events and expected events (posterior and predictive intervals), one
+        panel per arm. Returns a :class:`matplotlib.figure.Figure` not registered with
+        pyplot."""
+        arms = list(pd.unique(self.table["arm"]))
+        fig = Figure(figsize=(4.0 * len(arms), 4.0), layout="constrained")
+        axes = fig.subplots(1, len(arms), sharey=True, squeeze=False)[0]
+        for i, (ax, arm) in enumerate(zip(axes, arms, strict=True)):
+            rows = self.table[self.table["arm"] == arm]
+            x = np.arange(len(rows))
+            mean = rows["expected"].to_numpy()
+            ax.errorbar(x, mean, yerr=[mean - rows["predicted_lower"],
+                                       rows["predicted_upper"] - mean],
+                        fmt="none", ecolor=f"C{i}", alpha=0.4, elinewidth=1, capsize=3,
+                        label=f"{self.ci_prob:.0%} predictive")
+            ax.errorbar(x, mean, yerr=[mean - rows["expected_lower"],
+                                       rows["expected_upper"] - mean],
+                        fmt="s", color=f"C{i}", elinewidth=3, label="expected (posterior)")
+            ax.plot(x, rows["observed"], "o", color="black", label="observed")
+            ax.set_xticks(x, rows["interval"], rotation=45)
+            ax.set(title=f"arm {arm}", xlabel="interval")
+        axes[0].set_ylabel("events")
+        axes[0].legend(fontsize="small")
+        return fig
+
+    def figures(self) -> dict[str, Figure]:
+        """Every figure of this check by name, made on demand."""
+        return {self.name: self.plot()}
+
+
+def _expected_events(hazards: _SubjectHazards, data: TrialData,
+                     check_cuts: np.ndarray) -> np.ndarray:
+    """Expected events per posterior sample, arm and check interval, shape
+    ``(sample, arm, interval)``: hazard x person-time, summed over subjects.
+
+    Person-time is split on the union of the model's and the check's cut points, so each
+    piece lies inside one model interval (constant hazard) and one check interval.
+    """
+    pieces = np.union1d(hazards.cuts, check_cuts)
+    upper = np.r_[pieces, np.inf]
+    model_interval = interval_index(upper, hazards.cuts)
+    to_check = np.eye(check_cuts.size + 1)[interval_index(upper, check_cuts)]  # (piece, J)
+    person_time = exposure_matrix(np.zeros(data.n), data.time, pieces)  # (n, piece)
+    arm_of = np.eye(2)[data.arm]  # (n, arm)
+    out = np.empty((hazards.n_samples, 2, check_cuts.size + 1))
+    for sl in _chunks(hazards.n_samples, data.n * pieces.size):
+        rates = np.exp(hazards.log_rates(np.arange(sl.start, sl.stop)))[..., model_interval]
+        by_arm = np.einsum("snp,na->sap", rates * person_time, arm_of)
+        out[sl] = by_arm @ to_check
+    return out
+
+
+def _pearson_p_value(observed: np.ndarray, expected: np.ndarray,
+                     rng: np.random.Generator) -> float:
+    """Posterior predictive p-value of ``sum (y - mu)^2 / mu``: the share of draws in which
+    Poisson replicate counts are at least as discrepant as the observed ones."""
+    keep = (expected > 0).all(axis=0)  # cells without person-time carry no information
+    mu, y = expected[:, keep], observed[keep]
+    replicate = rng.poisson(mu)
+    t_obs = ((y - mu) ** 2 / mu).sum(axis=-1)
+    t_rep = ((replicate - mu) ** 2 / mu).sum(axis=-1)
+    return float((t_rep >= t_obs).mean())
+
+
+def observed_vs_expected_events(
+    result: FitResult,
+    *,
+    cuts: Sequence[float] | np.ndarray | None = None,
+    ci_prob: float = 0.95,
+    min_p_value: float = 0.05,
+    seed: int | None = None,
+) -> EventsCheck:
+    """Observed events per interval and arm against the fitted model's expected events.
+
+    Expected events are the fitted hazard times person-time at risk, summed over the
+    subjects of the arm (each at their own stratum and covariates); the posterior mean
+    and interval of that expected count are shown beside a posterior predictive interval
+    of the count itself (Poisson given the observed person-time, the PEM likelihood), and
+    a posterior predictive p-value summarises the fit over all cells.
+
+    Parameters
+    ----------
+    result : FitResult
+        A :class:`~pexsurv.models.PiecewiseExponential` fit with ``exposure="assigned"``.
+    cuts : sequence of float, optional
+        Intervals to check (default: the model's own). Checking a coarse model on finer
+        intervals reveals a hazard shape it cannot follow: on its own intervals, each
+        interval's events summed over arms are matched nearly by construction (the
+        baseline's score equations).
+    ci_prob : float
+        Probability of the intervals.
+    min_p_value : float
+        The check passes when the p-value is at least this.
+    seed : int, optional
+        Seed of the Poisson replicates behind the p-value and predictive intervals.
+
+    Returns
+    -------
+    EventsCheck
+
+    Examples
+    --------
+    >>> check = observed_vs_expected_events(result, seed=1)  # doctest: +SKIP
+    >>> check.table[["interval", "arm", "observed", "expected"]]  # doctest: +SKIP
+    """
+    lo_q, hi_q = _interval_bounds(ci_prob)
+    data = result.data
+    hazards = _SubjectHazards.from_result(result)
+    check_cuts = hazards.cuts if cuts is None else validate_cuts(cuts)
+    observed = exposure_table(data, check_cuts, by=(N.ARM,))
+    expected = _expected_events(hazards, data, check_cuts)
+    rng = np.random.default_rng(seed)
+    events = observed[N.COL_EVENTS].transpose(N.ARM, N.INTERVAL).values
+    p_value = _pearson_p_value(events, expected, rng)
+    predicted = rng.poisson(expected)
+    n_int = check_cuts.size + 1
+    table = pd.DataFrame({
+        "interval": np.tile(observed[N.INTERVAL].values, 2),
+        "arm": np.repeat(list(data.arms), n_int),
+        "exposure": observed[N.COL_EXPOSURE].transpose(N.ARM, N.INTERVAL).values.reshape(-1),
+        "observed": events.reshape(-1),
+        "expected": expected.mean(axis=0).reshape(-1),
+        "expected_lower": np.quantile(expected, lo_q, axis=0).reshape(-1),
+        "expected_upper": np.quantile(expected, hi_q, axis=0).reshape(-1),
+        # Counts: quantiles that are attained counts, not interpolations between them.
+        "predicted_lower": np.quantile(predicted, lo_q, axis=0, method="inverted_cdf").reshape(-1),
+        "predicted_upper": np.quantile(predicted, hi_q, axis=0, method="inverted_cdf").reshape(-1),
+    })
+    table["inside"] = ((table["observed"] >= table["predicted_lower"])
+                       & (table["observed"] <= table["predicted_upper"]))
+    return EventsCheck(passed=p_value >= min_p_value, table=table, p_value=p_value,
+                       ci_prob=ci_prob, min_p_value=min_p_value)
