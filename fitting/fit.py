@@ -90,16 +90,16 @@ def fit(
                                seed=seed, progress=progress, method=method,
                                target_accept=target_accept, options=sampler_options)
     priors = spec.resolved_priors(data)
-    model = spec.build(data, priors=priors)
     if compiled is None:
-        compiled = compile_model(model, config, spec_hash=spec.spec_hash())
+        compiled = compile_model(spec.build(data, priors=priors), config,
+                                 spec_hash=spec.spec_hash())
         compile_seconds = compiled.compile_seconds
     else:
         if compiled.spec_hash != spec.spec_hash():
             raise ValueError("the compiled model was built from another spec; compile this one "
                              "with pexsurv.fitting.compile_spec(spec, data, config)")
         # Same graph, new values: only the pm.Data inputs change.
-        compiled.set_data(CompiledModel(model=model).data_values())
+        compiled.set_data(spec.data_values(data, priors))
         compile_seconds = 0.0
     idata, sampling_seconds = compiled.sample(config)
     provenance = {"versions": _versions(), "spec_hash": spec.spec_hash(),

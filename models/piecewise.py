@@ -23,6 +23,7 @@ from pexsurv.priors import (
     Normal,
     data_driven_baseline,
     hyper_data,
+    hyper_values,
     resolve_priors,
 )
 
@@ -204,6 +205,27 @@ class PiecewiseExponential(ModelSpec):
         return coords
 
     # ------------------------------------------------------------------ graph
+    def data_values(self, data: TrialData, priors: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """Values of every ``pm.Data`` input of :meth:`build` for ``data``: likelihood
+        rows, constants for derived quantities, prior hyper-parameters. A compiled model
+        of this spec serves new data through these values (shapes must match)."""
+        design = self.design(data)
+        priors = dict(self.resolved_priors(data) if priors is None else priors)
+        values: dict[str, Any] = {
+            "cut_points": self.cut_array,
+            "arm_code": np.array([N.REFERENCE, N.EXPERIMENTAL]),
+            "observed_events": design.events,
+            "exposure": design.exposure,
+        }
+        if self.strata:
+            weights = np.bincount(data.stratum_index(), minlength=len(data.stratum_levels))
+            values["stratum_weight"] = weights / weights.sum()
+        if self.effect == "piecewise":
+            values["period_of_interval"] = self.period_of_interval()
+        for key, prior in priors.items():
+            values.update(hyper_values(key, prior))
+        return values
+
     def build(self, data: TrialData, *, priors: Mapping[str, Any] | None = None) -> pm.Model:
         """Build the PyMC model for ``data`` (pure: the spec is not changed).
 
@@ -216,18 +238,17 @@ class PiecewiseExponential(ModelSpec):
         """
         design = self.design(data)
         priors = dict(self.resolved_priors(data) if priors is None else priors)
-        weights = np.bincount(data.stratum_index(), minlength=len(data.stratum_levels))
+        values = self.data_values(data, priors)
+        dims = {"arm_code": N.ARM, "stratum_weight": N.STRATUM, "period_of_interval": N.INTERVAL,
+                "observed_events": N.CELL, "exposure": N.CELL}
         with pm.Model(coords=self.coords(design, data)) as model:
-            # Constant data that derived quantities read after sampling.
-            pm.Data("cut_points", self.cut_array)
-            pm.Data("arm_code", np.array([N.REFERENCE, N.EXPERIMENTAL]), dims=N.ARM)
-            if self.strata:
-                pm.Data("stratum_weight", weights / weights.sum(), dims=N.STRATUM)
-            if self.effect == "piecewise":
-                pm.Data("period_of_interval", self.period_of_interval(), dims=N.INTERVAL)
-            # Likelihood inputs as data: a compiled model serves new data of the same shape.
-            events = pm.Data("observed_events", design.events, dims=N.CELL)
-            exposure = pm.Data("exposure", design.exposure, dims=N.CELL)
+            # Constant data that derived quantities read after sampling, and the likelihood
+            # inputs; prior hyper-parameters come from hyper_data below.
+            data_vars = {name: pm.Data(name, values[name], dims=dims.get(name))
+                         for name in ("cut_points", "arm_code", "stratum_weight",
+                                      "period_of_interval", "observed_events", "exposure")
+                         if name in values}
+            events, exposure = data_vars["observed_events"], data_vars["exposure"]
 
             base_dims = (N.STRATUM, N.INTERVAL) if self.strata else (N.INTERVAL,)
             base = priors[N.LOG_HAZARD_BASE].build(

@@ -21,7 +21,7 @@ from pexsurv.priors.baseline import (
     data_driven_baseline,
 )
 from pexsurv.priors.distributions import Exponential, Gamma, HalfNormal, Normal, Prior, StudentT, Uniform
-from pexsurv.priors.hyper import hyper_data, set_hyper_data
+from pexsurv.priors.hyper import hyper_data, hyper_values, set_hyper_data
 from pexsurv.priors.predictive import PriorPredictive, prior_predictive
 from pexsurv.priors.presets import (
     PRESETS,
@@ -57,6 +57,7 @@ __all__ = [
     "enthusiastic",
     "hr_prior",
     "hyper_data",
+    "hyper_values",
     "preset",
     "prior_predictive",
     "priors_from_toml",

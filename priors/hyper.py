@@ -14,7 +14,7 @@ from pytensor.tensor import TensorVariable
 
 from pexsurv.priors.spec import Spec
 
-__all__ = ["hyper_data", "set_hyper_data"]
+__all__ = ["hyper_data", "hyper_values", "set_hyper_data"]
 
 
 def _data_name(name: str, param: str) -> str:
@@ -51,6 +51,18 @@ def hyper_data(name: str, spec: Spec, *, model: pm.Model | None = None) -> dict[
     return {k: pm.Data(_data_name(name, k), v, model=model) for k, v in spec.params().items()}
 
 
+def hyper_values(name: str, spec: Spec) -> dict[str, float]:
+    """The ``pm.Data`` values :func:`hyper_data` registers for ``name``, by data name.
+
+    Examples
+    --------
+    >>> from pexsurv.priors import Normal
+    >>> hyper_values("log_hr", Normal(0, 2))
+    {'log_hr_prior_mu': 0.0, 'log_hr_prior_sigma': 2.0}
+    """
+    return {_data_name(name, k): v for k, v in spec.params().items()}
+
+
 def set_hyper_data(name: str, spec: Spec, *, model: pm.Model | None = None) -> None:
     """Set the ``pm.Data`` made by :func:`hyper_data` for ``name`` to ``spec``'s values.
 
@@ -67,7 +79,7 @@ def set_hyper_data(name: str, spec: Spec, *, model: pm.Model | None = None) -> N
     2.0
     """
     model = pm.modelcontext(model)
-    new = {_data_name(name, k): v for k, v in spec.params().items()}
+    new = hyper_values(name, spec)
     prefix = _data_name(name, "")
     built = {v.name for v in model.data_vars if v.name.startswith(prefix)}
     if built != set(new):
