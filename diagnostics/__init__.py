@@ -15,6 +15,7 @@ from pexsurv.diagnostics.ppc import (
     observed_vs_expected_events,
     posterior_predictive_survival,
 )
+from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks, simulation_based_calibration
 from pexsurv.diagnostics.sensitivity import PSENSE_THRESHOLD, PriorSensitivity, prior_sensitivity
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "EventsCheck",
     "LooCheck",
     "PriorSensitivity",
+    "SBCResult",
     "SurvivalPPC",
     "check_convergence",
     "compare",
@@ -35,4 +37,6 @@ __all__ = [
     "observed_vs_expected_events",
     "posterior_predictive_survival",
     "prior_sensitivity",
+    "sbc_ranks",
+    "simulation_based_calibration",
 ]
