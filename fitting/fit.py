@@ -89,6 +89,18 @@ def fit(
         config = SamplerConfig(sampler=sampler, draws=draws, tune=tune, chains=chains,
                                seed=seed, progress=progress, method=method,
                                target_accept=target_accept, options=sampler_options)
+    provenance = {"versions": _versions(), "spec_hash": spec.spec_hash(),
+                  "data_fingerprint": data.fingerprint(), "format": FORMAT_VERSION,
+                  "model_type": type(spec).__name__}
+    from pexsurv.models import RPSFT
+
+    if isinstance(spec, RPSFT):
+        if compiled is not None or log_likelihood:
+            raise ValueError("RPSFT fits compile their own stage-2 model and have no "
+                             "per-patient likelihood (psi rests on a randomization test)")
+        from pexsurv.fitting.rpsft import fit_rpsft
+
+        return _checked(fit_rpsft(spec, data, config, provenance))
     priors = spec.resolved_priors(data)
     if compiled is None:
         compiled = compile_model(spec.build(data, priors=priors), config,
@@ -102,24 +114,24 @@ def fit(
         compiled.set_data(spec.data_values(data, priors))
         compile_seconds = 0.0
     idata, sampling_seconds = compiled.sample(config)
-    provenance = {"versions": _versions(), "spec_hash": spec.spec_hash(),
-                  "data_fingerprint": data.fingerprint(), "format": FORMAT_VERSION,
-                  "model_type": type(spec).__name__}
     result = FitResult(idata=idata, spec=spec, priors=priors, data=data, sampler=config,
                        timings={"compile_seconds": compile_seconds,
                                 "sampling_seconds": sampling_seconds},
                        provenance=provenance)
-    # Imported here: diagnostics read fits, so they import this module's results.
-    from pexsurv.diagnostics.convergence import ConvergenceWarning
-    from pexsurv.diagnostics.loo import log_likelihood_tree
-
     if log_likelihood:
-        result = dataclasses.replace(result, idata=log_likelihood_tree(result))
+        from pexsurv.diagnostics.loo import log_likelihood_tree  # diagnostics read fits
 
-    if not config.approximate and not result.convergence.passed:
-        # Said at once, not only when someone looks: an unconverged fit must not pass quietly.
-        warnings.warn(f"{type(spec).__name__} fit: {result.convergence.text}",
-                      ConvergenceWarning, stacklevel=2)
+        result = dataclasses.replace(result, idata=log_likelihood_tree(result))
+    return _checked(result)
+
+
+def _checked(result: FitResult) -> FitResult:
+    """Warn at once when an MCMC fit fails convergence: it must not pass quietly."""
+    from pexsurv.diagnostics.convergence import ConvergenceWarning  # diagnostics read fits
+
+    if not result.approximate and not result.convergence.passed:
+        warnings.warn(f"{type(result.spec).__name__} fit: {result.convergence.text}",
+                      ConvergenceWarning, stacklevel=3)
     return result
 
 

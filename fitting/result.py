@@ -29,9 +29,9 @@ class IncompatibleResultError(ValueError):
 
 
 def _spec_registry() -> dict[str, type]:
-    from pexsurv.models import PiecewiseExponential
+    from pexsurv.models import RPSFT, PiecewiseExponential
 
-    return {"PiecewiseExponential": PiecewiseExponential}
+    return {"PiecewiseExponential": PiecewiseExponential, "RPSFT": RPSFT}
 
 
 def _data_to_dataset(data: TrialData) -> xr.Dataset:

@@ -12,12 +12,29 @@ from pexsurv.models.derived import (
     survival_curve,
 )
 from pexsurv.models.design import PEMDesign, build_design
+from pexsurv.models.gestimation import (
+    GEstimate,
+    counterfactual_times,
+    logrank_z,
+    rpsftm_gestimate,
+    z_on_grid,
+)
 from pexsurv.models.piecewise import PiecewiseExponential
+from pexsurv.models.rpsft import RPSFT, counterfactual_data, grid_quantiles, psi_posterior_grid
 
 __all__ = [
+    "RPSFT",
+    "GEstimate",
     "PEMDesign",
     "PiecewiseExponential",
     "build_design",
+    "counterfactual_data",
+    "counterfactual_times",
+    "grid_quantiles",
+    "logrank_z",
+    "psi_posterior_grid",
+    "rpsftm_gestimate",
+    "z_on_grid",
     "hazard_by_arm",
     "hr_by_interval",
     "median_survival",
