@@ -3,21 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from pexsurv import TrialData
 from pexsurv.analyses import ANALYSES, as_treated, compare_analyses, exclude_switchers
-
-from conftest import SHARED_DATA
-
-
-@pytest.fixture(scope="module")
-def immdef_data() -> TrialData:
-    df = pd.read_csv(SHARED_DATA / "immdef.csv")
-    df["sw"] = np.where(df["xo"] == 1, df["xoyrs"], np.nan)
-    return TrialData.from_dataframe(df, time="progyrs", event="prog", arm="imm", reference=0,
-                                    censor_time="censyrs", switch_time="sw", id="id")
 
 
 def test_exclude_switchers(immdef_data):

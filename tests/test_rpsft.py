@@ -13,16 +13,6 @@ from pexsurv.fitting import FitResult, fit
 from pexsurv.models import RPSFT, counterfactual_data, grid_quantiles, psi_posterior_grid
 from pexsurv.priors import Normal, Uniform
 
-from conftest import SHARED_DATA
-
-
-@pytest.fixture(scope="module")
-def immdef_data() -> TrialData:
-    df = pd.read_csv(SHARED_DATA / "immdef.csv")
-    df["sw"] = np.where(df["xo"] == 1, df["xoyrs"], np.nan)
-    return TrialData.from_dataframe(df, time="progyrs", event="prog", arm="imm", reference=0,
-                                    censor_time="censyrs", switch_time="sw", id="id")
-
 
 def test_grid_posterior_matches_gestimation_on_immdef(immdef_data):
     grid = psi_posterior_grid(immdef_data, Uniform(-2.0, 2.0), np.linspace(-2, 2, 20001))
