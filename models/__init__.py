@@ -14,6 +14,7 @@ from pexsurv.models.derived import (
 from pexsurv.models.design import PEMDesign, build_design
 from pexsurv.models.gestimation import (
     GEstimate,
+    adjusted_hr,
     counterfactual_times,
     logrank_z,
     rpsftm_gestimate,
@@ -27,6 +28,7 @@ __all__ = [
     "GEstimate",
     "PEMDesign",
     "PiecewiseExponential",
+    "adjusted_hr",
     "build_design",
     "counterfactual_data",
     "counterfactual_times",
