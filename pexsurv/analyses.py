@@ -152,5 +152,7 @@ def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
             "question": "effect had control patients not switched",
             "assumption": "randomization and a common treatment effect (same psi when "
                           "treated in either arm)", "biased_if_prognostic": False}
-    table = hr_table(results).join(pd.DataFrame.from_dict(meta, orient="index"))
+    hr = hr_table(results)
+    table = hr.join(pd.DataFrame.from_dict(meta, orient="index"))
+    table.attrs.update(hr.attrs)
     return ComparisonResult(table=table, results=results)
