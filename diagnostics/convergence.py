@@ -63,8 +63,11 @@ class ConvergenceCheck:
         worst_rhat = float(self.table["r_hat"].max())
         min_ess = float(self.table[["ess_bulk", "ess_tail"]].min().min())
         verdict = "converged" if self.passed else "NOT CONVERGED"
-        return (f"{verdict}: max R-hat {worst_rhat:.3f}, min ESS {min_ess:.0f}, "
+        text = (f"{verdict}: max R-hat {worst_rhat:.3f}, min ESS {min_ess:.0f}, "
                 f"{self.divergences} divergences")
+        if not self.passed:
+            text += f" ({len(self.problems)} problem(s); first: {self.problems[0]})"
+        return text
 
     @property
     def text(self) -> str:

@@ -133,7 +133,7 @@ class RPSFT(ModelSpec):
     treat_modifier: float = 1.0
     n_psi_draws: int = 200
     pem_priors: Mapping[str, Any] = field(default_factory=dict)
-    draws_per_fit: int = 100
+    draws_per_fit: int = 250
     tune_per_fit: int = 300
     chains: int = 4
 

@@ -297,8 +297,9 @@ def split_episodes(data: TrialData, cuts: Sequence[float] | np.ndarray) -> pd.Da
     ...                    "ts": [1.0, 0.0], "sw": [float("nan"), 3.0]})
     >>> d = TrialData.from_dataframe(df, time="t", event="e", arm="a",
     ...                              treatment_start="ts", switch_time="sw")
-    >>> split_episodes(d, [2.0])[["subject", "start", "stop", "on_experimental"]].values.tolist()
-    [[0, 0.0, 1.0, 0], [0, 1.0, 2.0, 1], [0, 2.0, 5.0, 1], [1, 0.0, 2.0, 0], [1, 2.0, 3.0, 0], [1, 3.0, 4.0, 1]]
+    >>> ep = split_episodes(d, [2.0])
+    >>> ep["stop"].tolist(), ep["on_experimental"].tolist()
+    ([1.0, 2.0, 5.0, 2.0, 3.0, 4.0], [0, 1, 1, 0, 0, 1])
     """
     cuts = validate_cuts(cuts)
     on, off = data.on_experimental_from()
