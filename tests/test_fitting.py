@@ -57,8 +57,10 @@ def test_config_validation(kwargs, match):
         SamplerConfig(**kwargs)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("numpyro") is not None, reason="numpyro installed")
-def test_numpyro_missing_is_a_clear_error():
+def test_numpyro_missing_is_a_clear_error(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numpyro" else real(name, *a))
     with pytest.raises(ValueError, match="needs the 'numpyro' package"):
         SamplerConfig(sampler="numpyro")
 
@@ -89,10 +91,14 @@ def test_same_seed_same_draws_nutpie_and_reuse_equals_fresh(spec, compiled, resu
     assert not np.array_equal(other_seed.posterior["log_hr"].values, result.posterior["log_hr"].values)
 
 
-def test_same_seed_same_draws_pymc_sampler(spec):
-    a, b = (fit(spec, trial(2), sampler="pymc", draws=500, tune=500, chains=4, seed=5,
+@pytest.mark.parametrize("sampler", ["pymc", "numpyro"])
+def test_same_seed_same_draws_other_samplers(spec, sampler):
+    if sampler == "numpyro":
+        pytest.importorskip("numpyro", reason="optional extra; the dev install includes it")
+    a, b = (fit(spec, trial(2), sampler=sampler, draws=500, tune=500, chains=4, seed=5,
                 progress=False) for _ in range(2))
     np.testing.assert_array_equal(a.posterior["log_hr"].values, b.posterior["log_hr"].values)
+    assert a.provenance["versions"]["pymc"] and a.sampler.sampler == sampler
 
 
 def test_reused_model_sees_new_data(spec, compiled):
