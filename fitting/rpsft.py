@@ -39,8 +39,7 @@ def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dic
     pem = spec.pem()
     priors = spec.resolved_priors(data)
     pem_priors = {k: v for k, v in priors.items() if k != N.PSI}
-    opts = dict(recensor=spec.recensor, autoswitch=spec.autoswitch,
-                treat_modifier=spec.treat_modifier)
+    opts = {k: v for k, v in spec.z_options(data).items() if k != "test"}
     stage1_seconds = time.perf_counter() - t0
 
     first = counterfactual_data(data, float(psis[0]), **opts)

@@ -49,7 +49,7 @@ __all__ = ["RPSFT", "counterfactual_data", "grid_quantiles", "psi_posterior_grid
 
 
 def counterfactual_data(data: TrialData, psi: float, *, recensor: bool = True,
-                        autoswitch: bool = True, treat_modifier: float = 1.0) -> TrialData:
+                        autoswitch: bool = True, treat_modifier: Any = 1.0) -> TrialData:
     """Experimental arm as observed, control arm as it would have been without switching.
 
     Examples
@@ -107,8 +107,11 @@ class RPSFT(ModelSpec):
         log-ratio scale) or external evidence, e.g. a single-arm estimate.
     psi_range, grid_size : float pair, int
         Grid of psi values; a warning is raised when posterior mass sits at its edges.
-    test, recensor, autoswitch, treat_modifier
+    test, recensor, autoswitch
         The g-estimation settings (:func:`pexsurv.models.rpsftm_gestimate`).
+    treat_modifier : float or str
+        Multiplies psi: one number for everyone, or the name of a numeric covariate of the
+        TrialData holding a per-patient modifier (e.g. a smaller effect in switchers).
     n_psi_draws : int
         M, the number of psi draws carried into stage 2.
     pem_priors : mapping
@@ -130,7 +133,7 @@ class RPSFT(ModelSpec):
     test: str = "logrank"
     recensor: bool = True
     autoswitch: bool = True
-    treat_modifier: float = 1.0
+    treat_modifier: float | str = 1.0
     n_psi_draws: int = 200
     pem_priors: Mapping[str, Any] = field(default_factory=dict)
     draws_per_fit: int = 250
@@ -168,9 +171,21 @@ class RPSFT(ModelSpec):
         """The stage-2 piecewise-exponential PH model."""
         return PiecewiseExponential(cuts=self.cuts, priors=dict(self.pem_priors))
 
-    def z_options(self) -> dict[str, Any]:
+    def modifier(self, data: TrialData) -> float | np.ndarray:
+        """``treat_modifier`` for ``data``: the number, or the named covariate's values."""
+        if not isinstance(self.treat_modifier, str):
+            return float(self.treat_modifier)
+        values = data.covariates.get(self.treat_modifier)
+        if values is None or np.asarray(values).dtype.kind != "f":
+            raise ValueError(
+                f"treat_modifier={self.treat_modifier!r} must name a numeric covariate of the "
+                f"TrialData (load it with covariates=[...]); numeric covariates: "
+                f"{[k for k, v in data.covariates.items() if np.asarray(v).dtype.kind == 'f']}")
+        return np.asarray(values, dtype=float)
+
+    def z_options(self, data: TrialData) -> dict[str, Any]:
         return {"test": self.test, "recensor": self.recensor, "autoswitch": self.autoswitch,
-                "treat_modifier": self.treat_modifier}
+                "treat_modifier": self.modifier(data)}
 
     def grid(self) -> np.ndarray:
         return np.linspace(*self.psi_range, self.grid_size)
@@ -188,7 +203,7 @@ class RPSFT(ModelSpec):
         """Stage 1: the quasi-posterior of psi on the grid (warns on mass at the edges)."""
         if data.switch_time is None and data.treatment_start is None:
             raise ValueError("RPSFT needs switch_time (and/or treatment_start) in the TrialData")
-        g = psi_posterior_grid(data, self.psi_prior, self.grid(), **self.z_options())
+        g = psi_posterior_grid(data, self.psi_prior, self.grid(), **self.z_options(data))
         step = float(np.diff(self.grid()[:2])[0])
         edge_mass = float((g["density"].values[[0, -1]] * step).sum())
         if edge_mass > 1e-4:

@@ -128,3 +128,20 @@ def test_rpsft_refuses_loglik_and_needs_switching(immdef_data):
                                      arm="arm", reference="0")
     with pytest.raises(ValueError, match="needs switch_time"):
         fit(spec, plain, progress=False)
+
+
+def test_per_patient_treat_modifier(immdef_data):
+    half = np.where(immdef_data.arm == 0, 0.5, 1.0)
+    data = TrialData.from_dataframe(immdef_data.to_frame().assign(m=half), time="time",
+                                    event="event", arm="arm", reference="0", id="id",
+                                    switch_time="switch_time", censor_time="censor_time",
+                                    covariates=("m",))
+    spec = RPSFT(cuts=(1.0,), treat_modifier="m", psi_range=(-3.0, 2.0))
+    grid = spec.psi_grid(data)
+    # Same Z as g-estimation's per-patient modifier, array passed directly.
+    from pexsurv.models import z_on_grid
+
+    z = z_on_grid(data, grid["psi"].values[::500], treat_modifier=half)
+    np.testing.assert_allclose(grid["z"].values[::500], z.values)
+    with pytest.raises(ValueError, match="numeric covariate"):
+        RPSFT(cuts=(1.0,), treat_modifier="nope").psi_grid(data)
