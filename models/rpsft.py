@@ -65,7 +65,7 @@ def counterfactual_data(data: TrialData, psi: float, *, recensor: bool = True,
     time = np.where(exp, data.time, u)
     event = np.where(exp, data.event, e).astype(np.int8)
     keep = time > 0  # a control subject recensored at time 0 has no time at risk
-    new = data._subset(keep, time=time, event=event, switch_time=None, treatment_start=None,
+    new = data.derive(keep, time=time, event=event, switch_time=None, treatment_start=None,
                        censor_time=None, population=f"{data.population}>rpsft_counterfactual",
                        notes=data.notes + (f"control arm counterfactual untreated times at psi={psi:.4g}",))
     return new

@@ -6,7 +6,6 @@ and labels those that are biased when switching or non-treatment depends on prog
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,9 +23,9 @@ __all__ = ["ANALYSES", "Analysis", "ComparisonResult", "as_treated", "compare_an
 
 def exclude_switchers(data: TrialData) -> TrialData:
     """Drop control patients who crossed over (a selected, prognostically different group)."""
-    data._require("switch_time", "exclude_switchers()")
+    data.require("switch_time", "exclude_switchers()")
     switched = (data.arm == N.REFERENCE) & ~np.isnan(data.switch_time)
-    return data._subset(~switched, population=f"{data.population}>exclude_switchers",
+    return data.derive(~switched, population=f"{data.population}>exclude_switchers",
                         notes=data.notes + (f"excluded {int(switched.sum())} control switcher(s)",))
 
 
@@ -35,12 +34,10 @@ def as_treated(data: TrialData) -> TrialData:
     comparison press releases quote. Switchers and infused patients count as treated from
     time 0 (immortal time), non-infused experimental patients as untreated (selection)."""
     on, _ = data.on_experimental_from()
-    ever = (~np.isnan(on)).astype(np.int8)
-    new = dataclasses.replace(data, arm=ever, arms=("never treated", "ever treated"),
-                              switch_time=None, treatment_start=None,
-                              population=f"{data.population}>as_treated",
-                              notes=data.notes + ("arm = ever received experimental therapy",))
-    return new._subset(np.ones(new.n, dtype=bool))  # re-checks that both groups exist
+    return data.derive(np.ones(data.n, dtype=bool), arm=(~np.isnan(on)).astype(np.int8),
+                       arms=("never treated", "ever treated"), switch_time=None,
+                       treatment_start=None, population=f"{data.population}>as_treated",
+                       notes=data.notes + ("arm = ever received experimental therapy",))
 
 
 @dataclass(frozen=True)

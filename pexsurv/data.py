@@ -385,7 +385,20 @@ class TrialData:
                 f"events={int(self.event.sum())})")
 
     # ------------------------------------------------------------------ populations
-    def _subset(self, keep: np.ndarray, **changes: Any) -> TrialData:
+    def derive(self, keep: np.ndarray, **changes: Any) -> TrialData:
+        """A new TrialData with the rows ``keep`` and fields replaced by ``changes``
+        (arrays given for all current rows); checks that both arms remain.
+
+        The building block of every population; record what you did in ``notes``.
+
+        Examples
+        --------
+        >>> from pexsurv import datasets
+        >>> data = datasets.ct041_like(endpoint="pfs")
+        >>> first = data.derive(np.arange(data.n) < 100, population="first 100")
+        >>> first.n, first.population
+        (100, 'first 100')
+        """
         keep = np.asarray(keep, dtype=bool)
 
         def take(a: np.ndarray | None) -> np.ndarray | None:
@@ -415,10 +428,10 @@ class TrialData:
         """Modified ITT: subjects who started their assigned therapy (``treatment_start``
         not NaN), followed from randomization.
         """
-        self._require("treatment_start", "treated()")
+        self.require("treatment_start", "treated()")
         keep = ~np.isnan(self.treatment_start)
         dropped = int((~keep).sum())
-        return self._subset(keep, population=f"{self.population}>treated",
+        return self.derive(keep, population=f"{self.population}>treated",
                             notes=self.notes + (f"treated(): excluded {dropped} subject(s) who "
                                                 "never started their assigned therapy",))
 
@@ -428,7 +441,7 @@ class TrialData:
         A subject who switched at time 0 contributes no person-time and is excluded, with a
         warning and a note.
         """
-        self._require("switch_time", "per_protocol()")
+        self.require("switch_time", "per_protocol()")
         sw = self.switch_time
         switched = ~np.isnan(sw)
         at_zero = switched & (sw <= 0)
@@ -439,7 +452,7 @@ class TrialData:
             note += f"; excluded {_ids_text(self.id, at_zero)} who switched at time 0"
             warnings.warn(note, UserWarning, stacklevel=2)
         new_sw = np.full(self.n, np.nan)
-        return self._subset(~at_zero, time=time, event=event, switch_time=new_sw,
+        return self.derive(~at_zero, time=time, event=event, switch_time=new_sw,
                             population=f"{self.population}>per_protocol",
                             notes=self.notes + (note,))
 
@@ -448,7 +461,7 @@ class TrialData:
         single-arm-style baseline). Subjects whose follow-up ends at treatment start have
         no time at risk and are excluded, with a warning and a note.
         """
-        self._require("treatment_start", "from_treatment_start()")
+        self.require("treatment_start", "from_treatment_start()")
         if self.origin != "randomization":
             raise TrialDataError("the clock already starts at treatment start")
         ts = self.treatment_start
@@ -466,13 +479,14 @@ class TrialData:
         def shift(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a - np.where(treated, ts, 0.0)
 
-        return self._subset(keep, time=shifted, treatment_start=np.zeros(self.n),
+        return self.derive(keep, time=shifted, treatment_start=np.zeros(self.n),
                             switch_time=shift(self.switch_time),
                             censor_time=shift(self.censor_time),
                             population=f"{self.population}>from_treatment_start",
                             origin="treatment_start", notes=self.notes + (note,))
 
-    def _require(self, name: str, what: str) -> None:
+    def require(self, name: str, what: str) -> None:
+        """Raise a clear error when the optional column ``name`` was not loaded."""
         if getattr(self, name) is None:
             raise TrialDataError(
                 f"{what} needs the {name} column; pass {name}='<column>' to "
