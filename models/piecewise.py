@@ -205,11 +205,12 @@ class PiecewiseExponential(ModelSpec):
         return coords
 
     # ------------------------------------------------------------------ graph
-    def data_values(self, data: TrialData, priors: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    def data_values(self, data: TrialData, priors: Mapping[str, Any] | None = None, *,
+                    design: PEMDesign | None = None) -> dict[str, np.ndarray]:
         """Values of every ``pm.Data`` input of :meth:`build` for ``data``: likelihood
         rows, constants for derived quantities, prior hyper-parameters. A compiled model
         of this spec serves new data through these values (shapes must match)."""
-        design = self.design(data)
+        design = self.design(data) if design is None else design
         priors = dict(self.resolved_priors(data) if priors is None else priors)
         values: dict[str, Any] = {
             "cut_points": self.cut_array,
@@ -238,7 +239,7 @@ class PiecewiseExponential(ModelSpec):
         """
         design = self.design(data)
         priors = dict(self.resolved_priors(data) if priors is None else priors)
-        values = self.data_values(data, priors)
+        values = self.data_values(data, priors, design=design)
         dims = {"arm_code": N.ARM, "stratum_weight": N.STRATUM, "period_of_interval": N.INTERVAL,
                 "observed_events": N.CELL, "exposure": N.CELL}
         with pm.Model(coords=self.coords(design, data)) as model:
