@@ -47,6 +47,9 @@ import pandas as pd
 
 from pexsurv import TrialData
 from pexsurv.fitting import fit
+# Imported now, not lazily at the first fit, so one run uses one version of the package
+# even if its files are edited while the run goes on.
+import pexsurv.fitting.rpsft  # noqa: E402,F401
 from pexsurv.models import RPSFT
 from pexsurv.models.gestimation import adjusted_hr, rpsftm_gestimate, z_on_grid
 
@@ -90,6 +93,21 @@ def describe(data: TrialData) -> str:
 
 
 # --------------------------------------------------------------------------- machine
+def package_files() -> str:
+    """Modification time and SHA-256 prefix of the package files the run depends on (the
+    package is under active development; a commit id is not available to this script)."""
+    import hashlib
+
+    rows = []
+    for rel in ("models/rpsft.py", "fitting/rpsft.py", "models/gestimation.py",
+                "models/piecewise.py", "diagnostics/convergence.py"):
+        f = ROOT / rel
+        if f.exists():
+            stamp = datetime.fromtimestamp(f.stat().st_mtime, timezone.utc).strftime("%H:%M:%S")
+            rows.append(f"`{rel}` ({stamp} UTC, sha256 {hashlib.sha256(f.read_bytes()).hexdigest()[:10]})")
+    return ", ".join(rows)
+
+
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in ("pexsurv", "pymc", "pytensor", "nutpie", "numba", "numpy", "arviz",
@@ -230,6 +248,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "bench_rpsft.md")
     args = parser.parse_args()
     command = ".venv/bin/python benchmarks/bench_rpsft.py " + shlex.join(sys.argv[1:])
+    pkg = package_files()  # at start: the versions this process imported
     t_start = time.perf_counter()
     load_start = load()
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -286,7 +305,8 @@ def main() -> None:
          f"| OS | {platform.platform()} |"]
     L += [f"| {k} | {v} |" for k, v in versions().items()]
     L += [f"| load average at start / end (1, 5, 15 min) | {' '.join(map(str, load_start))} / "
-          f"{' '.join(map(str, load_end))} |", ""]
+          f"{' '.join(map(str, load_end))} |", "",
+          f"Package files at the start of the run: {pkg}.", ""]
     others = {f"g-estimation N = {n:,}": r["other_cores"] for n, r in gest.items()} | {
         f"Bayesian RPSFT [{lab}] N = {n:,}": r["other_cores"] for (lab, n), r in bayes.items()}
     if max(others.values()) > LOADED_CORES:

@@ -15,7 +15,7 @@ Design (fixed seeds; trial i uses data seed ``seed + i``):
 * Truth: psi = -0.5. Because U is exponential, scaling it by exp(-psi) multiplies the hazard
   by exp(psi): the no-switch hazard ratio of arm is exactly exp(-0.5) (log HR -0.5). This is
   checked with a Cox fit to one trial of ``--truth-n`` (200,000) patients without switching.
-* Every trial (``--trials``, default 500):
+* Every trial (``--trials``, default 400):
   - Bayesian RPSFT stage 1: ``psi_posterior_grid`` with prior Normal(0, 10) on a 4,001-point
     grid over (-2, 2); posterior median and 95% equal-tailed interval (``grid_quantiles``).
   - G-estimation ``rpsftm_gestimate`` (defaults): psi and its 95% CI (test inversion); the
@@ -55,6 +55,9 @@ from scipy import stats
 
 from pexsurv import TrialData
 from pexsurv.fitting import fit
+# Imported now, not lazily at the first fit, so one run uses one version of the package
+# even if its files are edited while the run goes on.
+import pexsurv.fitting.rpsft  # noqa: E402,F401
 from pexsurv.models import RPSFT, grid_quantiles, psi_posterior_grid
 from pexsurv.models.gestimation import adjusted_hr, rpsftm_gestimate
 from pexsurv.priors import Normal
@@ -89,6 +92,21 @@ def simulate_rpsft(seed: int, n: int, psi: float = TRUE_PSI, switching: bool = T
 def to_trial(df: pd.DataFrame) -> TrialData:
     return TrialData.from_dataframe(df, time="time", event="event", arm="arm", reference=0,
                                     id="id", switch_time="sw", censor_time="c")
+
+
+def package_files() -> str:
+    """Modification time and SHA-256 prefix of the package files the run depends on (the
+    package is under active development; a commit id is not available to this script)."""
+    import hashlib
+
+    rows = []
+    for rel in ("models/rpsft.py", "fitting/rpsft.py", "models/gestimation.py",
+                "models/piecewise.py", "diagnostics/convergence.py"):
+        f = ROOT / rel
+        if f.exists():
+            stamp = datetime.fromtimestamp(f.stat().st_mtime, timezone.utc).strftime("%H:%M:%S")
+            rows.append(f"`{rel}` ({stamp} UTC, sha256 {hashlib.sha256(f.read_bytes()).hexdigest()[:10]})")
+    return ", ".join(rows)
 
 
 def cox(time_: np.ndarray, event: np.ndarray, arm: np.ndarray) -> tuple[float, float]:
@@ -237,7 +255,7 @@ def plot(path: Path, cheap: pd.DataFrame, sub: pd.DataFrame) -> None:
 # --------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=500)
+    parser.add_argument("--trials", type=int, default=400)
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--subset", type=int, default=50)
     parser.add_argument("--n-psi-draws", type=int, default=50)
@@ -251,6 +269,7 @@ def main() -> None:
                         help="figure path ('' for none)")
     args = parser.parse_args()
     command = ".venv/bin/python validation/rpsft_study.py " + shlex.join(sys.argv[1:])
+    pkg = package_files()  # at start: the versions this process imported
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load_start = tuple(round(v, 2) for v in os.getloadavg())
@@ -345,6 +364,7 @@ def main() -> None:
          f"{platform.python_version()}, pexsurv {version('pexsurv')}, pymc {version('pymc')}, "
          f"nutpie {version('nutpie')}, lifelines {version('lifelines')}; load average (1, 5, 15 "
          f"min) at start {load_start}, at end {load_end}.", "",
+         f"Package files at the start of the run: {pkg}.", "",
          "## Design", "",
          f"* {args.trials} simulated trials of N = {args.n} (data seed {args.seed} + i for "
          "trial i), exact RPSFT structure (logic of `simulate_rpsft` in `tests/test_rpsft.py`): "
