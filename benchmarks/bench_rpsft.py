@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python benchmarks/bench_rpsft.py --bayes-sizes 1000 --out /tmp/quick.md
 
 What is timed, on trials with exact RPSFT structure and prognosis-driven switching (the
-logic of ``simulate_rpsft`` in ``tests/test_rpsft.py``: untreated time U ~ Exp(mean 2),
+``pexsurv.simulate.simulate_rpsft``: untreated time U ~ Exp(mean 2),
 true psi = -0.5, administrative censoring C ~ U(2, 5), control patients switch at a random
 fraction 0.2-0.8 of U with probability min(U / 3, 0.9), so switchers have better prognosis):
 
@@ -52,6 +52,7 @@ from pexsurv.fitting import fit
 import pexsurv.fitting.rpsft  # noqa: E402,F401
 from pexsurv.models import RPSFT
 from pexsurv.models.gestimation import adjusted_hr, rpsftm_gestimate, z_on_grid
+from pexsurv.simulate import simulate_rpsft
 
 ROOT = Path(__file__).resolve().parents[1]
 TRUE_PSI = -0.5
@@ -60,26 +61,6 @@ TARGET_BAYES_S = {1_000: 60.0, 10_000: 120.0}
 
 
 # --------------------------------------------------------------------------- data
-def simulate_rpsft(seed: int, n: int, psi: float = TRUE_PSI) -> TrialData:
-    """Exact RPSFT structure with prognosis-driven switching (copied from
-    ``tests/test_rpsft.py::simulate_rpsft``): control patients switch at a random fraction
-    of their untreated time U, and those with short U switch less often."""
-    rng = np.random.default_rng(seed)
-    arm = rng.permutation(np.r_[np.zeros(n // 2, int), np.ones(n - n // 2, int)])
-    u = rng.exponential(2.0, n)
-    c = rng.uniform(2.0, 5.0, n)
-    switch_frac = rng.uniform(0.2, 0.8, n)
-    switches = (arm == 0) & (rng.uniform(size=n) < np.clip(u / 3.0, 0, 0.9))
-    s = switch_frac * u
-    t = np.where(arm == 1, u * np.exp(-psi), np.where(switches, s + (u - s) * np.exp(-psi), u))
-    time_ = np.minimum(t, c)
-    sw = np.where(switches & (s < time_), s, np.nan)
-    df = pd.DataFrame({"id": np.arange(n), "arm": arm, "time": time_,
-                       "event": (t <= c).astype(int), "sw": sw, "c": c})
-    return TrialData.from_dataframe(df, time="time", event="event", arm="arm", reference=0,
-                                    id="id", switch_time="sw", censor_time="c")
-
-
 def quartile_cuts(data: TrialData) -> tuple[float, ...]:
     """Cuts at the quartiles of the observed event times (both arms pooled)."""
     return tuple(float(c) for c in np.quantile(data.time[data.event == 1], [0.25, 0.5, 0.75]))
@@ -255,7 +236,7 @@ def main() -> None:
     print(f"start {started}, load {load_start}", flush=True)
 
     # Warm-up: imports, lifelines, numba / PyTensor first compilation.
-    small = simulate_rpsft(args.seed - 1, 200)
+    small = simulate_rpsft(200, seed=args.seed - 1)
     w = time.perf_counter()
     rpsftm_gestimate(small)
     warm_gest = time.perf_counter() - w
@@ -270,7 +251,7 @@ def main() -> None:
 
     gest = {}
     for n in args.gest_sizes:
-        data = simulate_rpsft(args.seed + n, n)
+        data = simulate_rpsft(n, seed=args.seed + n)
         gest[n] = time_gest(data, args.repeat) | {"data": describe(data)}
         g = gest[n]
         print(f"gestimate N={n}: best {g['best_wall']:.2f} s wall, {g['best_cpu']:.2f} s cpu; "
@@ -285,7 +266,7 @@ def main() -> None:
         configs["B"] = spec_defaults()
     bayes = {}
     for n in args.bayes_sizes:
-        data = simulate_rpsft(args.seed + n, n)
+        data = simulate_rpsft(n, seed=args.seed + n)
         for label, settings in configs.items():
             b = time_bayes(data, args.seed, settings) | {"data": describe(data)}
             bayes[label, n] = b
@@ -322,7 +303,7 @@ def main() -> None:
               "machine was essentially idle.", ""]
     L += ["## Scenario", "",
           "Simulated trials with exact RPSFT structure and prognosis-driven switching (logic of "
-          "`simulate_rpsft` in `tests/test_rpsft.py`): 1:1 randomisation, untreated time "
+          "`pexsurv.simulate.simulate_rpsft`): 1:1 randomisation, untreated time "
           "U ~ Exp(mean 2), true psi = -0.5 (experimental T = U e^0.5), administrative "
           "censoring C ~ Uniform(2, 5); a control patient switches with probability "
           "min(U/3, 0.9) at a uniform 0.2-0.8 fraction of U (switchers have better "
@@ -385,9 +366,9 @@ def main() -> None:
                  f"{b['cpu']:.1f} | {b['load_before'][0]} / {b['load_after'][0]} | "
                  f"{b['other_cores']:.2f} | {tgt} |")
     L += ["", "### Convergence and estimates", "",
-          "`headline` is `result.convergence.headline` (pooled draws, all posterior variables, "
-          "including the deterministic psi / acceleration). `sampled only` restricts R-hat and "
-          "min ESS to the sampled PEM parameters (log_hazard_base, log_hr, hr). Per-fit columns "
+          "`headline` is `result.convergence.headline` (pooled MCMC draws; psi, acceleration and "
+          "the bootstrap HR are not MCMC draws and are not checked). `sampled only` restricts "
+          "R-hat and min ESS to the stage-2 PEM parameters. Per-fit columns "
           "come from the `rpsft_stage2` group (each of the M stage-2 fits).", "",
           "| settings | N | headline | sampled only: max R-hat / min ESS | ESS of psi (pooled) | "
           "stage-2 fits with R-hat > 1.05 | worst per-fit R-hat | min per-fit bulk ESS | "

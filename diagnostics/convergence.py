@@ -115,7 +115,7 @@ def check_convergence(result: Any, *, var_names: list[str] | None = None,
     ----------
     result : FitResult or xarray.DataTree
     var_names : list of str, optional
-        Parameters to check (default: every posterior variable).
+        Parameters to check (default: every posterior variable drawn by MCMC).
     warn : bool
         Emit a :class:`ConvergenceWarning` when the check fails.
 
@@ -129,8 +129,9 @@ def check_convergence(result: Any, *, var_names: list[str] | None = None,
     tree = getattr(result, "idata", result)
     approximate = bool(getattr(result, "approximate", False))
     post = tree["posterior"].to_dataset()
-    if var_names:
-        post = post[var_names]
+    # Draws not made by MCMC (a Bayesian RPSFT's grid quantiles of psi and its bootstrap
+    # hazard ratios) carry a "not_mcmc" attribute: R-hat and ESS do not apply to them.
+    post = post[var_names or [v for v in post.data_vars if "not_mcmc" not in post[v].attrs]]
     table = _flat_table({
         "r_hat": az.rhat(post),
         "ess_bulk": az.ess(post, method="bulk"),

@@ -60,7 +60,8 @@ def fit(
         Add the per-patient log-likelihood group (for LOO).
     compiled : CompiledModel, optional
         A model compiled earlier for data of the same shape; its ``pm.Data`` inputs are set
-        from ``data`` and no compilation happens (sweeps and RPSFT re-use one model).
+        from ``data`` and no compilation happens (sweeps and RPSFT re-use one model; for an
+        RPSFT spec it is the stage-2 PEM from :func:`compile_spec`).
     **sampler_options
         Passed to the sampler.
 
@@ -95,12 +96,12 @@ def fit(
     from pexsurv.models import RPSFT
 
     if isinstance(spec, RPSFT):
-        if compiled is not None or log_likelihood:
-            raise ValueError("RPSFT fits compile their own stage-2 model and have no "
-                             "per-patient likelihood (psi rests on a randomization test)")
+        if log_likelihood:
+            raise ValueError("RPSFT fits have no per-patient likelihood (psi rests on a "
+                             "randomization test, not on a likelihood)")
         from pexsurv.fitting.rpsft import fit_rpsft
 
-        return _checked(fit_rpsft(spec, data, config, provenance))
+        return _checked(fit_rpsft(spec, data, config, provenance, compiled=compiled))
     priors = spec.resolved_priors(data)
     if compiled is None:
         compiled = compile_model(spec.build(data, priors=priors), config,
@@ -145,5 +146,11 @@ def compile_spec(spec: Any, data: TrialData, config: SamplerConfig | None = None
     >>> results = [fit(spec, d, compiled=compiled) for d in datasets]  # doctest: +SKIP
     """
     config = config or SamplerConfig()
+    from pexsurv.models import RPSFT
+
+    if isinstance(spec, RPSFT):
+        from pexsurv.fitting.rpsft import compile_stage2
+
+        return compile_stage2(spec, data, config)
     model = spec.build(data)
     return compile_model(model, config, spec_hash=spec.spec_hash())

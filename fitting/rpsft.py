@@ -1,5 +1,6 @@
-"""Fitting the two-stage Bayesian RPSFT model: exact grid posterior of psi, then one
-compiled PEM re-used across M counterfactual data sets, draws pooled."""
+"""Fitting the Bayesian RPSFT model: exact grid posterior of psi; one compiled PEM re-used
+across M counterfactual data sets for the survival had nobody switched; the adjusted HR
+from each patient's own counterfactual, with Bayesian-bootstrap uncertainty."""
 
 from __future__ import annotations
 
@@ -13,89 +14,144 @@ from rich.progress import track
 
 from pexsurv import _names as N
 from pexsurv.data import TrialData
-from pexsurv.fitting.compiled import compile_model
+from pexsurv.fitting.compiled import CompiledModel, compile_model
 from pexsurv.fitting.config import SamplerConfig
 from pexsurv.fitting.result import FitResult
 
-__all__ = ["fit_rpsft"]
+__all__ = ["compile_stage2", "fit_rpsft"]
 
-_POOLED = ("log_hazard_base", "log_hr", "hr")
-_CHECKED = ("log_hazard_base", "log_hr")
+# Stage-2 MCMC output kept in the pooled posterior. The PEM's own arm effect (experimental
+# observed vs control counterfactual) is kept under a separate name: its interval is too
+# narrow (see pexsurv.models.rpsft), so the reported adjusted HR comes from paired_log_hr.
+_STAGE2_RENAME = {N.LOG_HAZARD_BASE: N.LOG_HAZARD_BASE, N.LOG_HR: N.LOG_HR_TWO_STAGE,
+                  N.HR: N.HR_TWO_STAGE}
+# Constant data that do not change with psi (the likelihood inputs do: per-psi event
+# counts are in the rpsft_stage2 group).
+_CONSTANTS = ("cut_points", "arm_code")
 
 
-def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dict) -> FitResult:
+def _stage2_priors(spec: Any, data: TrialData) -> tuple[dict, dict]:
+    priors = spec.resolved_priors(data)
+    return priors, {k: v for k, v in priors.items() if k != N.PSI}
+
+
+def compile_stage2(spec: Any, data: TrialData, config: SamplerConfig | None = None) -> CompiledModel:
+    """Compile the stage-2 PEM of an RPSFT spec once; it serves every psi draw and, through
+    ``fit(..., compiled=)``, other data sets of the same design (sweeps, simulation studies).
+
+    Examples
+    --------
+    >>> compiled = compile_stage2(spec, data)                       # doctest: +SKIP
+    >>> results = [fit(spec, d, compiled=compiled) for d in trials]  # doctest: +SKIP
+    """
+    from pexsurv.models.rpsft import counterfactual_data
+
+    _, pem_priors = _stage2_priors(spec, data)
+    opts = {k: v for k, v in spec.z_options(data).items() if k != "test"}
+    first = counterfactual_data(data, 0.0, **opts)
+    config = config or SamplerConfig()
+    stage2 = SamplerConfig(sampler=config.sampler, draws=spec.draws_per_fit,
+                           tune=spec.tune_per_fit, chains=spec.chains)
+    pem = spec.pem()
+    return compile_model(pem.build(first, priors=pem_priors), stage2, spec_hash=pem.spec_hash())
+
+
+def _interleave(parts: list[xr.Dataset]) -> xr.Dataset:
+    """Pool per-psi draws with draw j of fit i at j * M + i: every chain and every half chain
+    covers all psi values, so R-hat compares like with like instead of flagging the order
+    of psi as non-stationarity."""
+    per_fit = xr.concat(parts, dim="psi_draw")
+    pooled = per_fit.stack(_pooled=("draw", "psi_draw")).drop_vars(["_pooled", "draw", "psi_draw"])
+    pooled = pooled.rename({"_pooled": "draw"})
+    return pooled.assign_coords(draw=np.arange(pooled.sizes["draw"])).transpose("chain", "draw", ...)
+
+
+def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dict,
+              compiled: CompiledModel | None = None) -> FitResult:
     """Fit :class:`pexsurv.models.RPSFT` (called by :func:`pexsurv.fitting.fit`).
 
     The stage-2 fits use the spec's ``draws_per_fit``, ``tune_per_fit`` and ``chains``;
-    ``config`` supplies the seed and the progress setting. The PEM priors are resolved
-    once on the ITT data and held fixed across psi draws, so the pooled posterior is a
-    mixture over psi of posteriors under one prior.
+    ``config`` supplies the sampler, the seed and the progress setting. The PEM priors are
+    resolved once on the ITT data and held fixed across psi draws, so the pooled survival
+    posterior is a mixture over psi of posteriors under one prior.
+
+    Without a seed, one is drawn from the operating system and recorded in
+    ``rpsft_stage2.attrs["seed"]``, so the run can be repeated.
     """
-    from pexsurv.models.rpsft import counterfactual_data
+    from pexsurv.models.rpsft import counterfactual_data, paired_log_hr
 
     t0 = time.perf_counter()
     grid = spec.psi_grid(data)
     psis = spec.stage2_psi(grid)
     pem = spec.pem()
-    priors = spec.resolved_priors(data)
-    pem_priors = {k: v for k, v in priors.items() if k != N.PSI}
+    priors, pem_priors = _stage2_priors(spec, data)
     opts = {k: v for k, v in spec.z_options(data).items() if k != "test"}
     stage1_seconds = time.perf_counter() - t0
 
-    first = counterfactual_data(data, float(psis[0]), **opts)
-    stage2 = SamplerConfig(draws=spec.draws_per_fit, tune=spec.tune_per_fit, chains=spec.chains,
-                           seed=config.seed, progress=False, target_accept=config.target_accept)
-    compiled = compile_model(pem.build(first, priors=pem_priors), stage2,
-                             spec_hash=pem.spec_hash())
-    seed0 = 0 if config.seed is None else config.seed
+    if compiled is None:
+        compiled = compile_stage2(spec, data, config)
+        compile_seconds = compiled.compile_seconds
+    elif compiled.spec_hash != pem.spec_hash():
+        raise ValueError("the compiled model is not this RPSFT spec's stage-2 PEM; compile it "
+                         "with pexsurv.fitting.compile_spec(spec, data)")
+    else:
+        compile_seconds = 0.0
+    seed = int(np.random.SeedSequence().entropy % 2**32) if config.seed is None else config.seed
+    seeds = np.random.SeedSequence(seed).generate_state(psis.size)
+    bootstrap = np.random.default_rng([seed, psis.size])
+    n_exp = int((data.arm == N.EXPERIMENTAL).sum())
+    shape = (spec.chains, spec.draws_per_fit)
+
     draws, diverging, cells = [], [], []
     t1 = time.perf_counter()
     for i, psi in enumerate(track(psis, description="RPSFT stage 2", disable=not config.progress)):
         cf = counterfactual_data(data, float(psi), **opts)
         compiled.set_data(pem.data_values(cf, pem_priors))
-        # A distinct, reproducible seed per psi draw.
-        fit_config = SamplerConfig(draws=stage2.draws, tune=stage2.tune, chains=stage2.chains,
-                                   seed=seed0 * 100_003 + i, progress=False,
-                                   target_accept=stage2.target_accept)
+        fit_config = SamplerConfig(sampler=config.sampler, draws=spec.draws_per_fit,
+                                   tune=spec.tune_per_fit, chains=spec.chains,
+                                   seed=int(seeds[i]), progress=False,
+                                   target_accept=config.target_accept)
         idata, _ = compiled.sample(fit_config)
-        post = idata["posterior"].to_dataset()
-        draws.append(post[list(_POOLED)].assign(**{N.PSI: xr.full_like(post[N.LOG_HR], psi)}))
+        post = idata["posterior"].to_dataset()[list(_STAGE2_RENAME)].rename(_STAGE2_RENAME)
+        # Dirichlet(1, ..., 1) patient weights are normalised Exp(1) draws; the MLE does not
+        # depend on the normalisation.
+        weights = bootstrap.standard_exponential((shape[0] * shape[1], n_exp))
+        log_hr = paired_log_hr(data, float(psi), spec.cuts, weights=weights, **opts)
+        draws.append(post.assign({
+            N.PSI: xr.full_like(post[N.LOG_HR_TWO_STAGE], psi),
+            N.LOG_HR: (("chain", "draw"), log_hr.reshape(shape))}))
         diverging.append(idata["sample_stats"]["diverging"].to_dataset())
         cells.append(idata["constant_data"]["observed_events"].values)
     sampling_seconds = time.perf_counter() - t1
 
-    # Per-fit diagnostics in one vectorised call: ArviZ treats psi_draw as a parameter dim.
     per_fit = xr.concat(draws, dim="psi_draw")
-    def worst(stat: xr.Dataset, how: str) -> xr.DataArray:
-        arr = stat.to_array()
-        return getattr(arr, how)([d for d in arr.dims if d != "psi_draw"])
+    # Per-fit diagnostics in one vectorised call: ArviZ treats psi_draw as a parameter dim.
+    checked = per_fit[[N.LOG_HAZARD_BASE, N.LOG_HR_TWO_STAGE]]
+    fit_rhat = az.rhat(checked).to_array().max(("variable", N.INTERVAL))
+    fit_ess = az.ess(checked, method="bulk").to_array().min(("variable", N.INTERVAL))
 
-    fit_rhat = worst(az.rhat(per_fit[list(_CHECKED)]), "max")
-    fit_ess = worst(az.ess(per_fit[list(_CHECKED)], method="bulk"), "min")
-    # Pool with draws interleaved (draw j of fit i at j * M + i): every chain and every half
-    # chain covers all psi values, so R-hat compares like with like instead of flagging the
-    # ordering of psi as non-stationarity.
-    posterior = per_fit.stack(_pooled=("draw", "psi_draw")).drop_vars(["_pooled", "draw", "psi_draw"])
-    posterior = posterior.rename({"_pooled": "draw"}).assign_coords(
-        draw=np.arange(per_fit.sizes["draw"] * per_fit.sizes["psi_draw"]))
-    posterior = posterior.transpose("chain", "draw", ...)
+    posterior = _interleave(draws)
+    posterior[N.HR] = np.exp(posterior[N.LOG_HR])
     posterior[N.ACCELERATION] = np.exp(posterior[N.PSI])
-    div = xr.concat(diverging, dim="psi_draw")
-    stats = div.stack(_pooled=("draw", "psi_draw")).drop_vars(["_pooled", "draw", "psi_draw"])
-    stats = stats.rename({"_pooled": "draw"}).assign_coords(draw=posterior["draw"].values)
-    constant = idata["constant_data"].to_dataset()
+    for name in (N.PSI, N.ACCELERATION):
+        posterior[name].attrs["not_mcmc"] = "stage-1 grid posterior quantiles, one per stage-2 fit"
+    for name in (N.LOG_HR, N.HR):
+        posterior[name].attrs["not_mcmc"] = "paired counterfactual log HR, Bayesian bootstrap"
+    stats = _interleave(diverging)
     stage2_info = xr.Dataset(
         {"psi_value": ("psi_draw", psis),
          "observed_events": (("psi_draw", N.CELL), np.stack(cells)),
          "r_hat_max": ("psi_draw", fit_rhat.values),
          "ess_bulk_min": ("psi_draw", fit_ess.values),
-         "divergences": ("psi_draw", div["diverging"].sum(("chain", "draw")).values)},
-        coords={"psi_draw": np.arange(psis.size)})
+         "divergences": ("psi_draw", [int(d["diverging"].sum()) for d in diverging])},
+        coords={"psi_draw": np.arange(psis.size)}, attrs={"seed": seed})
+    constant = idata["constant_data"].to_dataset()[list(_CONSTANTS)]
     tree = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats,
                                   "constant_data": constant, "psi_grid": grid,
                                   "rpsft_stage2": stage2_info})
     return FitResult(idata=tree, spec=spec, priors=priors, data=data, sampler=config,
-                     timings={"compile_seconds": compiled.compile_seconds,
+                     timings={"compile_seconds": compile_seconds,
                               "stage1_seconds": stage1_seconds,
                               "sampling_seconds": sampling_seconds},
                      provenance=provenance)
+

@@ -21,7 +21,13 @@ from pexsurv.models.gestimation import (
     z_on_grid,
 )
 from pexsurv.models.piecewise import PiecewiseExponential
-from pexsurv.models.rpsft import RPSFT, counterfactual_data, grid_quantiles, psi_posterior_grid
+from pexsurv.models.rpsft import (
+    RPSFT,
+    counterfactual_data,
+    grid_quantiles,
+    paired_log_hr,
+    psi_posterior_grid,
+)
 
 __all__ = [
     "RPSFT",
@@ -34,6 +40,7 @@ __all__ = [
     "counterfactual_times",
     "grid_quantiles",
     "logrank_z",
+    "paired_log_hr",
     "psi_posterior_grid",
     "rpsftm_gestimate",
     "z_on_grid",

@@ -25,6 +25,9 @@ EXPERIMENTAL = 1
 LOG_HAZARD_BASE = "log_hazard_base"
 LOG_HR = "log_hr"
 HR = "hr"
+# RPSFT: the stage-2 PEM's own arm effect, kept for comparison with the reported one.
+LOG_HR_TWO_STAGE = "log_hr_two_stage"
+HR_TWO_STAGE = "hr_two_stage"
 LOG_HR_PERIOD = "log_hr_period"
 HR_PERIOD = "hr_period"
 LOG_HR_SCALE = "log_hr_scale"

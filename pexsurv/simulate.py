@@ -23,6 +23,8 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
+from pexsurv.data import TrialData
+
 __all__ = [
     "CT041_LIKE_PARAMS",
     "CT041_TARGETS",
@@ -30,6 +32,7 @@ __all__ = [
     "SimulatedTrial",
     "ct041_like",
     "hazard_ratio",
+    "simulate_rpsft",
     "simulate_trial",
     "summarize_trial",
 ]
@@ -371,6 +374,56 @@ def simulate_trial(
         "progression": prog_t, "pfs": pfs_t, "os": os_t, "switch": switch, "censor": censor,
     })
     return SimulatedTrial(data=data, params=params, latent=latent)
+
+
+def simulate_rpsft(n: int, *, seed: int, psi: float = -0.5,
+                   switching: bool = True) -> TrialData:
+    """A trial with exact RPSFT structure and prognosis-driven switching.
+
+    1:1 randomisation; untreated time ``U ~ Exp(mean 2)``; experimental ``T = U exp(-psi)``;
+    administrative censoring ``C ~ Uniform(2, 5)``. A control patient switches with
+    probability ``min(U / 3, 0.9)`` at a uniform 0.2-0.8 fraction of ``U`` and then lives
+    on treatment time: switch times carry prognosis (the sickest rarely switch), the case
+    where likelihoods that condition on switching are biased. Because ``U`` is exponential
+    the no-switch hazard ratio is exactly ``exp(psi)``. Used by the tests, the RPSFT
+    benchmark and the validation study.
+
+    Parameters
+    ----------
+    n : int
+    seed : int
+    psi : float
+        True log acceleration factor (< 0: treatment extends survival).
+    switching : bool
+        ``False`` gives the same trial without switching (the no-switch truth).
+
+    Returns
+    -------
+    TrialData
+        With ``switch_time`` (observed switches only) and ``censor_time``; arm 0 = control.
+
+    Examples
+    --------
+    >>> data = simulate_rpsft(200, seed=1)
+    >>> data.n, int(np.isfinite(data.switch_time).sum()) > 0
+    (200, True)
+    """
+    rng = np.random.default_rng(seed)
+    arm = rng.permutation(np.r_[np.zeros(n // 2, int), np.ones(n - n // 2, int)])
+    u = rng.exponential(2.0, n)
+    c = rng.uniform(2.0, 5.0, n)
+    switch_frac = rng.uniform(0.2, 0.8, n)
+    switches = (arm == 0) & (rng.uniform(size=n) < np.clip(u / 3.0, 0, 0.9)) & switching
+    s = switch_frac * u
+    t = np.where(arm == 1, u * np.exp(-psi), np.where(switches, s + (u - s) * np.exp(-psi), u))
+    time = np.minimum(t, c)
+    frame = pd.DataFrame({"id": np.arange(n), "arm": arm, "time": time,
+                          "event": (t <= c).astype(int),
+                          "switch_time": np.where(switches & (s < time), s, np.nan),
+                          "censor_time": c})
+    return TrialData.from_dataframe(frame, time="time", event="event", arm="arm", reference=0,
+                                    id="id", switch_time="switch_time",
+                                    censor_time="censor_time")
 
 
 def _n_experimental(n: int, allocation: tuple[int, int]) -> int:
