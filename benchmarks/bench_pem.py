@@ -36,7 +36,6 @@ import sys
 import time
 import warnings
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +49,7 @@ from simtools import simulate_pem  # noqa: E402
 from pexsurv import TrialData  # noqa: E402
 from pexsurv.fitting import compile_spec, fit  # noqa: E402
 from pexsurv.fitting.config import SamplerConfig  # noqa: E402
+from pexsurv.provenance import cpu_model, versions  # noqa: E402
 from pexsurv.models import PiecewiseExponential  # noqa: E402
 
 # Scenario: 5 baseline intervals (months), decreasing hazard, true HR 0.6, uniform
@@ -67,26 +67,6 @@ AGREEMENT_MCSE = 3.0          # ... or within 3 combined Monte Carlo standard er
 
 
 # --------------------------------------------------------------------------- helpers
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in ("pexsurv", "pymc", "pytensor", "nutpie", "numba", "numpy", "arviz"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def loadavg() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -278,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     load_end = loadavg()
 
     # ---------------------------------------------------------------- report
-    v = versions()
+    v = versions(("numba",))
     ncpu = os.cpu_count()
     try:
         ncpu_avail = len(os.sched_getaffinity(0))

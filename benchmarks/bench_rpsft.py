@@ -39,7 +39,6 @@ import sys
 import time
 import warnings
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +51,12 @@ from pexsurv.fitting import fit
 import pexsurv.fitting.rpsft  # noqa: E402,F401
 from pexsurv.models import RPSFT
 from pexsurv.models.gestimation import adjusted_hr, rpsftm_gestimate, z_on_grid
+from pexsurv.provenance import cpu_model, source_digests, versions
 from pexsurv.simulate import simulate_rpsft
 
 ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("pexsurv.models.rpsft", "pexsurv.fitting.rpsft", "pexsurv.models.gestimation",
+           "pexsurv.models.piecewise", "pexsurv.diagnostics.convergence")
 TRUE_PSI = -0.5
 TARGET_GEST_S = 5.0
 TARGET_BAYES_S = {1_000: 60.0, 10_000: 120.0}
@@ -74,42 +76,6 @@ def describe(data: TrialData) -> str:
 
 
 # --------------------------------------------------------------------------- machine
-def package_files() -> str:
-    """Modification time and SHA-256 prefix of the package files the run depends on (the
-    package is under active development; a commit id is not available to this script)."""
-    import hashlib
-
-    rows = []
-    for rel in ("models/rpsft.py", "fitting/rpsft.py", "models/gestimation.py",
-                "models/piecewise.py", "diagnostics/convergence.py"):
-        f = ROOT / rel
-        if f.exists():
-            stamp = datetime.fromtimestamp(f.stat().st_mtime, timezone.utc).strftime("%H:%M:%S")
-            rows.append(f"`{rel}` ({stamp} UTC, sha256 {hashlib.sha256(f.read_bytes()).hexdigest()[:10]})")
-    return ", ".join(rows)
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in ("pexsurv", "pymc", "pytensor", "nutpie", "numba", "numpy", "arviz",
-                 "lifelines"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def load() -> tuple[float, float, float]:
     return tuple(round(v, 2) for v in os.getloadavg())
 
@@ -229,7 +195,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "bench_rpsft.md")
     args = parser.parse_args()
     command = ".venv/bin/python benchmarks/bench_rpsft.py " + shlex.join(sys.argv[1:])
-    pkg = package_files()  # at start: the versions this process imported
+    pkg = source_digests(SOURCES)  # at start: the code this process imported
     t_start = time.perf_counter()
     load_start = load()
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -284,10 +250,10 @@ def main() -> None:
          "| item | value |", "|---|---|", f"| CPU | {cpu_model()} |",
          f"| nproc (usable / total) | {ncpu} / {os.cpu_count()} |",
          f"| OS | {platform.platform()} |"]
-    L += [f"| {k} | {v} |" for k, v in versions().items()]
+    L += [f"| {k} | {v} |" for k, v in versions(("numba", "lifelines")).items()]
     L += [f"| load average at start / end (1, 5, 15 min) | {' '.join(map(str, load_start))} / "
           f"{' '.join(map(str, load_end))} |", "",
-          f"Package files at the start of the run: {pkg}.", ""]
+          f"Package source at the start of the run: {pkg}.", ""]
     others = {f"g-estimation N = {n:,}": r["other_cores"] for n, r in gest.items()} | {
         f"Bayesian RPSFT [{lab}] N = {n:,}": r["other_cores"] for (lab, n), r in bayes.items()}
     if max(others.values()) > LOADED_CORES:

@@ -32,7 +32,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench_pem import cpu_model, loadavg, log, versions  # noqa: E402
+from bench_pem import loadavg, log  # noqa: E402
 from simtools import simulate_pem  # noqa: E402
 
 from pexsurv import TrialData  # noqa: E402
@@ -40,6 +40,7 @@ from pexsurv.diagnostics.convergence import THRESHOLDS, ConvergenceWarning  # no
 from pexsurv.diagnostics.sbc import SBCResult, simulation_based_calibration  # noqa: E402
 from pexsurv.fitting import SamplerConfig  # noqa: E402
 from pexsurv.models import PiecewiseExponential  # noqa: E402
+from pexsurv.provenance import cpu_model, versions  # noqa: E402
 
 CUTS = np.array([2.0, 6.0])
 BASE = np.array([0.3, 0.2, 0.1])

@@ -28,10 +28,9 @@ from matplotlib.figure import Figure
 
 from pexsurv import _names as N
 from pexsurv.data import TrialData
+from pexsurv.diagnostics.replicate import SubjectHazards, censoring_times, event_times
 from pexsurv.intervals import exposure_matrix, exposure_table, interval_index, validate_cuts
 from pexsurv.km import kaplan_meier, km_survival_at
-from pexsurv.models import PiecewiseExponential, _math, hazard_by_arm
-from pexsurv.models.design import covariate_matrix
 
 if TYPE_CHECKING:
     from pexsurv.fitting import FitResult
@@ -48,64 +47,6 @@ _CHUNK_VALUES = 2_000_000
 _GRID_POINTS = 40
 
 
-# --------------------------------------------------------------------------- posterior rates
-@dataclass(frozen=True, eq=False)
-class _SubjectHazards:
-    """Each subject's log hazard per baseline interval, for any posterior sample.
-
-    ``log_hazard`` has axes ``(sample, arm, stratum, interval)``; subjects index it by their
-    arm and stratum codes and add their covariate term ``x @ beta`` (``x`` centred as in the
-    model's design).
-    """
-
-    log_hazard: np.ndarray
-    arm: np.ndarray
-    stratum: np.ndarray
-    x: np.ndarray
-    beta: np.ndarray | None
-    cuts: np.ndarray
-
-    @classmethod
-    def from_result(cls, result: FitResult) -> _SubjectHazards:
-        spec, data = result.spec, result.data
-        if not isinstance(spec, PiecewiseExponential):
-            raise ValueError(f"posterior predictive checks support PiecewiseExponential fits, "
-                             f"not {type(spec).__name__}")
-        if spec.exposure != "assigned":
-            raise ValueError(
-                "posterior predictive checks support exposure='assigned' only: a replicate "
-                "trial under exposure='received' needs each subject's treatment start and "
-                "switch times beyond the observed follow-up, which the data do not hold. "
-                "Compare such fits with pexsurv.diagnostics.loo instead."
-            )
-        haz = hazard_by_arm(result).sel({N.ARM: list(data.arms)})
-        if N.STRATUM in haz.dims:
-            haz = haz.sel({N.STRATUM: list(data.stratum_levels)})
-            stratum = data.stratum_index()
-        else:
-            haz = haz.expand_dims({N.STRATUM: ["all"]})
-            stratum = np.zeros(data.n, dtype=np.int64)
-        haz = haz.stack(sample=N.SAMPLE_DIMS).transpose("sample", N.ARM, N.STRATUM, N.INTERVAL)
-        x, names, _ = covariate_matrix(data, spec.covariates)
-        beta = None
-        if names:
-            post = result.posterior[N.BETA].sel({N.COVARIATE: names})
-            beta = post.stack(sample=N.SAMPLE_DIMS).transpose("sample", N.COVARIATE).values
-        return cls(log_hazard=np.log(haz.values), arm=np.asarray(data.arm, dtype=np.int64),
-                   stratum=stratum, x=x, beta=beta, cuts=np.asarray(spec.cut_array))
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.log_hazard.shape[0])
-
-    def log_rates(self, samples: np.ndarray) -> np.ndarray:
-        """Log hazards of shape ``(len(samples), subjects, intervals)``."""
-        out = self.log_hazard[samples][:, self.arm, self.stratum, :]
-        if self.beta is not None:
-            out = out + (self.beta[samples] @ self.x.T)[..., None]
-        return out
-
-
 def _chunks(n: int, values_per_item: int) -> Iterator[slice]:
     """Slices over ``n`` items holding at most about ``_CHUNK_VALUES`` values each."""
     step = max(1, _CHUNK_VALUES // max(values_per_item, 1))
@@ -119,66 +60,14 @@ def _interval_bounds(ci_prob: float) -> tuple[float, float]:
     return (1 - ci_prob) / 2, (1 + ci_prob) / 2
 
 
-# --------------------------------------------------------------------------- replicate trials
-def _event_times(rates: np.ndarray, cuts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Piecewise-exponential event times, one per row of ``rates`` (interval axis last).
-
-    T solves H(T) = E with E ~ Exp(1). H is linear in the rates, so T is also where the
-    hazard ``rates * log(2) / E`` reaches H = log 2: its median, which
-    :func:`pexsurv.models._math.quantile_time` inverts exactly.
-    """
-    e = rng.standard_exponential(rates.shape[:-1])
-    # E = 0 (a ~1e-16 event) makes the scaled rates infinite and T = 0, the right answer.
-    with np.errstate(divide="ignore"):
-        return _math.quantile_time(rates * (np.log(2.0) / e)[..., None], cuts, 0.5)
-
-
-def _reverse_km_draws(time: np.ndarray, event: np.ndarray, after: np.ndarray, size: int,
-                      rng: np.random.Generator) -> np.ndarray:
-    """Censoring times drawn from the reverse Kaplan-Meier estimate of the censoring
-    distribution, conditional on censoring coming no earlier than ``after`` (a subject seen
-    to have the event at t was still under follow-up at t). Shape ``(size, len(after))``;
-    ``inf`` where the draw falls in the mass beyond the last censoring time.
-    """
-    u, g = kaplan_meier(time, 1 - np.asarray(event))
-    if u.size == 0:  # nobody censored: follow-up was complete
-        return np.full((size, after.size), np.inf)
-    idx = np.searchsorted(u, after, side="left") - 1
-    g_before = np.where(idx >= 0, g[np.clip(idx, 0, None)], 1.0)
-    v = rng.random((size, after.size)) * g_before
-    # C = the first censoring time with G(C) <= v, so that P(C > c) = G(c) / G(after-).
-    first = np.searchsorted(-g, -v, side="left")
-    return np.where(first < u.size, u[np.minimum(first, u.size - 1)], np.inf)
-
-
-def _censoring_times(data: TrialData, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Censoring time of every subject in ``size`` replicate trials, shape ``(size, n)``.
-
-    Censored subjects keep their observed censoring time. Subjects with an event are
-    censored at ``data.censor_time`` when the data give it, else at a time drawn from their
-    arm's reverse Kaplan-Meier censoring distribution beyond their event time.
-    """
-    out = np.tile(np.asarray(data.time, dtype=float), (size, 1))
-    had_event = data.event == 1
-    if data.censor_time is not None:
-        out[:, had_event] = data.censor_time[had_event]
-        return out
-    for code in (N.REFERENCE, N.EXPERIMENTAL):
-        in_arm = data.arm == code
-        idx = np.nonzero(in_arm & had_event)[0]
-        out[:, idx] = _reverse_km_draws(data.time[in_arm], data.event[in_arm], data.time[idx],
-                                        size, rng)
-    return out
-
-
-def _replicate_km(hazards: _SubjectHazards, data: TrialData, samples: np.ndarray,
+def _replicate_km(hazards: SubjectHazards, data: TrialData, samples: np.ndarray,
                   grid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Kaplan-Meier curves of replicate trials, shape ``(len(samples), arm, time)``."""
     out = np.empty((samples.size, 2, grid.size))
     in_arm = [data.arm == code for code in (N.REFERENCE, N.EXPERIMENTAL)]
     for sl in _chunks(samples.size, data.n * (hazards.cuts.size + 1)):
-        t_event = _event_times(np.exp(hazards.log_rates(samples[sl])), hazards.cuts, rng)
-        t_censor = _censoring_times(data, t_event.shape[0], rng)
+        t_event = event_times(np.exp(hazards.log_rates(samples[sl])), hazards.cuts, rng)
+        t_censor = censoring_times(data, t_event.shape[0], rng)
         time = np.minimum(t_event, t_censor)
         event = (t_event <= t_censor).astype(np.int8)
         for j, rep in enumerate(range(sl.start, sl.stop)):
@@ -329,7 +218,7 @@ def posterior_predictive_survival(
         raise ValueError(f"n_draws must be >= 1, got {n_draws}")
     lo_q, hi_q = _interval_bounds(ci_prob)
     data = result.data
-    hazards = _SubjectHazards.from_result(result)
+    hazards = SubjectHazards.from_result(result)
     if times is None:
         grid = np.linspace(0.0, float(data.time.max()), _GRID_POINTS + 1)[1:]
     else:
@@ -432,7 +321,7 @@ class EventsCheck:
         return {self.name: self.plot()}
 
 
-def _expected_events(hazards: _SubjectHazards, data: TrialData,
+def _expected_events(hazards: SubjectHazards, data: TrialData,
                      check_cuts: np.ndarray) -> np.ndarray:
     """Expected events per posterior sample, arm and check interval, shape
     ``(sample, arm, interval)``: hazard x person-time, summed over subjects.
@@ -509,7 +398,7 @@ def observed_vs_expected_events(
     """
     lo_q, hi_q = _interval_bounds(ci_prob)
     data = result.data
-    hazards = _SubjectHazards.from_result(result)
+    hazards = SubjectHazards.from_result(result)
     check_cuts = hazards.cuts if cuts is None else validate_cuts(cuts)
     observed = exposure_table(data, check_cuts, by=(N.ARM,))
     expected = _expected_events(hazards, data, check_cuts)

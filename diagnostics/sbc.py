@@ -42,7 +42,7 @@ from scipy import stats
 from pexsurv import _names as N
 from pexsurv.data import TrialData, _readonly
 from pexsurv.diagnostics.convergence import ConvergenceWarning
-from pexsurv.diagnostics.ppc import _censoring_times, _event_times, _SubjectHazards
+from pexsurv.diagnostics.replicate import SubjectHazards, censoring_times, event_times
 from pexsurv.fitting import FitResult, SamplerConfig, compile_spec, fit
 from pexsurv.models import PiecewiseExponential
 
@@ -373,13 +373,13 @@ def _prior_draws(spec: PiecewiseExponential, data: TrialData, n_sims: int,
                      sampler=SamplerConfig(progress=False))
 
 
-def _replicate(data: TrialData, hazards: _SubjectHazards, sample: int,
+def _replicate(data: TrialData, hazards: SubjectHazards, sample: int,
                rng: np.random.Generator) -> TrialData:
     """A trial of the same design as ``data`` (ids, arms, strata, covariates, censoring)
     with event times from the hazards of prior draw ``sample``."""
     rates = np.exp(hazards.log_rates(np.array([sample])))
-    t_event = _event_times(rates, hazards.cuts, rng)[0]
-    t_censor = _censoring_times(data, 1, rng)[0]
+    t_event = event_times(rates, hazards.cuts, rng)[0]
+    t_censor = censoring_times(data, 1, rng)[0]
     event = t_event <= t_censor
     return dataclasses.replace(
         data,
@@ -508,7 +508,7 @@ def simulation_based_calibration(
                          f"{sorted(prior.posterior.data_vars)}")
     truth = pd.DataFrame(_flatten(prior.posterior[names]))
     truth.index.name = "simulation"
-    hazards = _SubjectHazards.from_result(prior)
+    hazards = SubjectHazards.from_result(prior)
 
     compiled = compile_spec(fixed, data, sampler)
     ranks, fits = [], []

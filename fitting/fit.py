@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import platform
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pexsurv.data import TrialData
 from pexsurv.fitting.compiled import CompiledModel, compile_model
 from pexsurv.fitting.config import SamplerConfig
 from pexsurv.fitting.result import FORMAT_VERSION, FitResult
+from pexsurv.provenance import versions
 
 __all__ = ["compile_spec", "fit"]
-
-_VERSIONED = ("pexsurv", "pymc", "pytensor", "arviz", "nutpie", "numpy", "xarray")
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
 
 def fit(
     spec: Any,
@@ -90,7 +76,7 @@ def fit(
         config = SamplerConfig(sampler=sampler, draws=draws, tune=tune, chains=chains,
                                seed=seed, progress=progress, method=method,
                                target_accept=target_accept, options=sampler_options)
-    provenance = {"versions": _versions(), "spec_hash": spec.spec_hash(),
+    provenance = {"versions": versions(), "spec_hash": spec.spec_hash(),
                   "data_fingerprint": data.fingerprint(), "format": FORMAT_VERSION,
                   "model_type": type(spec).__name__}
     from pexsurv.models import RPSFT

@@ -16,7 +16,7 @@ from simtools import simulate_pem
 
 from pexsurv import TrialData
 from pexsurv.diagnostics.convergence import ConvergenceWarning
-from pexsurv.diagnostics.ppc import _SubjectHazards
+from pexsurv.diagnostics.replicate import SubjectHazards
 from pexsurv.diagnostics.sbc import (
     SBCResult,
     _fixed_prior_spec,
@@ -129,7 +129,7 @@ def test_fixed_prior_does_not_follow_the_simulated_data():
 def test_simulated_trials_keep_the_design(censor_time):
     data = trial(5, 120, censor_time=censor_time)
     spec = _fixed_prior_spec(PiecewiseExponential(cuts=CUTS), data)
-    hazards = _SubjectHazards.from_result(_prior_draws(spec, data, 3, seed=1))
+    hazards = SubjectHazards.from_result(_prior_draws(spec, data, 3, seed=1))
     sims = [_replicate(data, hazards, j, np.random.default_rng(j)) for j in range(3)]
     template = spec.design(data)
     for sim in sims:

@@ -65,9 +65,12 @@ from pexsurv.fitting import compile_spec
 from pexsurv.models.gestimation import adjusted_hr, rpsftm_gestimate
 from pexsurv.models.rpsft import paired_log_hr
 from pexsurv.priors import Normal
+from pexsurv.provenance import source_digests
 from pexsurv.simulate import simulate_rpsft
 
 ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("pexsurv.models.rpsft", "pexsurv.fitting.rpsft", "pexsurv.models.gestimation",
+           "pexsurv.models.piecewise", "pexsurv.diagnostics.convergence")
 TRUE_PSI = -0.5
 TRUE_LOG_HR = TRUE_PSI  # exponential U: AFT factor exp(-psi) == PH with HR exp(psi)
 PRIOR = Normal(0.0, 10.0)
@@ -77,21 +80,6 @@ Z95 = 1.959963984540054
 
 
 # --------------------------------------------------------------------------- data
-def package_files() -> str:
-    """Modification time and SHA-256 prefix of the package files the run depends on (the
-    package is under active development; a commit id is not available to this script)."""
-    import hashlib
-
-    rows = []
-    for rel in ("models/rpsft.py", "fitting/rpsft.py", "models/gestimation.py",
-                "models/piecewise.py", "diagnostics/convergence.py"):
-        f = ROOT / rel
-        if f.exists():
-            stamp = datetime.fromtimestamp(f.stat().st_mtime, timezone.utc).strftime("%H:%M:%S")
-            rows.append(f"`{rel}` ({stamp} UTC, sha256 {hashlib.sha256(f.read_bytes()).hexdigest()[:10]})")
-    return ", ".join(rows)
-
-
 def cox(time_: np.ndarray, event: np.ndarray, arm: np.ndarray) -> tuple[float, float]:
     """lifelines Cox (Efron ties) log HR of arm and its standard error."""
     f = CoxPHFitter().fit(pd.DataFrame({"t": time_, "e": event, "arm": arm.astype(float)}),
@@ -264,7 +252,7 @@ def main() -> None:
                         help="figure path ('' for none)")
     args = parser.parse_args()
     command = ".venv/bin/python validation/rpsft_study.py " + shlex.join(sys.argv[1:])
-    pkg = package_files()  # at start: the versions this process imported
+    pkg = source_digests(SOURCES)  # at start: the code this process imported
     t_start = time.perf_counter()
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load_start = tuple(round(v, 2) for v in os.getloadavg())
@@ -372,7 +360,7 @@ def main() -> None:
          f"{platform.python_version()}, pexsurv {version('pexsurv')}, pymc {version('pymc')}, "
          f"nutpie {version('nutpie')}, lifelines {version('lifelines')}; load average (1, 5, 15 "
          f"min) at start {load_start}, at end {load_end}.", "",
-         f"Package files at the start of the run: {pkg}.", "",
+         f"Package source at the start of the run: {pkg}.", "",
          "## Design", "",
          f"* {args.trials} simulated trials of N = {args.n} (data seed {args.seed} + i for "
          "trial i), exact RPSFT structure (`pexsurv.simulate.simulate_rpsft`): "
