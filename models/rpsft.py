@@ -35,9 +35,9 @@ per pooled draw). ``log_hr``/``hr`` are these draws.
 
 Validation (``validation/rpsft_study.md``, 400 trials of N = 500 with prognosis-driven
 switching, true psi = -0.5): stage-1 intervals for psi cover 95.8% with bias +0.02; the
-adjusted-HR interval covers the true no-switch HR in 95.5% of trials (bias +0.02; posterior
-SD 0.173 vs sampling SD 0.169), against
-84% for the two-stage mixture and 80% for the Wald interval of g-estimation.
+adjusted-HR interval covers the true no-switch HR in 95.5% of trials (bias +0.02; mean
+posterior SD 0.173 vs sampling SD 0.169), against 86% for the two-stage mixture (50
+trials) and 82% for the Wald interval of g-estimation.
 
 References
 ----------
