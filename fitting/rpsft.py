@@ -115,7 +115,7 @@ def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dic
         post = idata["posterior"].to_dataset()[list(_STAGE2_RENAME)].rename(_STAGE2_RENAME)
         # Dirichlet(1, ..., 1) patient weights are normalised Exp(1) draws; the MLE does not
         # depend on the normalisation.
-        weights = bootstrap.standard_exponential((shape[0] * shape[1], n_exp))
+        weights = bootstrap.standard_exponential((shape[0] * shape[1], n_exp), dtype=np.float32)
         log_hr = paired_log_hr(data, float(psi), spec.cuts, weights=weights, **opts)
         draws.append(post.assign({
             N.PSI: xr.full_like(post[N.LOG_HR_TWO_STAGE], psi),
