@@ -11,6 +11,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -103,12 +104,25 @@ class FitResult:
         return check_convergence(self)
 
     def summary(self, var_names: list[str] | None = None) -> pd.DataFrame:
-        """ArviZ summary (95% equal-tailed intervals) of the model's named parameters."""
+        """ArviZ summary (95% equal-tailed intervals) of the model's named parameters.
+
+        R-hat and ESS are blanked (NaN) for draws not made by MCMC (a Bayesian RPSFT's psi
+        grid quantiles and bootstrap hazard ratios; see their ``not_mcmc`` attribute).
+        """
         import arviz as az
 
-        names = var_names or [v for v in ("hr", "log_hr", "hr_period", "log_hazard_base", "beta")
+        names = var_names or [v for v in ("psi", "acceleration", "hr", "log_hr", "hr_period",
+                                          "hr_two_stage", "log_hazard_base", "beta")
                               if v in self.posterior]
-        return az.summary(self.idata, var_names=names, ci_prob=0.95)
+        table = az.summary(self.idata, var_names=names, ci_prob=0.95)
+        not_mcmc = [v for v in names if "not_mcmc" in self.posterior[v].attrs]
+        rows = [i for i in table.index if i.split("[")[0] in not_mcmc]
+        blank = ["ess_bulk", "ess_tail", "r_hat"]
+        table.loc[rows, blank] = np.nan
+        fmt = getattr(table, "_fmt_map", None)  # ArviZ's display strings, one per cell
+        for col in blank if fmt else ():
+            fmt.get(col, {}).update(dict.fromkeys(rows, "n/a"))
+        return table
 
     def __repr__(self) -> str:
         kind = "APPROXIMATE (ADVI)" if self.approximate else f"MCMC ({self.sampler.sampler})"

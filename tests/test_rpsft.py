@@ -126,6 +126,9 @@ def test_convergence_checks_mcmc_draws_only(rpsft_fit):
     # Only the constants that do not change with psi are kept as constant data.
     assert set(rpsft_fit.idata["constant_data"].data_vars) == {"cut_points", "arm_code"}
     assert rpsft_fit.idata["rpsft_stage2"].attrs["seed"] == 5
+    summary = rpsft_fit.summary()
+    assert summary.loc[["psi", "hr"], "r_hat"].isna().all()
+    assert summary.loc["hr_two_stage", "r_hat"] < 1.01 and "n/a" in str(summary)
 
 
 def test_rpsft_result_reproducible_and_saves(rpsft_fit, immdef_data, tmp_path):
