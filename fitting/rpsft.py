@@ -78,7 +78,7 @@ def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dic
     Without a seed, one is drawn from the operating system and recorded in
     ``rpsft_stage2.attrs["seed"]``, so the run can be repeated.
     """
-    from pexsurv.models.rpsft import counterfactual_data, paired_log_hr
+    from pexsurv.models.rpsft import adjusted_log_hr_draws, counterfactual_data
 
     t0 = time.perf_counter()
     grid = spec.psi_grid(data)
@@ -98,9 +98,9 @@ def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dic
         compile_seconds = 0.0
     seed = int(np.random.SeedSequence().entropy % 2**32) if config.seed is None else config.seed
     seeds = np.random.SeedSequence(seed).generate_state(psis.size)
-    bootstrap = np.random.default_rng([seed, psis.size])
-    n_exp = int((data.arm == N.EXPERIMENTAL).sum())
     shape = (spec.chains, spec.draws_per_fit)
+    log_hr = adjusted_log_hr_draws(data, psis, spec.cuts, n_boot=shape[0] * shape[1],
+                                   rng=np.random.default_rng([seed, psis.size]), **opts)
 
     draws, diverging, cells = [], [], []
     t1 = time.perf_counter()
@@ -113,13 +113,9 @@ def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dic
                                    target_accept=config.target_accept)
         idata, _ = compiled.sample(fit_config)
         post = idata["posterior"].to_dataset()[list(_STAGE2_RENAME)].rename(_STAGE2_RENAME)
-        # Dirichlet(1, ..., 1) patient weights are normalised Exp(1) draws; the MLE does not
-        # depend on the normalisation.
-        weights = bootstrap.standard_exponential((shape[0] * shape[1], n_exp), dtype=np.float32)
-        log_hr = paired_log_hr(data, float(psi), spec.cuts, weights=weights, **opts)
         draws.append(post.assign({
             N.PSI: xr.full_like(post[N.LOG_HR_TWO_STAGE], psi),
-            N.LOG_HR: (("chain", "draw"), log_hr.reshape(shape))}))
+            N.LOG_HR: (("chain", "draw"), log_hr[i].reshape(shape))}))
         diverging.append(idata["sample_stats"]["diverging"].to_dataset())
         cells.append(idata["constant_data"]["observed_events"].values)
     sampling_seconds = time.perf_counter() - t1

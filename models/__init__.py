@@ -23,6 +23,7 @@ from pexsurv.models.gestimation import (
 from pexsurv.models.piecewise import PiecewiseExponential
 from pexsurv.models.rpsft import (
     RPSFT,
+    adjusted_log_hr_draws,
     counterfactual_data,
     grid_quantiles,
     paired_log_hr,
@@ -35,6 +36,7 @@ __all__ = [
     "PEMDesign",
     "PiecewiseExponential",
     "adjusted_hr",
+    "adjusted_log_hr_draws",
     "build_design",
     "counterfactual_data",
     "counterfactual_times",

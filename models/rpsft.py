@@ -66,7 +66,8 @@ from pexsurv.models.gestimation import counterfactual_times, z_on_grid
 from pexsurv.models.piecewise import PiecewiseExponential
 from pexsurv.priors import Normal, Prior, Spec
 
-__all__ = ["RPSFT", "counterfactual_data", "grid_quantiles", "paired_log_hr", "psi_posterior_grid"]
+__all__ = ["RPSFT", "adjusted_log_hr_draws", "counterfactual_data", "grid_quantiles", "paired_log_hr",
+           "psi_posterior_grid"]
 
 
 def counterfactual_data(data: TrialData, psi: float, *, recensor: bool = True,
@@ -164,6 +165,34 @@ def paired_log_hr(data: TrialData, psi: float, cuts: Any, *, weights: np.ndarray
         if np.all(np.abs(step) < 1e-10):
             break
     return beta
+
+
+def adjusted_log_hr_draws(data: TrialData, psis: np.ndarray, cuts: Any, *, n_boot: int,
+                          rng: np.random.Generator, **options: Any) -> np.ndarray:
+    """Posterior draws of the adjusted log HR: :func:`paired_log_hr` at each psi draw with
+    ``n_boot`` sets of Bayesian-bootstrap (Dirichlet(1, ..., 1)) patient weights.
+
+    Dirichlet weights are normalised Exp(1) draws; the estimate does not depend on the
+    normalisation, so the Exp(1) draws are used as they are. ``options`` go to
+    :func:`paired_log_hr` (``recensor``, ``autoswitch``, ``treat_modifier``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(psis), n_boot)``.
+
+    Examples
+    --------
+    >>> from pexsurv.simulate import simulate_rpsft
+    >>> draws = adjusted_log_hr_draws(simulate_rpsft(300, seed=1), np.array([-0.6, -0.4]),
+    ...                               (0.6, 1.3), n_boot=50, rng=np.random.default_rng(1))
+    >>> draws.shape
+    (2, 50)
+    """
+    n_exp = int((data.arm == N.EXPERIMENTAL).sum())
+    return np.stack([paired_log_hr(data, float(psi), cuts,
+                                   weights=rng.standard_exponential((n_boot, n_exp)), **options)
+                     for psi in np.atleast_1d(psis)])
 
 
 def psi_posterior_grid(data: TrialData, prior: Prior, grid: np.ndarray, **z_options: Any) -> xr.Dataset:

@@ -209,16 +209,15 @@ def test_paired_log_hr_recovers_exponential_truth():
 def test_adjusted_hr_interval_covers_in_small_replicates():
     """A handful of small replicates of the validation study (the full study, 400 trials:
     validation/rpsft_study.md): stage-1 psi quantiles x Bayesian bootstrap, as fit does."""
-    from pexsurv.models import paired_log_hr
+    from pexsurv.models import adjusted_log_hr_draws
 
     covered, widths = 0, []
     for seed in range(12):
         data = simulate_rpsft(300, seed=100 + seed, psi=-0.5)
         grid = psi_posterior_grid(data, Normal(0, 10), np.linspace(-2, 2, 2001))
-        rng = np.random.default_rng(seed)
-        draws = np.concatenate([
-            paired_log_hr(data, p, (0.6, 1.3, 2.2), weights=rng.standard_exponential((50, 150)))
-            for p in grid_quantiles(grid, (np.arange(20) + 0.5) / 20)])
+        draws = adjusted_log_hr_draws(data, grid_quantiles(grid, (np.arange(20) + 0.5) / 20),
+                                      (0.6, 1.3, 2.2), n_boot=50,
+                                      rng=np.random.default_rng(seed))
         lo, hi = np.quantile(draws, [0.025, 0.975])
         covered += lo < -0.5 < hi
         widths.append(hi - lo)

@@ -49,7 +49,7 @@ from lifelines import CoxPHFitter
 from pexsurv import TrialData, datasets
 from pexsurv.analyses import as_treated, exclude_switchers
 from pexsurv.fitting import compile_spec, fit
-from pexsurv.models import RPSFT, grid_quantiles, paired_log_hr, psi_posterior_grid
+from pexsurv.models import RPSFT, adjusted_log_hr_draws, grid_quantiles, psi_posterior_grid
 from pexsurv.models.gestimation import rpsftm_gestimate
 from pexsurv.priors import Normal
 from pexsurv.simulate import CT041_LIKE_PARAMS, simulate_trial
@@ -106,12 +106,8 @@ def cheap_trial(seed: int, warn_log: Counter, **over) -> dict:
         # The Bayesian RPSFT's adjusted HR as fit computes it, without its MCMC stage (which
         # it does not need): 50 stage-1 psi quantiles x 200 Bayesian-bootstrap weights.
         grid = psi_posterior_grid(data, Normal(0.0, 10.0), np.linspace(-2.0, 2.0, 4001))
-        rng = np.random.default_rng(seed)
-        n_exp = int((data.arm == 1).sum())
-        bb = np.concatenate([
-            paired_log_hr(data, p, quartile_cuts(data),
-                          weights=rng.standard_exponential((200, n_exp)))
-            for p in grid_quantiles(grid, (np.arange(50) + 0.5) / 50)])
+        bb = adjusted_log_hr_draws(data, grid_quantiles(grid, (np.arange(50) + 0.5) / 50),
+                                   quartile_cuts(data), n_boot=200, rng=np.random.default_rng(seed))
         lo, med, hi = np.quantile(bb, [0.025, 0.5, 0.975])
         row.update(bayes=med, bayes_lo=lo, bayes_hi=hi)
         g = rpsftm_gestimate(data)

@@ -63,7 +63,7 @@ import pexsurv.fitting.rpsft  # noqa: E402,F401
 from pexsurv.models import RPSFT, grid_quantiles, psi_posterior_grid
 from pexsurv.fitting import compile_spec
 from pexsurv.models.gestimation import adjusted_hr, rpsftm_gestimate
-from pexsurv.models.rpsft import paired_log_hr
+from pexsurv.models.rpsft import adjusted_log_hr_draws, paired_log_hr
 from pexsurv.priors import Normal
 from pexsurv.provenance import source_digests
 from pexsurv.simulate import simulate_rpsft
@@ -123,11 +123,8 @@ def cheap_trial(i: int, seed: int, n: int, n_psi_draws: int, cuts: tuple[float, 
         # paired counterfactual log HR at the stage-2 psi quantiles, with Bayesian-bootstrap
         # weights (200 per psi), and without them (psi's uncertainty mapped alone).
         psis = grid_quantiles(grid, (np.arange(n_psi_draws) + 0.5) / n_psi_draws)
-        rng = np.random.default_rng([seed, i])
-        n_exp = int((data.arm == 1).sum())
-        bb = np.concatenate([paired_log_hr(data, p, cuts,
-                                           weights=rng.standard_exponential((200, n_exp)))
-                             for p in psis])
+        bb = adjusted_log_hr_draws(data, psis, cuts, n_boot=200,
+                                   rng=np.random.default_rng([seed, i])).ravel()
         mapped = np.array([paired_log_hr(data, p, cuts)[0] for p in psis])
         for name, x in (("bb", bb), ("mapped", mapped)):
             q = np.quantile(x, [0.025, 0.5, 0.975])
