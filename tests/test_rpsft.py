@@ -39,6 +39,19 @@ def test_informative_prior_pulls_psi(immdef_data):
     assert grid_quantiles(grid_inf, np.array([0.5]))[0] == pytest.approx(expected, abs=0.02)
 
 
+def test_sceptical_prior_shrinks_towards_no_effect(immdef_data):
+    from pexsurv.priors import sceptical
+
+    # Sceptical on the acceleration factor: P(exp(psi) < 0.8) = 5% a priori.
+    grids = {name: psi_posterior_grid(immdef_data, prior, np.linspace(-2, 2, 4001))
+             for name, prior in (("flat", Uniform(-2.0, 2.0)), ("sceptical", sceptical(0.8)))}
+    med = {k: grid_quantiles(g, np.array([0.5]))[0] for k, g in grids.items()}
+    below = {k: float(np.trapezoid(g["density"].where(g.psi < 0, 0), g.psi))
+             for k, g in grids.items()}
+    assert med["flat"] < med["sceptical"] < 0
+    assert below["sceptical"] < below["flat"]
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_grid_posterior_recovers_psi_under_prognostic_switching(seed):
     data = simulate_rpsft(2000, seed=seed, psi=-0.5)
