@@ -265,3 +265,18 @@ def test_per_patient_treat_modifier(immdef_data):
     np.testing.assert_allclose(grid["z"].values[::500], z.values)
     with pytest.raises(ValueError, match="numeric covariate"):
         RPSFT(cuts=(1.0,), treat_modifier="nope").psi_grid(data)
+
+
+def test_paired_log_hr_uses_the_experimental_arms_modifier_only(immdef_data):
+    from pexsurv.models import paired_log_hr
+
+    # The paired comparison involves experimental patients only, so a modifier that
+    # differs only in the control arm leaves it unchanged, while one in the experimental
+    # arm changes it.
+    control_half = np.where(immdef_data.arm == 0, 0.5, 1.0)
+    base = paired_log_hr(immdef_data, -0.3, (1.0,))
+    np.testing.assert_array_equal(
+        paired_log_hr(immdef_data, -0.3, (1.0,), treat_modifier=control_half), base)
+    experimental_half = np.where(immdef_data.arm == 1, 0.5, 1.0)
+    changed = paired_log_hr(immdef_data, -0.3, (1.0,), treat_modifier=experimental_half)
+    assert abs(changed[0] - base[0]) > 0.01
