@@ -5,7 +5,7 @@ posterior predictive checks and simulation-based calibration."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,10 +18,31 @@ from pexsurv.models.design import covariate_matrix
 if TYPE_CHECKING:
     from pexsurv.fitting import FitResult
 
-__all__ = ["SubjectHazards", "censoring_times", "event_times"]
+__all__ = ["SubjectHazards", "censoring_times", "event_times", "require_replicable"]
 
 
 # --------------------------------------------------------------------------- posterior rates
+def require_replicable(spec: Any, what: str, advice: str = "") -> None:
+    """Refuse specs whose replicate trials cannot be simulated: only a
+    :class:`~pexsurv.models.PiecewiseExponential` with ``exposure="assigned"`` qualifies.
+
+    Examples
+    --------
+    >>> require_replicable(PiecewiseExponential(cuts=[1.0], exposure="received"), "SBC")
+    Traceback (most recent call last):
+    ...
+    ValueError: SBC supports exposure='assigned' only: ...
+    """
+    if not isinstance(spec, PiecewiseExponential):
+        raise ValueError(f"{what} supports PiecewiseExponential models, not "
+                         f"{type(spec).__name__}")
+    if spec.exposure != "assigned":
+        raise ValueError(
+            f"{what} supports exposure='assigned' only: a replicate trial under "
+            "exposure='received' needs each subject's treatment start and switch times beyond "
+            f"the observed follow-up, which the data do not hold. {advice}".rstrip())
+
+
 @dataclass(frozen=True, eq=False)
 class SubjectHazards:
     """Each subject's log hazard per baseline interval, for any posterior sample.
@@ -41,16 +62,8 @@ class SubjectHazards:
     @classmethod
     def from_result(cls, result: FitResult) -> SubjectHazards:
         spec, data = result.spec, result.data
-        if not isinstance(spec, PiecewiseExponential):
-            raise ValueError(f"posterior predictive checks support PiecewiseExponential fits, "
-                             f"not {type(spec).__name__}")
-        if spec.exposure != "assigned":
-            raise ValueError(
-                "posterior predictive checks support exposure='assigned' only: a replicate "
-                "trial under exposure='received' needs each subject's treatment start and "
-                "switch times beyond the observed follow-up, which the data do not hold. "
-                "Compare such fits with pexsurv.diagnostics.loo instead."
-            )
+        require_replicable(spec, "posterior predictive checks",
+                           "Compare such fits with pexsurv.diagnostics.loo instead.")
         haz = hazard_by_arm(result).sel({N.ARM: list(data.arms)})
         if N.STRATUM in haz.dims:
             haz = haz.sel({N.STRATUM: list(data.stratum_levels)})

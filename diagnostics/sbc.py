@@ -42,7 +42,12 @@ from scipy import stats
 from pexsurv import _names as N
 from pexsurv.data import TrialData, _readonly
 from pexsurv.diagnostics.convergence import ConvergenceWarning
-from pexsurv.diagnostics.replicate import SubjectHazards, censoring_times, event_times
+from pexsurv.diagnostics.replicate import (
+    SubjectHazards,
+    censoring_times,
+    event_times,
+    require_replicable,
+)
 from pexsurv.fitting import FitResult, SamplerConfig, compile_spec, fit
 from pexsurv.models import PiecewiseExponential
 
@@ -342,15 +347,7 @@ def _fixed_prior_spec(spec: PiecewiseExponential, data: TrialData) -> PiecewiseE
 
 
 def _check_supported(spec: Any, data: TrialData) -> None:
-    if not isinstance(spec, PiecewiseExponential):
-        raise ValueError(f"simulation-based calibration supports PiecewiseExponential specs, "
-                         f"not {type(spec).__name__}")
-    if spec.exposure != "assigned":
-        raise ValueError(
-            "simulation-based calibration supports exposure='assigned' only: a simulated "
-            "trial under exposure='received' would need treatment start and switch times "
-            "beyond the observed follow-up, which the data do not hold"
-        )
+    require_replicable(spec, "simulation-based calibration")
     if not spec.design(data).aggregated:
         raise ValueError(
             "simulation-based calibration needs the aggregated likelihood (events and "
