@@ -4,6 +4,7 @@ from each patient's own counterfactual, with Bayesian-bootstrap uncertainty."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -35,6 +36,13 @@ def _stage2_priors(spec: Any, data: TrialData) -> tuple[dict, dict]:
     return priors, {k: v for k, v in priors.items() if k != N.PSI}
 
 
+def _stage2_config(spec: Any, config: SamplerConfig) -> SamplerConfig:
+    """Each stage-2 fit: the spec's draws, tune and chains; the caller's sampler and
+    target_accept; no progress bar (the loop over psi has one)."""
+    return SamplerConfig(sampler=config.sampler, draws=spec.draws_per_fit, tune=spec.tune_per_fit,
+                         chains=spec.chains, progress=False, target_accept=config.target_accept)
+
+
 def compile_stage2(spec: Any, data: TrialData, config: SamplerConfig | None = None) -> CompiledModel:
     """Compile the stage-2 PEM of an RPSFT spec once; it serves every psi draw and, through
     ``fit(..., compiled=)``, other data sets of the same design (sweeps, simulation studies).
@@ -47,13 +55,11 @@ def compile_stage2(spec: Any, data: TrialData, config: SamplerConfig | None = No
     from pexsurv.models.rpsft import counterfactual_data
 
     _, pem_priors = _stage2_priors(spec, data)
-    opts = {k: v for k, v in spec.z_options(data).items() if k != "test"}
+    opts = spec.counterfactual_options(data)
     first = counterfactual_data(data, 0.0, **opts)
-    config = config or SamplerConfig()
-    stage2 = SamplerConfig(sampler=config.sampler, draws=spec.draws_per_fit,
-                           tune=spec.tune_per_fit, chains=spec.chains)
     pem = spec.pem()
-    return compile_model(pem.build(first, priors=pem_priors), stage2, spec_hash=pem.spec_hash())
+    return compile_model(pem.build(first, priors=pem_priors),
+                         _stage2_config(spec, config or SamplerConfig()), spec_hash=pem.spec_hash())
 
 
 def _interleave(parts: list[xr.Dataset]) -> xr.Dataset:
@@ -85,7 +91,7 @@ def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dic
     psis = spec.stage2_psi(grid)
     pem = spec.pem()
     priors, pem_priors = _stage2_priors(spec, data)
-    opts = {k: v for k, v in spec.z_options(data).items() if k != "test"}
+    opts = spec.counterfactual_options(data)
     stage1_seconds = time.perf_counter() - t0
 
     if compiled is None:
@@ -98,6 +104,7 @@ def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dic
         compile_seconds = 0.0
     seed = int(np.random.SeedSequence().entropy % 2**32) if config.seed is None else config.seed
     seeds = np.random.SeedSequence(seed).generate_state(psis.size)
+    stage2 = _stage2_config(spec, config)
     shape = (spec.chains, spec.draws_per_fit)
     log_hr = adjusted_log_hr_draws(data, psis, spec.cuts, n_boot=shape[0] * shape[1],
                                    rng=np.random.default_rng([seed, psis.size]), **opts)
@@ -107,11 +114,7 @@ def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dic
     for i, psi in enumerate(track(psis, description="RPSFT stage 2", disable=not config.progress)):
         cf = counterfactual_data(data, float(psi), **opts)
         compiled.set_data(pem.data_values(cf, pem_priors))
-        fit_config = SamplerConfig(sampler=config.sampler, draws=spec.draws_per_fit,
-                                   tune=spec.tune_per_fit, chains=spec.chains,
-                                   seed=int(seeds[i]), progress=False,
-                                   target_accept=config.target_accept)
-        idata, _ = compiled.sample(fit_config)
+        idata, _ = compiled.sample(dataclasses.replace(stage2, seed=int(seeds[i])))
         post = idata["posterior"].to_dataset()[list(_STAGE2_RENAME)].rename(_STAGE2_RENAME)
         draws.append(post.assign({
             N.PSI: xr.full_like(post[N.LOG_HR_TWO_STAGE], psi),

@@ -308,9 +308,13 @@ class RPSFT(ModelSpec):
                 f"{[k for k, v in data.covariates.items() if np.asarray(v).dtype.kind == 'f']}")
         return np.asarray(values, dtype=float)
 
-    def z_options(self, data: TrialData) -> dict[str, Any]:
-        return {"test": self.test, "recensor": self.recensor, "autoswitch": self.autoswitch,
+    def counterfactual_options(self, data: TrialData) -> dict[str, Any]:
+        """How counterfactual times are built (:func:`counterfactual_times` keywords)."""
+        return {"recensor": self.recensor, "autoswitch": self.autoswitch,
                 "treat_modifier": self.modifier(data)}
+
+    def z_options(self, data: TrialData) -> dict[str, Any]:
+        return {"test": self.test, **self.counterfactual_options(data)}
 
     def grid(self) -> np.ndarray:
         return np.linspace(*self.psi_range, self.grid_size)
