@@ -10,12 +10,13 @@ import pytest
 
 from pexsurv import TrialData
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Reference data ship with the repository (origin, licence and R numbers in tests/data/README.md).
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
 def immdef() -> pd.DataFrame:
-    return pd.read_csv(SHARED_DATA / "immdef.csv")
+    return pd.read_csv(DATA / "immdef.csv")
 
 
 @pytest.fixture(scope="session")
