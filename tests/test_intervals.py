@@ -94,7 +94,12 @@ def trials(draw):
     frac_sw = np.array(draw(st.lists(st.sampled_from([np.nan, 0.3, 0.5, 1.0]),
                                      min_size=n, max_size=n)))
     ts = np.where(arms == 1, frac_ts * times, 0.0)
-    sw = np.where(arms == 0, frac_sw * times, np.nan)
+    # Two-way switching: control subjects cross over to experimental therapy, and
+    # experimental subjects who started it may switch away (after their start).
+    frac_off = np.array(draw(st.lists(st.sampled_from([np.nan, 0.5, 0.75, 1.0]),
+                                      min_size=n, max_size=n)))
+    sw_exp = np.where(np.isnan(frac_ts), np.nan, np.maximum(frac_off * times, ts))
+    sw = np.where(arms == 0, frac_sw * times, sw_exp)
     ncut = draw(st.integers(0, 5))
     cuts = np.unique(np.array(draw(st.lists(st.integers(1, 40), min_size=ncut, max_size=ncut)),
                               float) / 4.0)
@@ -149,8 +154,13 @@ def test_episodes_partition_follow_up(case):
     for point in (on[pos], off[pos]):
         inside = (ep["start"] < point) & (point < ep["stop"])
         assert not inside.any()
-    # Experimental exposure matches the definition per subject.
-    expected_on = np.where(np.isnan(on), 0.0, np.clip(np.minimum(data.time, off) - on, 0, None))
+    # Experimental exposure per subject, from the raw columns (not on_experimental_from):
+    # experimental arm from treatment start until a switch away, control arm from crossover.
+    sw = np.nan_to_num(data.switch_time, nan=np.inf)
+    ts = data.treatment_start
+    exp_on = np.where(np.isnan(ts), 0.0, np.clip(np.minimum(data.time, sw) - ts, 0, None))
+    ctl_on = np.clip(data.time - sw, 0, None)
+    expected_on = np.where(data.arm == 1, exp_on, ctl_on)
     got_on = (ep["on_experimental"] * (ep["stop"] - ep["start"])).groupby(ep["subject"]).sum()
     np.testing.assert_allclose(got_on.loc[data.id], expected_on, atol=1e-12)
 
@@ -185,3 +195,40 @@ def test_numeric_covariate_has_no_table():
     d = TrialData.from_dataframe(df, time="t", event="e", arm="a", covariates=("age",))
     with pytest.raises(ValueError, match="numeric"):
         exposure_table(d, [1.5], by=("arm", "age"))
+
+
+# --------------------------------------------------------------------- two-way switching
+def test_experimental_switch_off_ends_experimental_exposure():
+    """Hand-computed episodes with switching both ways (cuts at 4).
+
+    s1 experimental: starts at 1, switches away at 3, event at 5.
+    s2 control: crosses over at 2, censored at 6.
+    s3 experimental: starts at 0, never switches, censored at 4.5.
+    s4 control: never switches, event at 3.
+    """
+    df = pd.DataFrame({"id": ["s1", "s2", "s3", "s4"], "t": [5.0, 6.0, 4.5, 3.0],
+                       "e": [1, 0, 0, 1], "a": [1, 0, 1, 0], "ts": [1.0, 0.0, 0.0, 0.0],
+                       "sw": [3.0, 2.0, np.nan, np.nan]})
+    d = TrialData.from_dataframe(df, time="t", event="e", arm="a", id="id",
+                                 treatment_start="ts", switch_time="sw")
+    on, off = d.on_experimental_from()
+    np.testing.assert_array_equal(on, [1.0, 2.0, 0.0, np.nan])
+    np.testing.assert_array_equal(off, [3.0, np.inf, np.inf, np.inf])
+
+    ep = split_episodes(d, [4.0])
+    rows = list(ep[["subject", "start", "stop", "event", "on_experimental"]]
+                .itertuples(index=False, name=None))
+    assert rows == [
+        ("s1", 0.0, 1.0, 0, 0), ("s1", 1.0, 3.0, 0, 1), ("s1", 3.0, 4.0, 0, 0),
+        ("s1", 4.0, 5.0, 1, 0),
+        ("s2", 0.0, 2.0, 0, 0), ("s2", 2.0, 4.0, 0, 1), ("s2", 4.0, 6.0, 0, 1),
+        ("s3", 0.0, 4.0, 0, 1), ("s3", 4.0, 4.5, 0, 1),
+        ("s4", 0.0, 3.0, 1, 0),
+    ]
+    tab = exposure_table(d, [4.0], by=("on_experimental",))
+    # Off experimental therapy: s1 1 + 1 | 1, s2 2 | 0, s4 3 | 0; on: s1 2, s2 2, s3 4 | s2 2, s3 0.5.
+    np.testing.assert_allclose(tab.exposure.sel(on_experimental=0), [7.0, 1.0])
+    np.testing.assert_allclose(tab.exposure.sel(on_experimental=1), [8.0, 2.5])
+    # s1's event at 5 happened after switching away, s4's off therapy.
+    np.testing.assert_array_equal(tab.events.sel(on_experimental=0), [1.0, 1.0])
+    np.testing.assert_array_equal(tab.events.sel(on_experimental=1), [0.0, 0.0])
