@@ -8,10 +8,12 @@ experimental arm is coded 1.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from os import PathLike
 from typing import Any
 
@@ -20,15 +22,87 @@ import pandas as pd
 
 from pexsurv._names import EXPERIMENTAL, REFERENCE
 
-__all__ = ["TrialData", "TrialDataError"]
+__all__ = ["TrialData", "TrialDataError", "name_list", "require_int", "require_trial_data"]
 
 _MAX_IDS = 10
+ORIGINS = ("randomization", "treatment_start")
+_TIME_FIELDS = ("time", "treatment_start", "switch_time", "censor_time")
 
 
 class TrialDataError(ValueError):
     """Invalid trial data: the message names the column, the offending ids and the fix."""
 
 
+# --------------------------------------------------------------------------- argument checks
+def require_trial_data(obj: Any, where: str) -> TrialData:
+    """Return ``obj`` if it is a :class:`TrialData`, else raise a TypeError with the fix.
+
+    Every public function that takes trial data calls this first, so that a DataFrame
+    passed by mistake fails with the way to build a TrialData instead of deep inside.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> require_trial_data(pd.DataFrame({"t": [1.0]}), "equal_events()")
+    Traceback (most recent call last):
+    ...
+    TypeError: equal_events() needs a TrialData, got a pandas DataFrame. Fix: pass TrialData.from_dataframe(df, time=..., event=..., arm=..., reference=...)
+    """
+    if isinstance(obj, TrialData):
+        return obj
+    if isinstance(obj, pd.DataFrame):
+        raise TypeError(
+            f"{where} needs a TrialData, got a pandas DataFrame. Fix: pass "
+            "TrialData.from_dataframe(df, time=..., event=..., arm=..., reference=...)"
+        )
+    raise TypeError(f"{where} needs a TrialData (see TrialData.from_dataframe), got "
+                    f"{type(obj).__name__}")
+
+
+def require_int(value: Any, name: str, minimum: int | None = None) -> int:
+    """``value`` as a Python int: ints and NumPy integers pass; bools, floats (even 8.0)
+    and strings are refused, as is a value below ``minimum``.
+
+    Examples
+    --------
+    >>> require_int(np.int64(4), "k", minimum=1)
+    4
+    >>> require_int(4.0, "k")
+    Traceback (most recent call last):
+    ...
+    TypeError: k must be an integer, got 4.0 (float). Fix: pass 4
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        hint = (f". Fix: pass {int(value)}" if isinstance(value, (float, np.floating))
+                and float(value).is_integer() else "")
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}){hint}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {int(value)}")
+    return int(value)
+
+
+def name_list(value: Any, name: str) -> list[str]:
+    """A list of column names from a list or tuple; a bare string is refused (it would
+    be read letter by letter).
+
+    Examples
+    --------
+    >>> name_list(("age", "sex"), "covariates")
+    ['age', 'sex']
+    >>> name_list("age", "covariates")
+    Traceback (most recent call last):
+    ...
+    TypeError: covariates= takes a list of names, got the string 'age'. Fix: covariates=['age']
+    """
+    if isinstance(value, str):
+        raise TypeError(f"{name}= takes a list of names, got the string {value!r}. "
+                        f"Fix: {name}=[{value!r}]")
+    if isinstance(value, (bytes, pd.DataFrame, Mapping)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name}= takes a list of names, got {type(value).__name__}")
+    return [str(v) for v in value]
+
+
+# --------------------------------------------------------------------------- column readers
 def _ids_text(ids: np.ndarray, mask: np.ndarray) -> str:
     bad = ids[np.asarray(mask, dtype=bool)]
     shown = ", ".join(str(i) for i in bad[:_MAX_IDS])
@@ -40,30 +114,108 @@ def _fail(column: str, problem: str, ids: np.ndarray, mask: np.ndarray, fix: str
     raise TrialDataError(f"column '{column}': {problem} in {_ids_text(ids, mask)}. Fix: {fix}")
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, copy=True)
+def _readonly(a: Any, dtype: Any = None) -> np.ndarray:
+    a = np.array(a, dtype=dtype, copy=True)
     a.flags.writeable = False
     return a
 
 
-def _numeric(df: pd.DataFrame, column: str, ids: np.ndarray, *, allow_nan: bool) -> np.ndarray:
-    """Column as float64, refusing non-numeric values instead of coercing them."""
-    s = df[column]
-    if pd.api.types.is_bool_dtype(s):
-        values = s.to_numpy(dtype=float)
-    elif pd.api.types.is_numeric_dtype(s):
-        values = s.to_numpy(dtype=float, na_value=np.nan)
-    else:
-        converted = pd.to_numeric(s, errors="coerce")
-        bad = converted.isna().to_numpy() & s.notna().to_numpy()
+_DURATION_FIX = ("compute durations from randomization in the analysis unit before loading, "
+                 "e.g. (df['end_date'] - df['randomization_date']).dt.days / 30.4375 for "
+                 "months")
+
+
+def _kind_of(value: Any) -> str | None:
+    """'datetime', 'timedelta' or 'bool' for such scalars in an object column, else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (pd.Timestamp, np.datetime64, datetime.date)):
+        return "datetime"
+    if isinstance(value, (pd.Timedelta, np.timedelta64, datetime.timedelta)):
+        return "timedelta"
+    return None
+
+
+def _refuse_non_numbers(s: pd.Series, column: str, ids: np.ndarray, role: str) -> None:
+    """Refuse dates, durations, complex numbers and (for times) booleans, which NumPy and
+    pandas would otherwise turn into numbers silently (dates into nanoseconds)."""
+    present = s.notna().to_numpy()
+    kinds = (pd.Series(["bool"] * len(s)) if pd.api.types.is_bool_dtype(s) else
+             pd.Series(["datetime"] * len(s)) if pd.api.types.is_datetime64_any_dtype(s) else
+             pd.Series(["timedelta"] * len(s)) if pd.api.types.is_timedelta64_dtype(s) else
+             pd.Series(["complex"] * len(s)) if pd.api.types.is_complex_dtype(s) else
+             s.map(_kind_of) if s.dtype == object else pd.Series([None] * len(s)))
+    kinds = kinds.to_numpy()
+    for kind, problem, fix in (
+        ("datetime", "dates instead of durations", _DURATION_FIX),
+        ("timedelta", "timedelta durations (read as nanoseconds by NumPy)",
+         f"convert them to numbers in the analysis unit, e.g. "
+         f"df['{column}'].dt.days for days or df['{column}'].dt.days / 30.4375 for months"),
+        ("complex", "complex numbers", "pass real numbers"),
+    ):
+        bad = present & (kinds == kind)
         if bad.any():
-            _fail(column, "non-numeric values", ids, bad,
-                  "convert the column to numbers (e.g. days or months as floats) before loading")
-        values = converted.to_numpy(dtype=float, na_value=np.nan)
-    if not allow_nan and np.isnan(values).any():
-        _fail(column, "missing values (NaN)", ids, np.isnan(values),
-              "complete or remove these rows explicitly before loading; pexsurv drops nothing")
-    return values
+            if role == "covariate" and kind != "complex":
+                fix += f", or declare the column categorical=['{column}']"
+            _fail(column, problem, ids, bad, fix)
+    if role == "time":
+        bad = present & (kinds == "bool")
+        if bad.any():
+            _fail(column, "boolean values in a time column", ids, bad,
+                  "pass follow-up times as numbers (did you swap the time and event columns?)")
+
+
+_NON_NUMERIC_FIX = {
+    "time": "convert the column to numbers in the analysis unit (e.g. months as floats) "
+            "before loading",
+    "flag": "code the column as 0/1 or bool",
+}
+
+
+def _numeric(df: pd.DataFrame, column: str, ids: np.ndarray, *, role: str) -> np.ndarray:
+    """Column as float64 (NaN where missing), refusing values that are not plain numbers
+    instead of coercing them. ``role`` ("time" or "flag") chooses the checks and the fix."""
+    s = df[column]
+    _refuse_non_numbers(s, column, ids, role)
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    converted = pd.to_numeric(s, errors="coerce")
+    bad = converted.isna().to_numpy() & s.notna().to_numpy()
+    if bad.any():
+        _fail(column, "non-numeric values", ids, bad, _NON_NUMERIC_FIX[role])
+    return converted.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _covariate(s: pd.Series, column: str, ids: np.ndarray, *, categorical: bool) -> np.ndarray:
+    """A covariate as floats (numeric) or strings (categorical).
+
+    A column is categorical when declared (``categorical=``), when it has a pandas
+    categorical dtype, or when it is text none of whose values reads as a number. Numbers
+    stored as text, and text mixed into numbers, are refused: reading them as categories
+    would silently turn a numeric covariate into one level per value.
+    """
+    if s.isna().any():
+        _fail(column, "missing covariate values (NaN)", ids, s.isna().to_numpy(),
+              "impute or remove these rows explicitly before loading")
+    if categorical or isinstance(s.dtype, pd.CategoricalDtype):
+        return s.astype(str).to_numpy()
+    _refuse_non_numbers(s, column, ids, "covariate")
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        values = s.to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            _fail(column, "infinite covariate values", ids, ~np.isfinite(values),
+                  "pass finite values")
+        return values
+    number = pd.to_numeric(s, errors="coerce").notna().to_numpy()
+    if number.all():
+        _fail(column, "numbers stored as text", ids, number,
+              f"convert them with pd.to_numeric(df['{column}']) for a numeric covariate, or "
+              f"declare categorical=['{column}'] if the numbers are category codes")
+    if number.any():
+        _fail(column, "text in a column that otherwise holds numbers", ids, ~number,
+              f"correct or remove these values (missing ones must be imputed explicitly), "
+              f"or declare categorical=['{column}'] if the column is categorical")
+    return s.astype(str).to_numpy()
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -138,6 +290,7 @@ class TrialData:
         censor_time: str | None = None,
         strata: str | None = None,
         covariates: Sequence[str] = (),
+        categorical: Sequence[str] = (),
     ) -> TrialData:
         """Validate a DataFrame and build a :class:`TrialData`.
 
@@ -146,7 +299,9 @@ class TrialData:
         df : pandas.DataFrame
             One row per randomized subject. Not modified.
         time : str
-            Follow-up time column (> 0), in the unit the analysis reports (e.g. months).
+            Follow-up time column (> 0, finite), a number in the unit the analysis reports
+            (e.g. months). Dates and timedelta durations are refused: compute durations
+            first (the message shows how).
         event : str, optional
             Event indicator column, 0/1 or bool (1 = event). Give exactly one of ``event``
             and ``censored``.
@@ -162,12 +317,20 @@ class TrialData:
             or bool coded (then 0/False is the reference).
         treatment_start, switch_time, censor_time : str, optional
             Time the assigned therapy started (NaN = never started), time the subject
-            started the other arm's therapy (NaN = never), potential administrative
-            censoring time (>= time).
+            switched therapy (NaN = never): a control subject crossing over to the
+            experimental therapy, or an experimental subject switching away from it (not
+            before its start). ``censor_time``: potential administrative censoring time
+            (finite, >= time).
         strata : str, optional
             Stratification column (no missing values).
-        covariates : sequence of str
-            Covariate columns: numeric ones are kept as floats, others as categories.
+        covariates : list of str
+            Covariate columns (a list, also for one name). Numeric columns are kept as
+            floats; text columns with no number in them as categories. Numbers stored as
+            text, or text mixed into numbers, are refused unless declared categorical.
+        categorical : list of str
+            Covariates to treat as categories whatever their type (e.g. ECOG coded 0/1/2,
+            or codes like ``"01"``); each must also be in ``covariates``. A column with a
+            pandas categorical dtype is categorical too.
 
         Returns
         -------
@@ -177,9 +340,17 @@ class TrialData:
         ------
         TrialDataError
             Naming the column, up to ten offending ids and the fix.
+        TypeError
+            When ``df`` is not a DataFrame or a list argument is a bare string.
         """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        covariates = name_list(covariates, "covariates")
+        categorical = name_list(categorical, "categorical")
+        undeclared = [c for c in categorical if c not in covariates]
+        if undeclared:
+            raise TrialDataError(f"categorical={undeclared} are not in covariates={covariates}. "
+                                 "Fix: list every categorical covariate in covariates= too")
         if (event is None) == (censored is None):
             raise TrialDataError(
                 "give exactly one of event= (1 = event) or censored= (ADaM CNSR, 1 = censored)"
@@ -187,7 +358,10 @@ class TrialData:
         named = {"time": time, "event": event, "censored": censored, "arm": arm, "id": id,
                  "treatment_start": treatment_start, "switch_time": switch_time,
                  "censor_time": censor_time, "strata": strata}
-        wanted = [c for c in named.values() if c is not None] + list(covariates)
+        for key, value in named.items():
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{key}= takes one column name (a string), got {value!r}")
+        wanted = [c for c in named.values() if c is not None] + covariates
         missing = [c for c in wanted if c not in df.columns]
         if missing:
             raise TrialDataError(
@@ -197,29 +371,15 @@ class TrialData:
         if len(df) == 0:
             raise TrialDataError("the data frame has no rows")
         df = df.loc[:, list(dict.fromkeys(wanted))].copy()  # never touch the caller's frame
-
-        if id is not None:
-            if df[id].isna().any():
-                pos = np.arange(len(df))
-                _fail(id, "missing ids", pos, df[id].isna().to_numpy(), "give every row an id")
-            ids = df[id].to_numpy()
-            dup = pd.Series(ids).duplicated(keep=False).to_numpy()
-            if dup.any():
-                _fail(id, "duplicate ids", ids, dup, "ids must be unique, one row per subject")
-        else:
-            ids = np.arange(len(df))
-
-        t = _numeric(df, time, ids, allow_nan=False)
-        if (t <= 0).any():
-            _fail(time, "time <= 0", ids, t <= 0,
-                  "follow-up times must be positive; a subject censored at randomization "
-                  "contributes no information, so remove such rows explicitly")
-        if not np.isfinite(t).all():
-            _fail(time, "infinite times", ids, ~np.isfinite(t), "use finite follow-up times")
+        ids = df[id].to_numpy() if id is not None else np.arange(len(df))
 
         notes: list[str] = []
         flag_col = event if event is not None else censored
-        flag = _numeric(df, flag_col, ids, allow_nan=False)
+        flag = _numeric(df, flag_col, ids, role="flag")
+        if np.isnan(flag).any():
+            _fail(flag_col, "missing values (NaN)", ids, np.isnan(flag),
+                  "complete or remove these rows explicitly before loading; pexsurv drops "
+                  "nothing")
         if not np.isin(flag, (0.0, 1.0)).all():
             _fail(flag_col, "values outside {0, 1}", ids, ~np.isin(flag, (0.0, 1.0)),
                   "code events as 0/1 or bool" + (" (CNSR: 1 = censored, 0 = event)"
@@ -227,7 +387,6 @@ class TrialData:
         if censored is not None:
             flag = 1.0 - flag
             notes.append(f"event = 1 - {censored} (ADaM CNSR flag inverted)")
-        ev = flag.astype(np.int8)
 
         arm_values = df[arm]
         if arm_values.isna().any():
@@ -248,32 +407,15 @@ class TrialData:
                     f"{levels}"
                 )
         if reference not in levels:
+            same_text = [v for v in levels if str(v) == str(reference)]
+            hint = (f" (the data hold {same_text[0]!r}, of type {type(same_text[0]).__name__})"
+                    if same_text else "")
             raise TrialDataError(
-                f"column '{arm}': reference={reference!r} is not one of the arms {levels}. "
-                "Fix: pass the control arm's value exactly as it appears in the data."
+                f"column '{arm}': reference={reference!r} is not one of the arms {levels}"
+                f"{hint}. Fix: pass the control arm's value exactly as it appears in the data."
             )
         experimental = next(v for v in levels if v != reference)
         arm_code = np.where(arm_values.to_numpy() == reference, REFERENCE, EXPERIMENTAL)
-        arm_code = arm_code.astype(np.int8)
-
-        def optional_time(col: str | None) -> np.ndarray | None:
-            return None if col is None else _numeric(df, col, ids, allow_nan=True)
-
-        ts = optional_time(treatment_start)
-        sw = optional_time(switch_time)
-        ct = optional_time(censor_time)
-        for col, values in ((treatment_start, ts), (switch_time, sw)):
-            if values is None:
-                continue
-            _check_within_followup(col, values, t, ids)
-        if ct is not None:
-            if np.isnan(ct).any():
-                _fail(censor_time, "missing values (NaN)", ids, np.isnan(ct),
-                      "the potential censoring time is needed for every subject")
-            if (ct < t).any():
-                _fail(censor_time, f"censor_time < {time}", ids, ct < t,
-                      "the potential (administrative) censoring time cannot precede the "
-                      "observed follow-up; check the data cut-off derivation")
 
         st = None
         if strata is not None:
@@ -282,30 +424,24 @@ class TrialData:
                       "assign every subject to a stratum (or an explicit 'unknown' level)")
             st = df[strata].astype(str).to_numpy()
 
-        covs: dict[str, np.ndarray] = {}
-        for c in covariates:
-            s = df[c]
-            if s.isna().any():
-                _fail(c, "missing covariate values (NaN)", ids, s.isna().to_numpy(),
-                      "impute or remove these rows explicitly before loading")
-            if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-                covs[c] = _readonly(s.to_numpy(dtype=float))
-            else:
-                covs[c] = _readonly(s.astype(str).to_numpy())
-
+        # Times are read here; their values (> 0, finite, order) are checked by the
+        # constructor, the one check every TrialData passes through.
+        times = {key: None if named[key] is None else _numeric(df, named[key], ids, role="time")
+                 for key in _TIME_FIELDS}
         return cls(
-            id=_readonly(ids), time=_readonly(t), event=_readonly(ev), arm=_readonly(arm_code),
-            treatment_start=None if ts is None else _readonly(ts),
-            switch_time=None if sw is None else _readonly(sw),
-            censor_time=None if ct is None else _readonly(ct),
-            strata=None if st is None else _readonly(st),
-            covariates=covs, arms=(str(reference), str(experimental)),
+            id=ids, event=flag, arm=arm_code, strata=st, **times,
+            covariates={c: _covariate(df[c], c, ids, categorical=c in categorical)
+                        for c in covariates},
+            arms=(str(reference), str(experimental)),
             columns={k: v for k, v in named.items() if v is not None}, notes=tuple(notes),
         )
 
     @classmethod
     def from_csv(cls, path: str | PathLike[str], **columns: Any) -> TrialData:
         """Read a CSV file and validate it with :meth:`from_dataframe` (same keywords).
+
+        The id, strata and declared categorical columns are read as text, so that codes
+        keep their leading zeros (``"007"`` stays ``"007"``, not 7).
 
         Examples
         --------
@@ -315,7 +451,138 @@ class TrialData:
         >>> data.n
         156
         """
-        return cls.from_dataframe(pd.read_csv(path), **columns)
+        as_text = [columns.get("id"), columns.get("strata"), *columns.get("categorical", ())]
+        header = pd.read_csv(path, nrows=0).columns
+        dtype = {c: str for c in as_text if isinstance(c, str) and c in header}
+        return cls.from_dataframe(pd.read_csv(path, dtype=dtype), **columns)
+
+    # ------------------------------------------------------------------ validation
+    def __post_init__(self) -> None:
+        """Check every invariant and store read-only copies: runs for every TrialData,
+        whether built by :meth:`from_dataframe`, :meth:`derive` or the constructor."""
+        put = partial(object.__setattr__, self)
+        col = self.columns.get
+        ids = np.asarray(self.id)
+        n = ids.shape[0] if ids.ndim == 1 else -1
+        if n < 1:
+            raise TrialDataError(f"id must be a 1-D array with at least one subject, got "
+                                 f"shape {ids.shape}")
+        for name in ("time", "event", "arm", "treatment_start", "switch_time",
+                     "censor_time", "strata"):
+            value = getattr(self, name)
+            if value is not None and np.shape(value) != (n,):
+                raise TrialDataError(f"{name} has shape {np.shape(value)}; every field needs "
+                                     f"one value per subject, shape ({n},)")
+        for name, value in self.covariates.items():
+            if np.shape(value) != (n,):
+                raise TrialDataError(f"covariate '{name}' has shape {np.shape(value)}, "
+                                     f"expected ({n},)")
+        id_name = col("id", "id")
+        absent = pd.isna(ids)
+        if absent.any():
+            _fail(id_name, "missing ids", np.arange(n), absent, "give every row an id")
+        dup = pd.Series(ids).duplicated(keep=False).to_numpy()
+        if dup.any():
+            _fail(id_name, "duplicate ids", ids, dup, "ids must be unique, one row per subject")
+
+        arrays: dict[str, np.ndarray | None] = {}
+        for name in _TIME_FIELDS:
+            raw = None if getattr(self, name) is None else np.asarray(getattr(self, name))
+            if raw is not None and raw.dtype.kind not in "iuf":
+                # Dates, durations, booleans and complex numbers would convert silently.
+                raise TrialDataError(
+                    f"{name} must hold real numbers, got dtype {raw.dtype}. Fix: build "
+                    "TrialData with from_dataframe, whose messages say how to convert")
+            arrays[name] = None if raw is None else raw.astype(float)
+        t = arrays["time"]
+        t_name = col("time", "time")
+        if np.isnan(t).any():
+            _fail(t_name, "missing values (NaN)", ids, np.isnan(t),
+                  "complete or remove these rows explicitly before loading; pexsurv drops "
+                  "nothing")
+        if (t <= 0).any():
+            _fail(t_name, "time <= 0", ids, t <= 0,
+                  "follow-up times must be positive. Negative times usually mean start and "
+                  "end dates swapped; a subject censored at time 0 contributes nothing (remove "
+                  "the row explicitly); an event at time 0 needs a small positive time (e.g. "
+                  "half a day in the analysis unit)")
+        if not np.isfinite(t).all():
+            _fail(t_name, "infinite times", ids, ~np.isfinite(t),
+                  "use finite follow-up times; a subject still at risk is censored at the "
+                  "last time seen")
+        for name in ("treatment_start", "switch_time"):
+            if arrays[name] is not None:
+                _check_within_followup(col(name, name), name, arrays[name], t, ids)
+        ct = arrays["censor_time"]
+        if ct is not None:
+            ct_name = col("censor_time", "censor_time")
+            if np.isnan(ct).any():
+                _fail(ct_name, "missing values (NaN)", ids, np.isnan(ct),
+                      "the potential censoring time is needed for every subject")
+            if np.isinf(ct).any():
+                _fail(ct_name, "infinite potential censoring times", ids, np.isinf(ct),
+                      "give the time from randomization to the data cut-off (finite); if "
+                      "no administrative censoring applies, leave censor_time out")
+            if (ct < t).any():
+                _fail(ct_name, f"censor_time < {t_name}", ids, ct < t,
+                      "the potential (administrative) censoring time cannot precede the "
+                      "observed follow-up; check the data cut-off derivation")
+
+        event = np.asarray(self.event)
+        flag = np.asarray(event, dtype=float) if event.dtype.kind in "biuf" else None
+        if flag is None or not np.isin(flag, (0.0, 1.0)).all():
+            bad = np.ones(n, bool) if flag is None else ~np.isin(flag, (0.0, 1.0))
+            _fail(col("event", col("censored", "event")), "event values outside {0, 1}", ids,
+                  bad, "code events as 0/1 (1 = event)")
+        arm = np.asarray(self.arm)
+        ok_arm = arm.dtype.kind in "biuf" and np.isin(arm.astype(float), (0.0, 1.0)).all()
+        if not ok_arm:
+            raise TrialDataError("arm must be coded 0 (reference) / 1 (experimental); build "
+                                 "TrialData with from_dataframe to code it from labels")
+        if len(set(arm.tolist())) != 2:
+            raise TrialDataError(
+                f"population '{self.population}' leaves fewer than two arms; nothing to "
+                "compare. Fix: keep subjects of both arms"
+            )
+        sw = arrays["switch_time"]
+        if sw is not None:
+            start = (np.zeros(n) if arrays["treatment_start"] is None
+                     else arrays["treatment_start"])
+            early = (arm == EXPERIMENTAL) & (sw < start)  # False wherever either is NaN
+            if early.any():
+                _fail(col("switch_time", "switch_time"),
+                      "experimental-arm switch away before the treatment start", ids, early,
+                      "a subject cannot stop a therapy not yet started: set treatment_start to "
+                      "NaN if the assigned therapy was never started, or correct the times")
+        if self.strata is not None and not _is_text(np.asarray(self.strata)):
+            raise TrialDataError("strata must be text labels with no missing values")
+        covs: dict[str, np.ndarray] = {}
+        for name, value in self.covariates.items():
+            value = np.asarray(value)
+            if value.dtype.kind in "biuf":
+                value = value.astype(float)
+                if not np.isfinite(value).all():
+                    _fail(col(name, name), "missing or infinite covariate values", ids,
+                          ~np.isfinite(value), "impute or remove these rows explicitly")
+            elif not _is_text(value):
+                raise TrialDataError(f"covariate '{name}' must hold numbers or text labels, "
+                                     f"got dtype {value.dtype}")
+            covs[name] = _readonly(value)
+        if len(self.arms) != 2 or len(set(map(str, self.arms))) != 2:
+            raise TrialDataError(f"arms must be two distinct labels, got {self.arms!r}")
+        if self.origin not in ORIGINS:
+            raise TrialDataError(f"origin must be one of {ORIGINS}, got {self.origin!r}")
+
+        put("id", _readonly(ids))
+        put("event", _readonly(flag, np.int8))
+        put("arm", _readonly(arm, np.int8))
+        for name, value in arrays.items():
+            put(name, None if value is None else _readonly(value))
+        put("strata", None if self.strata is None else _readonly(self.strata))
+        put("covariates", covs)
+        put("arms", tuple(map(str, self.arms)))
+        put("columns", dict(self.columns))
+        put("notes", tuple(self.notes))
 
     # ------------------------------------------------------------------ basic views
     @property
@@ -386,8 +653,9 @@ class TrialData:
 
     # ------------------------------------------------------------------ populations
     def derive(self, keep: np.ndarray, **changes: Any) -> TrialData:
-        """A new TrialData with the rows ``keep`` and fields replaced by ``changes``
-        (arrays given for all current rows); checks that both arms remain.
+        """A new TrialData with the rows ``keep`` (a boolean mask) and fields replaced by
+        ``changes`` (arrays given for all current rows); the result is validated like any
+        TrialData (both arms must remain).
 
         The building block of every population; record what you did in ``notes``.
 
@@ -399,21 +667,20 @@ class TrialData:
         >>> first.n, first.population
         (100, 'first 100')
         """
-        keep = np.asarray(keep, dtype=bool)
+        keep = np.asarray(keep)
+        if keep.dtype != bool or keep.shape != (self.n,):
+            # An integer index array would otherwise be read as a mask of truthy positions.
+            raise TypeError(f"keep must be a boolean mask of shape ({self.n},), got dtype "
+                            f"{keep.dtype} and shape {keep.shape}")
 
         def take(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else _readonly(np.asarray(a)[keep])
+            return None if a is None else np.asarray(a)[keep]
 
         fields = {name: take(changes.pop(name, getattr(self, name)))
                   for name in ("id", "time", "event", "arm", "treatment_start",
                                "switch_time", "censor_time", "strata")}
         fields["covariates"] = {k: take(v) for k, v in self.covariates.items()}
-        new = dataclasses.replace(self, **fields, **changes)
-        if len(set(new.arm.tolist())) != 2:
-            raise TrialDataError(
-                f"population '{new.population}' leaves fewer than two arms; nothing to compare"
-            )
-        return new
+        return dataclasses.replace(self, **fields, **changes)  # validated by __post_init__
 
     def itt(self) -> TrialData:
         """Intention-to-treat: everyone as randomized, clock from randomization."""
@@ -528,6 +795,10 @@ class TrialData:
         return out
 
 
+def _is_text(a: np.ndarray) -> bool:
+    return a.dtype.kind == "U" or (a.dtype == object and all(isinstance(v, str) for v in a))
+
+
 def _as_plain(v: Any) -> Any:
     if isinstance(v, (bool, np.bool_)):
         return int(v)
@@ -536,7 +807,9 @@ def _as_plain(v: Any) -> Any:
     return v
 
 
-def _check_within_followup(col: str, values: np.ndarray, t: np.ndarray, ids: np.ndarray) -> None:
+def _check_within_followup(col: str, name: str, values: np.ndarray, t: np.ndarray,
+                           ids: np.ndarray) -> None:
+    what = {"treatment_start": "a treatment start", "switch_time": "a switch"}[name]
     ok = np.isnan(values)
     neg = ~ok & (values < 0)
     if neg.any():
@@ -545,5 +818,5 @@ def _check_within_followup(col: str, values: np.ndarray, t: np.ndarray, ids: np.
     late = ~ok & (values > t)
     if late.any():
         _fail(col, "time after the end of follow-up", ids, late,
-              "an event that happened after follow-up ended is not observed: set it to NaN "
-              "(never, within follow-up) or correct the follow-up time")
+              f"{what} after follow-up ended was not observed: set it to NaN (never, within "
+              "follow-up) or correct the follow-up time")

@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from pexsurv import _names as N
-from pexsurv.data import TrialData
+from pexsurv.data import TrialData, name_list, require_int, require_trial_data
 
 __all__ = [
     "validate_cuts",
@@ -45,14 +45,25 @@ def validate_cuts(cuts: Sequence[float] | np.ndarray) -> np.ndarray:
     Raises
     ------
     ValueError
-        For unsorted, duplicated, non-positive or non-finite cut points.
+        For unsorted, duplicated, non-positive or non-finite cut points, and for anything
+        but a flat sequence of numbers (a 2-D array, a scalar, text, booleans).
 
     Examples
     --------
     >>> validate_cuts([1, 2.5, 6]).tolist()
     [1.0, 2.5, 6.0]
     """
-    c = np.asarray(cuts, dtype=float).reshape(-1).copy()
+    if isinstance(cuts, (str, bytes)):
+        raise ValueError(f"cut points must be a sequence of numbers, got the string {cuts!r}")
+    raw = np.asarray(cuts)
+    if raw.ndim != 1:
+        # Flattening a 2-D array (or wrapping a scalar) would invent a partition.
+        raise ValueError(f"cut points must be a 1-D sequence such as [3.0, 6.0], got an array "
+                         f"of shape {raw.shape}")
+    if raw.size and raw.dtype.kind not in "iuf":
+        raise ValueError(f"cut points must be real numbers, got dtype {raw.dtype}: "
+                         f"{raw.tolist()}")
+    c = raw.astype(float)
     if not np.isfinite(c).all():
         raise ValueError(f"cut points must be finite, got {c.tolist()}")
     if (c <= 0).any():
@@ -84,8 +95,8 @@ def equal_events(data: TrialData, k: int = 8) -> np.ndarray:
     >>> len(cuts)
     3
     """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    data = require_trial_data(data, "equal_events()")
+    k = require_int(k, "k", minimum=1)
     times = np.sort(data.time[data.event == 1])
     if times.size < k:
         raise ValueError(f"{times.size} events cannot fill k={k} intervals; choose k <= {times.size}")
@@ -110,7 +121,8 @@ def fixed_width(width: float, max_time: float) -> np.ndarray:
     [3.0, 6.0, 9.0]
     """
     if not width > 0 or not max_time > 0:
-        raise ValueError("width and max_time must be > 0")
+        raise ValueError(f"width and max_time must be > 0, got width={width!r}, "
+                         f"max_time={max_time!r}")
     return validate_cuts(np.arange(1, int(np.ceil(max_time / width))) * width)
 
 
@@ -180,14 +192,16 @@ def _group_columns(data: TrialData, by: Sequence[str]) -> dict[str, tuple[str, n
             out[name] = (N.ARM, np.where(data.arm == N.EXPERIMENTAL, data.arms[1], data.arms[0]))
         elif name == N.STRATUM:
             if data.strata is None:
-                raise ValueError("by='stratum' needs strata; pass strata= to TrialData")
+                raise ValueError("by='stratum' needs strata: load the data with "
+                                 "TrialData.from_dataframe(..., strata='<column>')")
             out[name] = (N.STRATUM, np.asarray(data.strata))
         elif name in data.covariates:
             values = np.asarray(data.covariates[name])
             if values.dtype.kind == "f":
                 raise ValueError(
-                    f"covariate '{name}' is numeric: it has no sufficient statistics per "
-                    "level; use the per-episode likelihood for numeric covariates"
+                    f"covariate '{name}' is numeric: a table needs levels. Fix: group it "
+                    "(e.g. pd.cut) into a new column and load that with "
+                    "TrialData.from_dataframe(..., covariates=[...], categorical=[...])"
                 )
             out[name] = (name, values)
         elif name not in _EPISODE_BY:
@@ -226,8 +240,9 @@ def exposure_table(
     >>> int(tab.events.sum()) == int(data.event.sum())
     True
     """
+    data = require_trial_data(data, "exposure_table()")
     cuts = validate_cuts(cuts)
-    by = list(by)
+    by = name_list(by, "by")
     if len(set(by)) != len(by):
         raise ValueError(f"repeated grouping in by={by}")
     labels = _group_columns(data, by)
@@ -301,6 +316,7 @@ def split_episodes(data: TrialData, cuts: Sequence[float] | np.ndarray) -> pd.Da
     >>> ep["stop"].tolist(), ep["on_experimental"].tolist()
     ([1.0, 2.0, 5.0, 2.0, 3.0, 4.0], [0, 1, 1, 0, 0, 1])
     """
+    data = require_trial_data(data, "split_episodes()")
     cuts = validate_cuts(cuts)
     on, off = data.on_experimental_from()
     n = data.n
