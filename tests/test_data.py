@@ -231,3 +231,176 @@ def test_fingerprint_changes_with_content(frame):
     f = frame.copy()
     f.loc[0, "aval"] = 3.5
     assert load(f).fingerprint() != a.fingerprint()
+
+
+# --------------------------------------------------------------------- values never misread
+@pytest.mark.parametrize(
+    ("value", "expect"),
+    [
+        (pd.to_datetime(["2021-01-05"] * 6), r"'aval': dates instead of durations .*\.dt\.days"),
+        (pd.to_datetime(["2021-01-05"] * 6).tz_localize("UTC"), r"'aval': dates instead"),
+        (pd.Series([pd.Timestamp("2021-01-05")] * 6, dtype=object), r"'aval': dates instead"),
+        (pd.to_timedelta([30.0] * 6, unit="D"),
+         r"'aval': timedelta durations .*df\['aval'\]\.dt\.days"),
+        ([True, False, True, True, True, True], r"'aval': boolean values in a time column"),
+        (pd.Series([3.0, 5.0, True, 8.0, 4.0, 6.0], dtype=object), r"'aval': boolean .*ids: s3"),
+        ([3.0 + 1j, 5.0, 2.0, 8.0, 4.0, 6.0], r"'aval': complex numbers"),
+    ],
+)
+def test_times_that_are_not_plain_numbers_are_refused(frame, value, expect):
+    # Without the check, dates become nanoseconds since 1970, booleans 0/1 and complex
+    # numbers lose their imaginary part: all silently.
+    with pytest.raises(TrialDataError, match=expect) as err:
+        load(frame.drop(columns=["infus", "xo"]).assign(aval=value),
+             treatment_start=None, switch_time=None, censor_time=None)
+    assert "Fix:" in str(err.value)
+
+
+def test_dates_refused_in_every_time_column(frame):
+    f = frame.assign(xo=pd.to_datetime(["2021-01-05", None, None, None, None, "2021-03-01"]))
+    with pytest.raises(TrialDataError, match=r"'xo': dates instead of durations in 2 row"):
+        load(f)
+
+
+def test_infinite_potential_censoring_time_refused(frame):
+    with pytest.raises(TrialDataError, match=r"'admin': infinite potential censoring .*ids: s2"):
+        load(bad(frame, "admin", 1, np.inf))
+
+
+def test_experimental_switch_before_start_refused(frame):
+    f = frame.assign(xo=[2.0, np.nan, np.nan, 0.5, np.nan, 4.5])  # s4 starts at 1.0
+    with pytest.raises(TrialDataError, match=r"'xo': experimental-arm switch away before .*s4"):
+        load(f)
+    # Switching away after the start is two-way switching, accepted.
+    assert load(frame.assign(xo=[2.0, np.nan, np.nan, 3.0, np.nan, 4.5])).n == 6
+
+
+# --------------------------------------------------------------------- covariates
+def test_numbers_as_text_are_not_categories(frame):
+    f = frame.assign(age=frame["age"].astype(str))
+    with pytest.raises(TrialDataError, match=r"'age': numbers stored as text .*pd\.to_numeric"):
+        load(f, covariates=["age"])
+    # Declared categorical, the same column is taken as labels.
+    d = load(f, covariates=["age"], categorical=["age"])
+    assert d.covariates["age"].tolist() == f["age"].tolist()
+
+
+def test_text_in_a_numeric_covariate_is_an_error(frame):
+    f = frame.assign(age=pd.Series([60.0, 55.0, "unknown", 48.0, 66.0, 59.0], dtype=object))
+    with pytest.raises(TrialDataError, match=r"'age': text in a column that otherwise holds "
+                                             r"numbers in 1 row\(s\), ids: s3.*categorical="):
+        load(f, covariates=["age"])
+
+
+def test_categorical_declaration(frame):
+    f = frame.assign(ecog=[0, 1, 2, 0, 1, 1])
+    d = load(f, covariates=["ecog", "region"], categorical=["ecog"])
+    assert d.covariates["ecog"].tolist() == ["0", "1", "2", "0", "1", "1"]
+    assert load(f, covariates=["ecog"]).covariates["ecog"].dtype == float
+    # Text labels without numbers and pandas categoricals remain categories.
+    assert load(f, covariates=["region"]).covariates["region"].tolist()[0] == "asia"
+    cat = f.assign(ecog=f["ecog"].astype("category"))
+    assert load(cat, covariates=["ecog"]).covariates["ecog"].tolist()[2] == "2"
+    with pytest.raises(TrialDataError, match=r"categorical=\['ecog'\] are not in covariates"):
+        load(f, covariates=["region"], categorical=["ecog"])
+
+
+def test_dates_and_infinite_values_refused_as_covariates(frame):
+    with pytest.raises(TrialDataError, match=r"'age': infinite covariate values .*ids: s1"):
+        load(bad(frame, "age", 0, np.inf), covariates=["age"])
+    f = frame.assign(birth=pd.to_datetime(["1960-01-01"] * 6))
+    with pytest.raises(TrialDataError, match=r"'birth': dates instead .*categorical="):
+        load(f, covariates=["birth"])
+
+
+@pytest.mark.parametrize("argument", ["covariates", "categorical"])
+def test_bare_string_is_not_read_letter_by_letter(frame, argument):
+    kw = {"covariates": ["age"], argument: "age"}
+    with pytest.raises(TypeError, match=rf"{argument}= takes a list .*Fix: {argument}=\['age'\]"):
+        load(frame, **kw)
+
+
+def test_column_arguments_must_be_names(frame):
+    with pytest.raises(TypeError, match=r"strata= takes one column name"):
+        load(frame, strata=["region"])
+
+
+# --------------------------------------------------------------------- CSV
+def test_csv_ids_keep_leading_zeros(tmp_path, frame):
+    f = frame.assign(usubjid=["007", "010", "0030", "4", "05", "6"],
+                     region=["01", "02", "01", "02", "01", "02"])
+    path = tmp_path / "trial.csv"
+    f.to_csv(path, index=False)
+    d = TrialData.from_csv(path, time="aval", event="evnt", arm="trt", id="usubjid",
+                           reference="soc", strata="region")
+    assert d.id.tolist() == ["007", "010", "0030", "4", "05", "6"]
+    assert d.stratum_levels == ("01", "02")
+    # Leading zeros also make ids unique that would otherwise collide ("07" vs "7").
+    f.loc[1, "usubjid"] = "07"
+    f.loc[5, "usubjid"] = "7"
+    f.to_csv(path, index=False)
+    d = TrialData.from_csv(path, time="aval", event="evnt", arm="trt", id="usubjid",
+                           reference="soc")
+    assert d.id.tolist()[1] == "07" and d.id.tolist()[5] == "7"
+
+
+# --------------------------------------------------------------------- every path validated
+def test_constructor_validates(frame):
+    good = load(frame)
+    fields = {name: getattr(good, name) for name in ("id", "time", "event", "arm")}
+    assert TrialData(**fields).n == 6
+    cases = [
+        ({"time": np.array([3.0, -5.0, 2.0, 8.0, 4.0, 6.0])}, r"'time': time <= 0 .*ids: s2"),
+        ({"time": np.array([3.0, 5.0, np.inf, 8.0, 4.0, 6.0])}, r"infinite times .*ids: s3"),
+        ({"event": np.array([1, 0, 2, 1, 0, 1])}, r"event values outside \{0, 1\} .*ids: s3"),
+        ({"arm": np.zeros(6, int)}, "fewer than two arms"),
+        ({"arm": np.array([0, 0, 2, 1, 1, 0])}, "arm must be coded 0"),
+        ({"id": np.array(["a", "a", "b", "c", "d", "e"])}, "duplicate ids"),
+        ({"time": np.arange(5.0) + 1}, r"time has shape \(5,\)"),
+        ({"time": pd.to_datetime(["2021-01-01"] * 6).to_numpy()}, "time must hold real numbers"),
+        ({"censor_time": np.full(6, 1.0)}, r"censor_time < time"),
+    ]
+    for change, expect in cases:
+        with pytest.raises(TrialDataError, match=expect):
+            TrialData(**{**fields, **change})
+    with pytest.raises(TrialDataError, match="origin must be one of"):
+        TrialData(**fields, origin="enrolment")
+
+
+def test_derive_validates(frame):
+    d = load(frame)
+    with pytest.raises(TrialDataError, match=r"'aval': time <= 0 .*ids: s1"):
+        d.derive(np.ones(6, bool), time=np.r_[0.0, d.time[1:]])
+    with pytest.raises(TrialDataError, match=r"'evnt': event values outside"):
+        d.derive(np.ones(6, bool), event=np.full(6, 3))
+    with pytest.raises(TrialDataError, match="fewer than two arms"):
+        d.derive(d.arm == 1)
+    # An integer index array is not a mask: [0, 5] would silently keep rows 1..5.
+    with pytest.raises(TypeError, match="boolean mask"):
+        d.derive(np.array([0, 5]))
+    # Derived arrays stay read-only.
+    with pytest.raises(ValueError):
+        d.derive(np.ones(6, bool)).time[0] = 1.0
+
+
+# --------------------------------------------------------------------- argument helpers
+def test_require_helpers(frame):
+    from pexsurv.data import require_int, require_trial_data
+
+    assert require_int(np.int64(3), "k") == 3 and type(require_int(np.int32(3), "k")) is int
+    for value in (True, np.bool_(True), 3.0, "3", None):
+        with pytest.raises(TypeError, match="k must be an integer"):
+            require_int(value, "k")
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        require_int(0, "k", minimum=1)
+    with pytest.raises(TypeError, match=r"needs a TrialData, got a pandas DataFrame\. "
+                                        r"Fix: pass TrialData\.from_dataframe"):
+        require_trial_data(frame, "fit()")
+    d = load(frame)
+    assert require_trial_data(d, "fit()") is d
+
+
+def test_reference_type_mismatch_is_explained(frame):
+    f = frame.assign(trt=np.where(frame["trt"] == "soc", "0", "1"))
+    with pytest.raises(TrialDataError, match=r"reference=0 is not one of .*hold '0', of type str"):
+        load(f, reference=0)

@@ -27,7 +27,10 @@ settings.load_profile("fast")
 @pytest.mark.parametrize(
     ("cuts", "match"),
     [([2.0, 1.0], "sorted"), ([1.0, 1.0], "duplicate"), ([0.0, 1.0], "> 0"),
-     ([-1.0], "> 0"), ([1.0, np.nan], "finite"), ([np.inf], "finite")],
+     ([-1.0], "> 0"), ([1.0, np.nan], "finite"), ([np.inf], "finite"),
+     # Not a flat list of numbers: flattening or wrapping would invent a partition.
+     ([[1.0, 2.0], [3.0, 4.0]], r"1-D .*shape \(2, 2\)"), (np.array([[1.0], [2.0]]), "1-D"),
+     (3.0, r"1-D .*shape \(\)"), ("1, 2", "the string"), ([True, False], "real numbers")],
 )
 def test_invalid_cuts(cuts, match):
     with pytest.raises(ValueError, match=match):
@@ -232,3 +235,38 @@ def test_experimental_switch_off_ends_experimental_exposure():
     # s1's event at 5 happened after switching away, s4's off therapy.
     np.testing.assert_array_equal(tab.events.sel(on_experimental=0), [1.0, 1.0])
     np.testing.assert_array_equal(tab.events.sel(on_experimental=1), [0.0, 0.0])
+
+
+# --------------------------------------------------------------------- arguments
+def test_trial_data_required_with_the_fix():
+    df = pd.DataFrame({"t": [1.0, 2.0], "e": [1, 0], "a": [0, 1]})
+    for fn, args in ((equal_events, ()), (exposure_table, ([1.0],)), (split_episodes, ([1.0],))):
+        with pytest.raises(TypeError, match=rf"{fn.__name__}\(\) needs a TrialData, got a "
+                                            r"pandas DataFrame\. Fix: pass TrialData\.from_dataframe"):
+            fn(df, *args)
+
+
+def test_by_must_be_a_list():
+    d = make_data([1.0, 2.0, 3.0, 4.0], [1, 0, 1, 1], [0, 0, 1, 1])
+    # by="arm" would otherwise be read as the groupings "a", "r", "m".
+    with pytest.raises(TypeError, match=r"by= takes a list .*Fix: by=\['arm'\]"):
+        exposure_table(d, [2.0], by="arm")
+
+
+def test_equal_events_k_is_an_integer():
+    d = make_data(np.arange(1.0, 21.0), np.ones(20, int), np.r_[np.zeros(10, int), np.ones(10, int)])
+    np.testing.assert_array_equal(equal_events(d, np.int64(4)), equal_events(d, 4))
+    for k in (True, 4.0, 4.5, "4"):
+        with pytest.raises(TypeError, match="k must be an integer"):
+            equal_events(d, k)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        equal_events(d, 0)
+
+
+def test_grouping_errors_give_the_right_fix():
+    df = pd.DataFrame({"t": [1.0, 2.0], "e": [1, 0], "a": [0, 1], "age": [50.0, 60.0]})
+    d = TrialData.from_dataframe(df, time="t", event="e", arm="a", covariates=["age"])
+    with pytest.raises(ValueError, match=r"pd\.cut.*categorical="):
+        exposure_table(d, [1.5], by=("arm", "age"))
+    with pytest.raises(ValueError, match=r"from_dataframe\(\.\.\., strata='<column>'\)"):
+        exposure_table(d, [1.5], by=("stratum",))
