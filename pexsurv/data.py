@@ -372,6 +372,7 @@ class TrialData:
             raise TrialDataError("the data frame has no rows")
         df = df.loc[:, list(dict.fromkeys(wanted))].copy()  # never touch the caller's frame
         ids = df[id].to_numpy() if id is not None else np.arange(len(df))
+        _check_ids(ids, id)  # first, so that every later message names valid ids
 
         notes: list[str] = []
         flag_col = event if event is not None else censored
@@ -477,13 +478,7 @@ class TrialData:
             if np.shape(value) != (n,):
                 raise TrialDataError(f"covariate '{name}' has shape {np.shape(value)}, "
                                      f"expected ({n},)")
-        id_name = col("id", "id")
-        absent = pd.isna(ids)
-        if absent.any():
-            _fail(id_name, "missing ids", np.arange(n), absent, "give every row an id")
-        dup = pd.Series(ids).duplicated(keep=False).to_numpy()
-        if dup.any():
-            _fail(id_name, "duplicate ids", ids, dup, "ids must be unique, one row per subject")
+        _check_ids(ids, col("id", "id"))
 
         arrays: dict[str, np.ndarray | None] = {}
         for name in _TIME_FIELDS:
@@ -793,6 +788,15 @@ class TrialData:
         out.index.name = "arm"
         out.attrs.update(population=self.population, origin=self.origin)
         return out
+
+
+def _check_ids(ids: np.ndarray, column: str | None) -> None:
+    absent = pd.isna(ids)
+    if absent.any():
+        _fail(column or "id", "missing ids", np.arange(ids.size), absent, "give every row an id")
+    dup = pd.Series(ids).duplicated(keep=False).to_numpy()
+    if dup.any():
+        _fail(column or "id", "duplicate ids", ids, dup, "ids must be unique, one row per subject")
 
 
 def _is_text(a: np.ndarray) -> bool:

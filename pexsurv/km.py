@@ -47,17 +47,41 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.nd
     return uniq[has], s
 
 
-def km_survival_at(time: np.ndarray, event: np.ndarray, at: np.ndarray) -> np.ndarray:
+def km_survival_at(time: np.ndarray, event: np.ndarray, at: np.ndarray, *,
+                   beyond: str = "last") -> np.ndarray:
     """Kaplan-Meier S(t) evaluated at the times ``at`` (right-continuous step function).
+
+    Parameters
+    ----------
+    time, event : array_like
+        As for :func:`kaplan_meier`.
+    at : array_like
+        Times to evaluate at.
+    beyond : {"last", "nan"}
+        After the last observed time the Kaplan-Meier estimate is undefined unless the
+        curve has reached 0 (the last subject had the event). ``"last"`` carries the last
+        value forward (lifelines' convention, for curves compared on one shared grid, as
+        the posterior predictive bands do); ``"nan"`` returns NaN there, so that nothing
+        beyond follow-up is reported as estimated.
 
     Examples
     --------
     >>> km_survival_at([1.0, 2.0, 2.0, 3.0], [1, 1, 0, 1], [0.5, 1.0, 2.5]).tolist()
     [1.0, 0.75, 0.5]
+    >>> km_survival_at([1.0, 2.0, 4.0], [1, 1, 0], [3.0, 5.0], beyond="nan").round(3).tolist()
+    [0.333, nan]
     """
+    if beyond not in ("last", "nan"):
+        raise ValueError(f"beyond must be 'last' or 'nan', got {beyond!r}")
+    at = np.asarray(at, dtype=float)
     t, s = kaplan_meier(time, event)
-    idx = np.searchsorted(t, np.asarray(at, dtype=float), side="right") - 1
-    return np.where(idx >= 0, s[np.clip(idx, 0, None)] if s.size else 1.0, 1.0)
+    idx = np.searchsorted(t, at, side="right") - 1
+    out = np.where(idx >= 0, s[np.clip(idx, 0, None)] if s.size else 1.0, 1.0)
+    if beyond == "nan":
+        last = float(np.max(time)) if np.size(time) else -np.inf
+        reached_zero = s.size > 0 and s[-1] == 0.0
+        out = np.where((at > last) & ~reached_zero, np.nan, out)
+    return out
 
 
 def km_median(time: np.ndarray, event: np.ndarray) -> float:

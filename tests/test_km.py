@@ -25,3 +25,16 @@ def test_matches_lifelines(seed):
 
 def test_median_not_reached_is_nan():
     assert np.isnan(km_median([1.0, 2.0, 3.0], [1, 0, 0]))
+
+
+def test_beyond_last_time():
+    # Last subject censored at 4: S is 1/3 on [2, 4] and undefined after 4.
+    t, e = [1.0, 2.0, 4.0], [1, 1, 0]
+    at = [0.5, 2.0, 4.0, 4.5, 10.0]
+    np.testing.assert_allclose(km_survival_at(t, e, at), [1, 1 / 3, 1 / 3, 1 / 3, 1 / 3])
+    np.testing.assert_allclose(km_survival_at(t, e, at, beyond="nan"),
+                               [1, 1 / 3, 1 / 3, np.nan, np.nan])
+    # Curve reached 0 (last subject had the event): 0 afterwards is estimated, not NaN.
+    np.testing.assert_array_equal(km_survival_at([1.0, 2.0], [1, 1], [5.0], beyond="nan"), [0.0])
+    with pytest.raises(ValueError, match="beyond"):
+        km_survival_at(t, e, at, beyond="flat")
