@@ -1,6 +1,7 @@
 """Diagnostics: convergence checks, posterior predictive checks, LOO, prior sensitivity and,
 as they land, reports (installed as ``pexsurv.diagnostics``)."""
 
+from pexsurv.diagnostics.check import CheckResult
 from pexsurv.diagnostics.convergence import (
     THRESHOLDS,
     ConvergenceCheck,
@@ -19,6 +20,7 @@ from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks, simulation_based_calib
 from pexsurv.diagnostics.sensitivity import PSENSE_THRESHOLD, PriorSensitivity, prior_sensitivity
 
 __all__ = [
+    "CheckResult",
     "LOG_LIKELIHOOD_VAR",
     "PSENSE_THRESHOLD",
     "THRESHOLDS",

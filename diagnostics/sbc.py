@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
+from arviz_base import dataset_to_dataframe
 from arviz_stats.ecdf_utils import ecdf_pit
 from matplotlib.figure import Figure
 from rich.progress import track
@@ -41,6 +42,8 @@ from scipy import stats
 
 from pexsurv import _names as N
 from pexsurv.data import TrialData, _readonly
+from pexsurv.defaults import CI_PROB
+from pexsurv.diagnostics.check import CheckResult
 from pexsurv.diagnostics.convergence import ConvergenceWarning
 from pexsurv.diagnostics.replicate import (
     SubjectHazards,
@@ -114,26 +117,16 @@ def _fractional_ranks(ranks: np.ndarray, max_rank: int, rng: np.random.Generator
     return (ranks + rng.random(ranks.shape)) / (max_rank + 1)
 
 
-def _flatten(ds: xr.Dataset) -> dict[str, np.ndarray]:
-    """Draws of every scalar element of every variable, flattened over chain and draw, by
-    label (``log_hazard_base[(0, 2]]``: the labels of the convergence table)."""
-    out: dict[str, np.ndarray] = {}
-    for var, da in ds.data_vars.items():
-        da = da.stack(_sample=N.SAMPLE_DIMS)
-        elements = [d for d in da.dims if d != "_sample"]
-        if not elements:
-            out[str(var)] = da.values
-            continue
-        stacked = da.stack(_elem=elements).transpose("_elem", "_sample")
-        for idx, values in zip(stacked["_elem"].values, stacked.values, strict=True):
-            label = ", ".join(str(i) for i in np.atleast_1d(idx))
-            out[f"{var}[{label}]"] = values
-    return out
+def _flatten(ds: xr.Dataset) -> pd.DataFrame:
+    """Draws (rows, chain by chain) of every scalar element of every variable (columns),
+    labelled as ArviZ labels them: ``log_hazard_base[(0, 2]]``."""
+    flat = dataset_to_dataframe(ds, sample_dims=list(N.SAMPLE_DIMS))
+    return flat.reset_index(drop=True).rename_axis(columns=None)
 
 
 # --------------------------------------------------------------------------- result
 @dataclass(frozen=True, eq=False)
-class SBCResult:
+class SBCResult(CheckResult):
     """Outcome of :func:`simulation_based_calibration` (or of :meth:`from_ranks`).
 
     Attributes
@@ -191,7 +184,7 @@ class SBCResult:
         *,
         alpha: float = 0.01,
         bins: int | None = None,
-        ci_prob: float = 0.95,
+        ci_prob: float = CI_PROB,
         seed: int = 0,
         fits: pd.DataFrame | None = None,
         truth: pd.DataFrame | None = None,
@@ -294,9 +287,6 @@ class SBCResult:
                          "thresholds (ranks kept: dropping them would condition on the data)")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.text
-
     def plot(self) -> Figure:
         """ECDF of each parameter's fractional ranks minus the uniform CDF, inside the
         simultaneous band; a calibrated parameter stays in the band.
@@ -328,10 +318,6 @@ class SBCResult:
         axes[0].legend(fontsize="x-small", loc="lower left")
         fig.suptitle(f"SBC: {self.n_sims} simulations, ranks among {self.max_rank} draws")
         return fig
-
-    def figures(self) -> dict[str, Figure]:
-        """Every figure of this check by name, made on demand."""
-        return {self.name: self.plot()}
 
 
 # --------------------------------------------------------------------------- simulation
@@ -503,8 +489,7 @@ def simulation_based_calibration(
     if missing:
         raise ValueError(f"no model variable(s) {missing}; variables: "
                          f"{sorted(prior.posterior.data_vars)}")
-    truth = pd.DataFrame(_flatten(prior.posterior[names]))
-    truth.index.name = "simulation"
+    truth = _flatten(prior.posterior[names]).rename_axis("simulation")
     hazards = SubjectHazards.from_result(prior)
 
     compiled = compile_spec(fixed, data, sampler)
@@ -519,8 +504,7 @@ def simulation_based_calibration(
                          sampler=dataclasses.replace(sampler, seed=int(rng.integers(2**31))))
         fits.append(_fit_row(result, time.perf_counter() - t0))
         posterior = _flatten(result.posterior[names].isel(draw=slice(None, None, thin)))
-        ranks.append(sbc_ranks(truth.loc[j].to_numpy(),
-                               np.stack([posterior[c] for c in truth.columns])))
+        ranks.append(sbc_ranks(truth.loc[j].to_numpy(), posterior[truth.columns].to_numpy().T))
 
     max_rank = sampler.chains * math.ceil(draws / thin)
     fits_frame = pd.DataFrame(fits).rename_axis("simulation")
