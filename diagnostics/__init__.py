@@ -1,5 +1,8 @@
-"""Diagnostics: convergence checks, posterior predictive checks, LOO, prior sensitivity and,
-as they land, reports (installed as ``pexsurv.diagnostics``)."""
+"""Diagnostics: post-fit checks that read fits and never refit them (installed as
+``pexsurv.diagnostics``): convergence, posterior predictive checks, LOO, prior sensitivity,
+hazard-ratio tables and the uniformity tests of simulation-based calibration ranks (the
+simulations themselves are a workflow: :func:`pexsurv.workflows.simulation_based_calibration`).
+"""
 
 from pexsurv.diagnostics.check import CheckResult
 from pexsurv.diagnostics.convergence import (
@@ -16,7 +19,7 @@ from pexsurv.diagnostics.ppc import (
     observed_vs_expected_events,
     posterior_predictive_survival,
 )
-from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks, simulation_based_calibration
+from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks
 from pexsurv.diagnostics.sensitivity import PSENSE_THRESHOLD, PriorSensitivity, prior_sensitivity
 
 __all__ = [
@@ -40,5 +43,4 @@ __all__ = [
     "posterior_predictive_survival",
     "prior_sensitivity",
     "sbc_ranks",
-    "simulation_based_calibration",
 ]
