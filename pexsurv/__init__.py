@@ -39,7 +39,7 @@ _LAZY = {
     "fit": "pexsurv.fitting",
     "compile_spec": "pexsurv.fitting",
     "check_convergence": "pexsurv.diagnostics",
-    "prior_predictive": "pexsurv.priors",
+    "prior_predictive": "pexsurv.fitting.predictive",
 }
 
 __all__ = [
