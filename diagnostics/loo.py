@@ -22,7 +22,7 @@ from arviz_stats.utils import ELPDData
 from matplotlib.figure import Figure
 
 from pexsurv import _names as N
-from pexsurv.diagnostics.check import CheckResult
+from pexsurv.check import CheckResult
 
 if TYPE_CHECKING:
     from pexsurv.fitting import FitResult
