@@ -22,6 +22,7 @@ from arviz_stats.utils import ELPDData
 from matplotlib.figure import Figure
 
 from pexsurv import _names as N
+from pexsurv.check import CheckResult
 
 if TYPE_CHECKING:
     from pexsurv.fitting import FitResult
@@ -56,7 +57,7 @@ def log_likelihood_tree(result: FitResult) -> xr.DataTree:
 
 
 @dataclass(frozen=True)
-class LooCheck:
+class LooCheck(CheckResult):
     """Outcome of :func:`loo`.
 
     Attributes
@@ -93,17 +94,10 @@ class LooCheck:
         return (f"PSIS-LOO: elpd {row['elpd']:.1f} (SE {row['se']:.1f}), p_loo {row['p_loo']:.1f}, "
                 f"{int(row['n_subjects'])} subjects; {verdict}.")
 
-    def __str__(self) -> str:
-        return self.text
-
     def plot(self) -> Figure:
         """Pareto k per subject (:func:`arviz.plot_khat`). Created through pyplot by
         ArviZ: close it with ``matplotlib.pyplot.close(fig)``."""
         return az.plot_khat(self.elpd, backend="matplotlib").viz["figure"].item()
-
-    def figures(self) -> dict[str, Figure]:
-        """Every figure of this check by name, made on demand."""
-        return {self.name: self.plot()}
 
 
 def loo(result: FitResult) -> LooCheck:
