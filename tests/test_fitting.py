@@ -395,3 +395,57 @@ def test_prior_predictive_summaries(spec):
     assert s.loc["hr", "upper"] == pytest.approx(np.exp(3.92), rel=0.5)
     again = prior_predictive(spec, trial(1), draws=400, seed=4)
     xr.testing.assert_identical(again.hr(), pp.hr())
+
+
+def _imports(folder: str) -> set[str]:
+    """Every module imported anywhere (top level or inside functions) in a code folder."""
+    import ast
+
+    found = set()
+    for path in (Path(__file__).resolve().parents[1] / folder).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_fitting_and_models_import_nothing_above_them():
+    above_fitting = {m for m in _imports("fitting") if m.startswith("pexsurv.diagnostics")}
+    assert not above_fitting, f"fitting imports diagnostics: {above_fitting}"
+    above_models = {m for m in _imports("models")
+                    if m.startswith(("pexsurv.fitting", "pexsurv.diagnostics"))}
+    assert not above_models, f"models imports a layer above it: {above_models}"
+
+
+def test_moved_pieces_are_re_exported_not_copied():
+    import pexsurv.diagnostics as diagnostics
+    import pexsurv.fitting as fitting
+    from pexsurv.models import loglik
+
+    # The package exports a function named loo, which hides the module attribute.
+    loo = importlib.import_module("pexsurv.diagnostics.loo")
+
+    for name in ("check_convergence", "THRESHOLDS", "ConvergenceWarning", "ConvergenceCheck"):
+        assert getattr(diagnostics, name) is getattr(fitting, name)
+    assert loo.log_likelihood_tree is loglik.log_likelihood_tree
+    assert loo.LOG_LIKELIHOOD_VAR == "survival"
+
+
+def test_string_contracts_are_defined_once():
+    """``not_mcmc``, ``rpsft_stage2`` and ``psi_grid`` are spelled out in pexsurv/_names.py
+    only; every other module uses the constants."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    spelled = []
+    for folder in ("pexsurv", "models", "priors", "fitting", "diagnostics"):
+        for path in (root / folder).rglob("*.py"):
+            if path.name == "_names.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and node.value in ("not_mcmc", "rpsft_stage2",
+                                                                     "psi_grid"):
+                    spelled.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not spelled, spelled
