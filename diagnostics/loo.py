@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import arviz as az
 import numpy as np
 import pandas as pd
-import xarray as xr
 from arviz_stats.utils import ELPDData
 from matplotlib.figure import Figure
 
