@@ -140,21 +140,6 @@ class SamplerConfig:
         """True for variational (ADVI) fits."""
         return self.method != "mcmc"
 
-    def describe(self) -> str:
-        """What this configuration runs, in words.
-
-        Examples
-        --------
-        >>> SamplerConfig(draws=500, seed=3).describe()
-        'MCMC (nutpie), 4 chains x 500 draws after 1000 tuning steps, seed 3'
-        """
-        seed = f", seed {self.seed}" if self.seed is not None else ""
-        if self.approximate:
-            return (f"APPROXIMATE (ADVI, {self.options['n']} steps), {self.draws} draws from "
-                    f"the approximation{seed}")
-        return (f"MCMC ({self.sampler}), {self.chains} chain{'s' * (self.chains != 1)} x "
-                f"{self.draws} draws after {self.tune} tuning steps{seed}")
-
     def to_dict(self) -> dict[str, Any]:
         return {f.name: dict(self.options) if f.name == "options" else getattr(self, f.name)
                 for f in fields(self)}

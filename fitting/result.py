@@ -90,14 +90,20 @@ class StageRun:
     detail: str = ""
 
     @classmethod
+    def configured(cls, stage: str, config: SamplerConfig, *, fits: int = 1) -> StageRun:
+        """The run ``config`` asks for."""
+        return cls(stage=stage, method=config.method, fits=fits, chains=config.chains,
+                   draws=config.draws, tune=config.tune, sampler=config.sampler,
+                   seed=config.seed,
+                   detail=f"{config.options['n']} steps" if config.approximate else "")
+
+    @classmethod
     def sampled(cls, stage: str, config: SamplerConfig, idata: xr.DataTree, *,
                 fits: int = 1) -> StageRun:
         """The run of ``config`` that produced ``idata`` (chains and draws as returned)."""
         sizes = idata["posterior"].sizes
-        return cls(stage=stage, method=config.method, fits=fits, chains=int(sizes["chain"]),
-                   draws=int(sizes["draw"]), tune=config.tune, sampler=config.sampler,
-                   seed=config.seed,
-                   detail=f"{config.options['n']} ADVI steps" if config.approximate else "")
+        return dataclasses.replace(cls.configured(stage, config, fits=fits),
+                                   chains=int(sizes["chain"]), draws=int(sizes["draw"]))
 
     def __str__(self) -> str:
         seed = f", seed {self.seed}" if self.seed is not None else ""
@@ -269,7 +275,9 @@ class FitResult:
 
     def __repr__(self) -> str:
         chains, draws = (self.idata["posterior"].sizes[d] for d in ("chain", "draw"))
-        ran = "; ".join(map(str, self.runs)) or self.sampler.describe()
+        # Results built outside fit (e.g. prior draws for SBC) carry no run records.
+        runs = self.runs or (StageRun.configured("configured", self.sampler),)
+        ran = "; ".join(map(str, runs))
         return (f"FitResult({type(self.spec).__name__}, data={self.data.population!r} "
                 f"n={self.data.n}; {ran}; posterior {chains} chain{'s' * (chains != 1)} x "
                 f"{draws} draws; {self.convergence.headline})")
@@ -336,6 +344,10 @@ class FitResult:
                 f"{FORMAT_VERSION}; refit with this version (or load it with the version that "
                 "wrote it)"
             )
+        missing = [key for key in _META if key not in attrs]
+        if missing:
+            raise CorruptResultError(f"{path}: metadata {missing} missing from the file; it was "
+                                     "changed after FitResult.save wrote it")
         stored = json.loads(attrs["checksums"])
         for key in _META:
             tree.attrs.pop(key, None)

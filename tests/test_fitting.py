@@ -257,6 +257,11 @@ def test_load_detects_changed_values_and_data(result, tmp_path):
         f["posterior/log_hr"][0, 0] += 0.01
     with pytest.raises(CorruptResultError, match=r"fit\.nc: contents changed.*posterior/log_hr"):
         FitResult.load(path)
+    path = result.save(tmp_path / "stripped.nc")
+    with h5py.File(path, "r+") as f:
+        del f.attrs["checksums"]
+    with pytest.raises(CorruptResultError, match=r"stripped\.nc: metadata \['checksums'\] missing"):
+        FitResult.load(path)
     # Draws stored with other data than the ones they were fitted to.
     other = dataclasses.replace(result, data=trial(2))
     path = other.save(tmp_path / "swapped.nc")
@@ -312,8 +317,8 @@ def test_advi_is_labelled_approximate_and_runs_what_it_reports(spec):
     assert r.posterior.sizes["chain"] == 1 and r.posterior.sizes["draw"] == 100
     assert (r.sampler.chains, r.sampler.draws, r.sampler.sampler) == (1, 100, "pymc")
     (run,) = r.runs
-    assert (run.method, run.chains, run.draws, run.detail) == ("advi", 1, 100, "2000 ADVI steps")
-    assert "APPROXIMATE (ADVI, 2000 ADVI steps), 100 draws, seed 3" in repr(r)
+    assert (run.method, run.chains, run.draws, run.detail) == ("advi", 1, 100, "2000 steps")
+    assert "APPROXIMATE (ADVI, 2000 steps), 100 draws, seed 3" in repr(r)
     # ADVI's chain count used to be replaced silently (4 chains asked, 1 run).
     with pytest.raises(ValueError, match="cannot honour {'chains': 4}"):
         fit(spec, trial(1), method="advi", draws=100, chains=4, progress=False)
