@@ -249,6 +249,34 @@ def test_failed_save_leaves_the_old_file_whole(result, tmp_path, monkeypatch):
     xr.testing.assert_identical(FitResult.load(path).posterior, result.posterior)
 
 
+_KILLED_MID_SAVE = """
+import os, signal, sys
+import h5netcdf
+from pexsurv.fitting import FitResult
+
+result = FitResult.load(sys.argv[1])
+# kill -9 at the worst moment: everything written, nothing flushed or closed yet.
+h5netcdf.File.close = lambda self: os.kill(os.getpid(), signal.SIGKILL)
+result.save(sys.argv[2])
+print("save returned")
+"""
+
+
+def test_kill_9_during_a_save_never_destroys_the_file(result, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    source = result.save(tmp_path / "source.nc")
+    target = result.save(tmp_path / "fit.nc")
+    before = target.read_bytes()
+    child = subprocess.run([sys.executable, "-c", _KILLED_MID_SAVE, str(source), str(target)],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL and "save returned" not in child.stdout
+    assert target.read_bytes() == before
+    xr.testing.assert_identical(FitResult.load(target).posterior, result.posterior)
+
+
 def test_load_detects_changed_values_and_data(result, tmp_path):
     import h5py
 
