@@ -52,13 +52,18 @@ def _interrupts_propagate() -> Iterator[None]:
         fired.append(signum)
         return previous(signum, frame)
 
+    message = "fit interrupted (Ctrl-C): the partial draws were discarded"
     signal.signal(signal.SIGINT, noting)
     try:
         yield
+    except Exception as exc:  # a sampler failing on its way out of an interrupt
+        if fired:
+            raise KeyboardInterrupt(message) from exc
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
     if fired:
-        raise KeyboardInterrupt("fit interrupted (Ctrl-C): the partial draws were discarded")
+        raise KeyboardInterrupt(message)
 
 
 def _require_complete(idata: xr.DataTree, config: SamplerConfig) -> None:

@@ -75,6 +75,17 @@ def test_ctrl_c_in_pymc_sampler_raises(monkeypatch, spec, data, compiled):
             compiled=compiled)
 
 
+def test_ctrl_c_wins_over_a_sampler_failing_on_its_way_out(monkeypatch, spec, data, compiled):
+    import nutpie
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("sampler thread died")
+
+    monkeypatch.setattr(nutpie, "sample", _ctrl_c_then(fails))
+    with pytest.raises(KeyboardInterrupt):
+        fit(spec, data, draws=100, tune=100, seed=1, progress=False, compiled=compiled)
+
+
 def test_a_short_trace_is_an_error_not_a_result(monkeypatch, spec, data, compiled):
     import nutpie
 
