@@ -1,4 +1,4 @@
-"""Benchmark classic RPSFTM g-estimation (``pexsurv.models.gestimation``).
+"""Benchmark classic RPSFTM g-estimation (``pexsurv.models.rpsft.gestimation``).
 
 Usage::
 
@@ -28,7 +28,7 @@ from collections.abc import Callable
 import numpy as np
 
 from pexsurv import TrialData
-from pexsurv.models.gestimation import rpsftm_gestimate, z_on_grid
+from pexsurv.models import rpsftm_gestimate, z_on_grid
 from pexsurv.simulate import simulate_trial
 
 

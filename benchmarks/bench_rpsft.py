@@ -15,7 +15,7 @@ fraction 0.2-0.8 of U with probability min(U / 3, 0.9), so switchers have better
    Target: < 5 s at N = 10,000. Best and median of ``--repeat`` runs, wall and CPU seconds.
 2. The full Bayesian RPSFT, ``fit(RPSFT(cuts, ...), data, seed=..., progress=False)`` with
    the vague Normal(0, 10) prior, 4,001-point grid over (-2, 2) and, passed explicitly,
-   n_psi_draws=200, draws_per_fit=100, tune_per_fit=300, chains=4 (nutpie; change with
+   n_psi_draws=200 and, per stage-2 fit, draws=100, tune=300, chains=4 (nutpie; change with
    ``--n-psi-draws`` etc.), cuts at the quartiles of the observed event times. If the
    installed spec's own defaults differ from these, they are timed as well (setting [B]). Wall seconds of the whole ``fit`` call and its
    ``result.timings`` (stage 1, compile, stage-2 sampling); the rest of the wall time is
@@ -45,18 +45,19 @@ import numpy as np
 import pandas as pd
 
 from pexsurv import TrialData
-from pexsurv.fitting import fit
+from pexsurv._names import RPSFT_STAGE2
+from pexsurv.fitting import default_config, fit
 # Imported now, not lazily at the first fit, so one run uses one version of the package
 # even if its files are edited while the run goes on.
 import pexsurv.fitting.rpsft  # noqa: E402,F401
-from pexsurv.models import RPSFT
-from pexsurv.models.gestimation import adjusted_hr, rpsftm_gestimate, z_on_grid
+from pexsurv.models import RPSFT, adjusted_hr, rpsftm_gestimate, z_on_grid
 from pexsurv.provenance import cpu_model, source_digests, versions
 from pexsurv.simulate import simulate_rpsft
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pexsurv.models.rpsft", "pexsurv.fitting.rpsft", "pexsurv.models.gestimation",
-           "pexsurv.models.piecewise", "pexsurv.diagnostics.convergence")
+SOURCES = ("pexsurv.models.rpsft.bayes", "pexsurv.models.rpsft.counterfactual",
+           "pexsurv.models.rpsft.gestimation", "pexsurv.logrank", "pexsurv.fitting.rpsft",
+           "pexsurv.models.piecewise", "pexsurv.fitting.convergence")
 TRUE_PSI = -0.5
 TARGET_GEST_S = 5.0
 TARGET_BAYES_S = {1_000: 60.0, 10_000: 120.0}
@@ -130,12 +131,14 @@ def time_gest(data: TrialData, repeat: int) -> dict:
             "load_after": mon.load_after, "other_cores": mon.cores}
 
 
-STAGE2 = ("n_psi_draws", "draws_per_fit", "tune_per_fit", "chains")
+SAMPLER = ("draws", "tune", "chains")  # per stage-2 fit, passed to fit
 
 
 def spec_defaults() -> dict[str, int]:
-    """The stage-2 settings RPSFT has by default in the installed package."""
-    return {f.name: f.default for f in dataclasses.fields(RPSFT) if f.name in STAGE2}
+    """The RPSFT settings of the installed package: the spec's M and fit's stage-2 defaults."""
+    n_psi_draws = next(f.default for f in dataclasses.fields(RPSFT) if f.name == "n_psi_draws")
+    config = default_config(RPSFT(cuts=(1.0,)))
+    return {"n_psi_draws": n_psi_draws, **{k: getattr(config, k) for k in SAMPLER}}
 
 
 def settings_text(settings: dict) -> str:
@@ -143,18 +146,18 @@ def settings_text(settings: dict) -> str:
 
 
 def time_bayes(data: TrialData, seed: int, settings: dict) -> dict:
-    spec = RPSFT(cuts=quartile_cuts(data), **settings)
+    spec = RPSFT(cuts=quartile_cuts(data), n_psi_draws=settings["n_psi_draws"])
     with OtherCpu() as mon, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         w, c = time.perf_counter(), time.process_time()
-        res = fit(spec, data, seed=seed, progress=False)
+        res = fit(spec, data, seed=seed, progress=False, **{k: settings[k] for k in SAMPLER})
         wall, cpu = time.perf_counter() - w, time.process_time() - c
     check = res.convergence
     post = res.posterior
-    stage2 = res.idata["rpsft_stage2"].to_dataset()
+    stage2 = res.idata[RPSFT_STAGE2].to_dataset()
     q = [0.025, 0.5, 0.975]
     return {
-        "spec": spec, "wall": wall, "cpu": cpu, "timings": dict(res.timings),
+        "spec": spec, "config": res.sampler, "wall": wall, "cpu": cpu, "timings": dict(res.timings),
         "headline": check.headline, "passed": check.passed, "problems": list(check.problems),
         "n_fits": int(stage2.sizes["psi_draw"]),
         "bad_fits": int((stage2["r_hat_max"] > 1.05).sum()),
@@ -218,8 +221,8 @@ def main() -> None:
 
     # The settings of the brief (explicit, so that a change of the spec's defaults does not
     # silently change the benchmark), and the spec's current defaults if they differ.
-    chosen = {"n_psi_draws": args.n_psi_draws, "draws_per_fit": args.draws_per_fit,
-              "tune_per_fit": args.tune_per_fit, "chains": args.chains}
+    chosen = {"n_psi_draws": args.n_psi_draws, "draws": args.draws_per_fit,
+              "tune": args.tune_per_fit, "chains": args.chains}
     configs = {"A": chosen}
     if spec_defaults() != chosen and not args.no_defaults_run:
         configs["B"] = spec_defaults()
@@ -349,8 +352,8 @@ def main() -> None:
         if b["bad_fits"]:
             notes.append(
                 f"[{lab}] N = {n:,}: `convergence.passed` is False only because {b['bad_fits']} of "
-                f"{b['n_fits']} short stage-2 fits ({b['spec'].chains} x "
-                f"{b['spec'].draws_per_fit} draws) "
+                f"{b['n_fits']} short stage-2 fits ({b['config'].chains} x "
+                f"{b['config'].draws} draws) "
                 f"exceed the per-fit R-hat bound 1.05 (worst {b['worst_fit_rhat']:.3f}); the "
                 f"pooled sampled parameters have R-hat {b['sampled_rhat']:.3f} and there were "
                 f"{b['divergences']} divergences. With M = {b['n_fits']} fits, a few exceedances "

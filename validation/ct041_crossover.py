@@ -47,10 +47,15 @@ import pandas as pd
 from lifelines import CoxPHFitter
 
 from pexsurv import TrialData, datasets
-from pexsurv.analyses import as_treated, exclude_switchers
-from pexsurv.fitting import compile_spec, fit
-from pexsurv.models import RPSFT, adjusted_log_hr_draws, grid_quantiles, psi_posterior_grid
-from pexsurv.models.gestimation import rpsftm_gestimate
+from pexsurv._names import RPSFT_STAGE2
+from pexsurv.fitting import compile_spec, default_config, fit
+from pexsurv.models import (
+    RPSFT,
+    adjusted_log_hr_draws,
+    grid_quantiles,
+    psi_posterior_grid,
+    rpsftm_gestimate,
+)
 from pexsurv.priors import Normal
 from pexsurv.simulate import CT041_LIKE_PARAMS, simulate_trial
 
@@ -99,7 +104,7 @@ def cheap_trial(seed: int, warn_log: Counter, **over) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         derived = {"itt": data, "mitt": data.treated(), "pp": data.per_protocol(),
-                   "excl": exclude_switchers(data), "at": as_treated(data)}
+                   "excl": data.exclude_switchers(), "at": data.as_treated()}
         for name, d in derived.items():
             b, se = cox(d)
             row.update({name: b, f"{name}_lo": b - Z95 * se, f"{name}_hi": b + Z95 * se})
@@ -133,7 +138,7 @@ def bayes_fit(data: TrialData, spec: RPSFT, compiled, seed: int, warn_log: Count
     lo, med, hi = np.quantile(post["log_hr"].values, [0.025, 0.5, 0.975])
     lo2, med2, hi2 = np.quantile(post["log_hr_two_stage"].values, [0.025, 0.5, 0.975])
     plo, pmed, phi = np.quantile(post["psi"].values, [0.025, 0.5, 0.975])
-    st = res.idata["rpsft_stage2"].to_dataset()
+    st = res.idata[RPSFT_STAGE2].to_dataset()
     return {"seed": seed, "b2": med, "b2_lo": lo, "b2_hi": hi, "two": med2, "two_lo": lo2,
             "two_hi": hi2, "psi_med": pmed,
             "psi_lo": plo, "psi_hi": phi, "passed": bool(res.convergence.passed),
@@ -258,8 +263,8 @@ def main() -> None:
         warnings.simplefilter("ignore")
         g_big = rpsftm_gestimate(bigsw, grid_size=801)
         big_lim = {"ITT": cox(bigsw)[0], "per protocol": cox(bigsw.per_protocol())[0],
-                   "exclude switchers": cox(exclude_switchers(bigsw))[0],
-                   "as treated (naive)": cox(as_treated(bigsw))[0],
+                   "exclude switchers": cox(bigsw.exclude_switchers())[0],
+                   "as treated (naive)": cox(bigsw.as_treated())[0],
                    "g-estimation adjusted": g_big.hr_adjusted["log_hr"]}
     print(f"large-sample limits: { {k: round(math.exp(v), 3) for k, v in big_lim.items()} }; "
           f"psi-hat {g_big.psi:.4f}", flush=True)
@@ -303,9 +308,10 @@ def main() -> None:
               f"{math.exp(r['b2']):.3f} ({math.exp(r['b2_lo']):.3f}, {math.exp(r['b2_hi']):.3f})",
               flush=True)
     sub = pd.DataFrame(rows)
+    config = default_config(sp)  # what fit ran per stage-2 fit (no sampler settings given)
     spec_text = (f"cuts={tuple(round(x, 3) for x in sp.cuts)}, n_psi_draws={sp.n_psi_draws}, "
-                 f"draws_per_fit={sp.draws_per_fit}, tune_per_fit={sp.tune_per_fit}, "
-                 f"chains={sp.chains}, psi prior {sp.psi_prior!r}, psi grid {sp.grid_size} "
+                 f"draws={config.draws}, tune={config.tune}, chains={config.chains} per "
+                 f"stage-2 fit, psi prior {sp.psi_prior!r}, psi grid {sp.grid_size} "
                  f"points on {sp.psi_range}")
     bayes_s = time.perf_counter() - t2
     total = time.perf_counter() - t_start

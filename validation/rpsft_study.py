@@ -26,7 +26,7 @@ Design (fixed seeds; trial i uses data seed ``seed + i``):
     weights each; and the same map without weights.
 * The first ``--subset`` trials (default 50): the full Bayesian RPSFT ``fit`` (one stage-2
   PEM compiled once for all trials, on cuts at the quartiles of trial 0's event times;
-  draws_per_fit, tune_per_fit, chains: the spec's defaults unless given; the values used are
+  draws, tune, chains per stage-2 fit: fit's RPSFT defaults unless given; the values used are
   written to the report): posterior median and 95% interval of ``log_hr`` (reported) and
   ``log_hr_two_stage`` (the former method).
 
@@ -56,21 +56,22 @@ from lifelines import CoxPHFitter
 from scipy import stats
 
 from pexsurv import TrialData
+from pexsurv._names import RPSFT_STAGE2
 from pexsurv.fitting import fit
 # Imported now, not lazily at the first fit, so one run uses one version of the package
 # even if its files are edited while the run goes on.
 import pexsurv.fitting.rpsft  # noqa: E402,F401
 from pexsurv.models import RPSFT, grid_quantiles, psi_posterior_grid
-from pexsurv.fitting import compile_spec
-from pexsurv.models.gestimation import adjusted_hr, rpsftm_gestimate
-from pexsurv.models.rpsft import adjusted_log_hr_draws, paired_log_hr
+from pexsurv.fitting import compile_spec, default_config
+from pexsurv.models import adjusted_hr, adjusted_log_hr_draws, paired_log_hr, rpsftm_gestimate
 from pexsurv.priors import Normal
 from pexsurv.provenance import source_digests
 from pexsurv.simulate import simulate_rpsft
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pexsurv.models.rpsft", "pexsurv.fitting.rpsft", "pexsurv.models.gestimation",
-           "pexsurv.models.piecewise", "pexsurv.diagnostics.convergence")
+SOURCES = ("pexsurv.models.rpsft.bayes", "pexsurv.models.rpsft.counterfactual",
+           "pexsurv.models.rpsft.gestimation", "pexsurv.logrank", "pexsurv.fitting.rpsft",
+           "pexsurv.models.piecewise", "pexsurv.fitting.convergence")
 TRUE_PSI = -0.5
 TRUE_LOG_HR = TRUE_PSI  # exponential U: AFT factor exp(-psi) == PH with HR exp(psi)
 PRIOR = Normal(0.0, 10.0)
@@ -149,19 +150,20 @@ def cheap_trial(i: int, seed: int, n: int, n_psi_draws: int, cuts: tuple[float, 
     return row
 
 
-def stage2_trial(i: int, seed: int, n: int, spec: RPSFT, compiled, warn_log: Counter) -> dict:
+def stage2_trial(i: int, seed: int, n: int, spec: RPSFT, settings: dict, compiled,
+                 warn_log: Counter) -> dict:
     data = simulate_rpsft(n, seed=seed + i)
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = fit(spec, data, seed=seed + i, progress=False, compiled=compiled)
+        res = fit(spec, data, seed=seed + i, progress=False, compiled=compiled, **settings)
     wall = time.perf_counter() - t0
     for w in caught:
         warn_log[short(w)] += 1
     post = res.posterior
     lo, med, hi = np.quantile(post["log_hr"].values, [0.025, 0.5, 0.975])
     lo2, med2, hi2 = np.quantile(post["log_hr_two_stage"].values, [0.025, 0.5, 0.975])
-    stage2 = res.idata["rpsft_stage2"].to_dataset()
+    stage2 = res.idata[RPSFT_STAGE2].to_dataset()
     return {"trial": i, "b2": med, "b2_lo": lo, "b2_hi": hi,
             "two": med2, "two_lo": lo2, "two_hi": hi2,
             "b2_psi_med": float(np.median(post["psi"].values)),
@@ -239,9 +241,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--subset", type=int, default=50)
     parser.add_argument("--n-psi-draws", type=int, default=50)
-    parser.add_argument("--draws-per-fit", type=int, default=None, help="default: the spec's")
-    parser.add_argument("--tune-per-fit", type=int, default=None, help="default: the spec's")
-    parser.add_argument("--chains", type=int, default=None, help="default: the spec's")
+    parser.add_argument("--draws-per-fit", type=int, default=None, help="default: fit's for RPSFT")
+    parser.add_argument("--tune-per-fit", type=int, default=None, help="default: fit's for RPSFT")
+    parser.add_argument("--chains", type=int, default=None, help="default: fit's for RPSFT")
     parser.add_argument("--seed", type=int, default=20250101)
     parser.add_argument("--truth-n", type=int, default=200_000)
     parser.add_argument("--out", type=Path, default=ROOT / "validation" / "rpsft_study.md")
@@ -281,16 +283,17 @@ def main() -> None:
     warn_s2: Counter = Counter()
     rows, t2 = [], time.perf_counter()
     sp = RPSFT(cuts=cuts, psi_prior=PRIOR, psi_range=PSI_RANGE, grid_size=GRID_SIZE,
-               n_psi_draws=args.n_psi_draws, **{
-                   k: v for k, v in (("draws_per_fit", args.draws_per_fit),
-                                     ("tune_per_fit", args.tune_per_fit),
-                                     ("chains", args.chains)) if v is not None})
-    compiled = compile_spec(sp, simulate_rpsft(args.n, seed=args.seed))
+               n_psi_draws=args.n_psi_draws)
+    # Stage-2 sampler settings go to fit (per stage-2 fit); unset ones take fit's defaults.
+    settings = {k: v for k, v in (("draws", args.draws_per_fit), ("tune", args.tune_per_fit),
+                                  ("chains", args.chains)) if v is not None}
+    config = default_config(sp, **settings)
+    compiled = compile_spec(sp, simulate_rpsft(args.n, seed=args.seed), config)
     stage2_text = (f"cuts={tuple(round(c, 3) for c in cuts)}, n_psi_draws={sp.n_psi_draws}, "
-                   f"draws_per_fit={sp.draws_per_fit}, tune_per_fit={sp.tune_per_fit}, "
-                   f"chains={sp.chains}")
+                   f"draws={config.draws}, tune={config.tune}, chains={config.chains} per "
+                   "stage-2 fit")
     for i in range(min(args.subset, args.trials)):
-        r = stage2_trial(i, args.seed, args.n, sp, compiled, warn_s2)
+        r = stage2_trial(i, args.seed, args.n, sp, settings, compiled, warn_s2)
         rows.append(r)
         el = time.perf_counter() - t2
         print(f"[part 2] trial {i + 1}/{args.subset}  fit {r['wall']:.1f} s (compile "
