@@ -17,6 +17,7 @@ from pexsurv.fitting.convergence import (
     check_convergence,
 )
 from pexsurv.fitting.fit import compile_spec, default_config, fit
+from pexsurv.fitting.predictive import PriorPredictive, prior_predictive
 from pexsurv.fitting.registry import ModelFitting, model_fitting, register_model
 from pexsurv.fitting.result import (
     CorruptResultError,
@@ -38,6 +39,7 @@ __all__ = [
     "IncompatibleResultError",
     "IncompleteSamplingError",
     "ModelFitting",
+    "PriorPredictive",
     "ResultFileError",
     "SamplerConfig",
     "StageRun",
@@ -46,6 +48,7 @@ __all__ = [
     "compile_spec",
     "default_config",
     "fit",
+    "prior_predictive",
     "model_fitting",
     "register_model",
 ]

@@ -2,9 +2,6 @@
 
 It lives in the fitting layer because it builds a model from its spec and samples it (the
 prior instead of the posterior); the clinical quantities come from :mod:`pexsurv.models`.
-Those are imported inside the methods (pointing down, as the layers allow) because
-``pexsurv.priors`` still re-exports this module while models import priors: a module-level
-import here would close that loop at import time.
 """
 
 from __future__ import annotations
@@ -19,6 +16,7 @@ import pymc as pm
 import xarray as xr
 
 from pexsurv.defaults import CI_PROB, interval_bounds
+from pexsurv.models import hr_by_interval, median_survival, survival_curve
 
 __all__ = ["PriorPredictive", "prior_predictive"]
 
@@ -43,19 +41,16 @@ class PriorPredictive:
 
     def hr(self) -> xr.DataArray:
         """Prior draws of the hazard ratio (per interval)."""
-        from pexsurv.models import hr_by_interval
 
         return hr_by_interval(self.as_posterior())
 
     def survival_curve(self, times: Sequence[float]) -> xr.DataArray:
         """Prior draws of S(t) per arm."""
-        from pexsurv.models import survival_curve
 
         return survival_curve(self.as_posterior(), times)
 
     def median_survival(self) -> xr.DataArray:
         """Prior draws of the median survival per arm."""
-        from pexsurv.models import median_survival
 
         return median_survival(self.as_posterior())
 

@@ -22,7 +22,6 @@ from pexsurv.priors.baseline import (
 )
 from pexsurv.priors.distributions import Exponential, Gamma, HalfNormal, Normal, Prior, StudentT, Uniform
 from pexsurv.priors.hyper import hyper_data, hyper_values, set_hyper_data
-from pexsurv.priors.predictive import PriorPredictive, prior_predictive
 from pexsurv.priors.presets import (
     PRESETS,
     enthusiastic,
@@ -47,7 +46,6 @@ __all__ = [
     "IndependentNormal",
     "Normal",
     "Prior",
-    "PriorPredictive",
     "RandomWalk",
     "Spec",
     "StudentT",
@@ -59,7 +57,6 @@ __all__ = [
     "hyper_data",
     "hyper_values",
     "preset",
-    "prior_predictive",
     "priors_from_toml",
     "priors_to_toml",
     "resolve_priors",

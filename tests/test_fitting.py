@@ -33,7 +33,8 @@ from pexsurv.fitting import (
 )
 from pexsurv.models import PiecewiseExponential, median_survival
 from pexsurv.models.base import ModelSpec
-from pexsurv.priors import Normal, prior_predictive
+from pexsurv.fitting import prior_predictive
+from pexsurv.priors import Normal
 from simtools import simulate_pem
 
 CUTS = (1.0, 3.0)
