@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import warnings
 import sys
 import time
 from collections.abc import Mapping
@@ -54,6 +55,10 @@ from pexsurv.simulate import (
     summarize_trial,
 )
 
+# In a trial of 156 the log-rank Z(psi) is a step function that often crosses 0 more than
+# once; g-estimation then takes the middle root and warns. That is the package's rule, so
+# the warning carries no news here.
+warnings.filterwarnings("ignore", message=r"Z\(psi\) crosses 0")
 REPLICATES = 200
 OUT = Path(__file__).with_suffix(".md")
 # Follow-up depends on the cut-off and on who is alive; the published arms differ by three
@@ -62,11 +67,9 @@ NOT_FITTED = ("os_followup_experimental", "os_followup_control")
 COUNTS = ("never_treated", "switched")
 # The primary endpoint (ITT PFS hazard ratio) counts four times in the search: the model
 # cannot match the ITT and the mITT PFS hazard ratios together (see the .md), and the
-# ITT value is the one the trial was designed around. The crossover-adjusted HRs are the
-# results the trial's story turns on; they count twice. The "approximately doubled"
-# median is a loose statement: half weight.
-WEIGHTS = {"pfs_hr_itt": 4.0, "os_hr_rpsft_itt": 2.0, "os_hr_rpsft_mitt": 2.0,
-           "os_median_ratio_rpsft_itt": 0.5}
+# ITT value is the one the trial was designed around. The "approximately doubled" median
+# is a loose statement: half weight.
+WEIGHTS = {"pfs_hr_itt": 4.0, "os_median_ratio_rpsft_itt": 0.5}
 PSI_GRID = np.linspace(-2.0, 0.5, 251)
 
 
@@ -192,13 +195,16 @@ def large_sample(params: Mapping[str, Any], replicates: int = REPLICATES,
     return out
 
 
-def replicate_means(replicates: int = REPLICATES) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean and SD over ``replicates`` trials (seeds 1..replicates)."""
+def replicate_means(replicates: int = REPLICATES
+                    ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Mean, SD and geometric mean over ``replicates`` trials (seeds 1..replicates)."""
     rows = [summarize_ct041(simulate_ct041_like(seed=s), gestimate=rpsftm_gestimate)
             for s in range(1, replicates + 1)]
     values = {k: np.array([r[k] for r in rows]) for k in rows[0]}
+    with np.errstate(invalid="ignore", divide="ignore"):  # differences can be <= 0
+        geometric = {k: float(np.exp(np.nanmean(np.log(v)))) for k, v in values.items()}
     return ({k: float(np.nanmean(v)) for k, v in values.items()},
-            {k: float(np.nanstd(v, ddof=1)) for k, v in values.items()})
+            {k: float(np.nanstd(v, ddof=1)) for k, v in values.items()}, geometric)
 
 
 # --------------------------------------------------------------------------- report
@@ -212,7 +218,7 @@ def _row(key: str, target: float, mean: float, sd: float, big: float, shipped: f
 
 def report() -> str:
     start = time.perf_counter()
-    mean, sd = replicate_means()
+    mean, sd, geometric = replicate_means()
     big = large_sample(CT041_LIKE_PARAMS)
     shipped = summarize_ct041(simulate_ct041_like(), gestimate=rpsftm_gestimate)
     lines = [
@@ -221,6 +227,9 @@ def report() -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     lines += [_row(k, v, mean[k], sd[k], big[k], shipped[k]) for k, v in CT041_TARGETS.items()]
+    ratios = [k for k in CT041_TARGETS if "_hr_" in k or "ratio" in k]
+    lines += ["", "Geometric mean over the 200 trials (the scale on which a ratio estimate is "
+              "roughly unbiased): " + ", ".join(f"`{k}` {geometric[k]:.3f}" for k in ratios)]
     lines += ["", "Not targets (g-estimated psi, for reference): "
               + ", ".join(f"`{k}` mean {mean[k]:.3f}, large-sample {big[k]:.3f}, shipped "
                           f"{shipped[k]:.3f}" for k in ("os_psi_rpsft_itt", "os_psi_rpsft_mitt")),

@@ -346,7 +346,7 @@ def test_ct041_design():
 
 
 # --------------------------------------------------------------------------- packaged data
-SHIPPED_SEED = 279
+SHIPPED_SEED = 273
 
 
 @pytest.mark.parametrize("cut", ["primary", "updated"])

@@ -59,25 +59,25 @@ CT041_LIKE_PARAMS: Mapping[str, Any] = MappingProxyType({
     "n": 156,
     "allocation": (2, 1),
     "arm_labels": ("car-t", "control"),
-    "progression": ((1.0, 3.0), (0.1682, 0.7661, 0.5449)),
+    "progression": ((1.0, 3.0), (0.1703, 0.7759, 0.5677)),
     "death_pre_progression": ((), (0.01,)),
-    "death_post_progression": ((3.0,), (0.2326, 0.2034)),
-    "hr_pfs": (0.3238, 0.272),
+    "death_post_progression": ((3.0,), (0.2672, 0.2196)),
+    "hr_pfs": (0.3118, 0.2909),
     "hr_cuts": (3.0,),
-    "hr_post_progression": 1.084,
+    "hr_post_progression": 0.8665,
     "experimental_effect": "hazard",
-    "psi": -0.51,
-    "manufacturing_mean": 0.8095,
+    "psi": -0.6705,
+    "manufacturing_mean": 0.8313,
     "manufacturing_sd": 0.15,
-    "switch_prob": 0.4908,
-    "switch_lag_mean": 1.0,
+    "switch_prob": 0.5155,
+    "switch_lag_mean": 0.9824,
     "accrual": 28.0,
     "cutoff": 30.0,
     "dropout_rate": 0.01,
 })
 
 
-def simulate_ct041_like(seed: int = 279) -> SimulatedTrial:
+def simulate_ct041_like(seed: int = 273) -> SimulatedTrial:
     """A synthetic trial shaped like CT041-ST-01 (CAR-T vs physician's choice, gastric
     cancer): :func:`simulate_trial` with :data:`CT041_LIKE_PARAMS`, at the primary data
     cut (``.at_cutoff(cutoff + CT041_UPDATED_CUT)`` gives the updated one).
