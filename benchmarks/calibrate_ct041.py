@@ -1,9 +1,10 @@
 """Calibrate the CT041-like scenario against the published CT041-ST-01 results.
 
-Two modes::
+Three modes::
 
-    .venv/bin/python benchmarks/calibrate_ct041.py           # check -> calibrate_ct041.md
-    .venv/bin/python benchmarks/calibrate_ct041.py --search  # refit free parameters
+    .venv/bin/python benchmarks/calibrate_ct041.py             # check -> calibrate_ct041.md
+    .venv/bin/python benchmarks/calibrate_ct041.py --search    # refit free parameters
+    .venv/bin/python benchmarks/calibrate_ct041.py --variants  # RPSFT analysis variants
 
 ``check`` simulates 200 trials of ``simulate_ct041_like`` (seeds 1..200) and compares the
 mean of each summary of :func:`pexsurv.simulate.summarize_ct041` (counts, Kaplan-Meier
