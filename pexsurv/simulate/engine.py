@@ -104,7 +104,8 @@ class SimulatedTrial:
 
 
 def _step(f: _Piecewise, t: np.ndarray) -> np.ndarray:
-    """Value of a piecewise-constant function at times ``t`` (right-continuous)."""
+    """Value of a piecewise-constant function just after times ``t`` (on the interval
+    ``(cuts[j-1], cuts[j]]`` that a piece starting at ``t`` lies in)."""
     return f.values[np.searchsorted(f.cuts, t, side="right")]
 
 
