@@ -22,38 +22,13 @@ from arviz_stats.utils import ELPDData
 from matplotlib.figure import Figure
 
 from pexsurv import _names as N
+# The builder is the model's likelihood (models layer); re-exported here for diagnostics users.
+from pexsurv.models.loglik import LOG_LIKELIHOOD_VAR, log_likelihood_tree
 
 if TYPE_CHECKING:
     from pexsurv.fitting import FitResult
 
 __all__ = ["LOG_LIKELIHOOD_VAR", "LooCheck", "compare", "log_likelihood_tree", "loo"]
-
-LOG_LIKELIHOOD_VAR = "survival"
-"""Name of the per-patient log-likelihood in the ``log_likelihood`` group (as
-:func:`pexsurv.fitting.fit` writes it with ``log_likelihood=True``)."""
-
-
-def log_likelihood_tree(result: FitResult) -> xr.DataTree:
-    """The fit's DataTree with the per-patient log-likelihood group.
-
-    Returns ``result.idata`` itself when it already holds
-    ``log_likelihood/survival``; otherwise a copy with that group computed from the
-    posterior (the fit's own tree is never changed).
-
-    Examples
-    --------
-    >>> tree = log_likelihood_tree(result)  # doctest: +SKIP
-    >>> tree["log_likelihood"]["survival"].dims  # doctest: +SKIP
-    ('chain', 'draw', 'subject')
-    """
-    tree = result.idata
-    if "log_likelihood" in tree.children and LOG_LIKELIHOOD_VAR in tree["log_likelihood"]:
-        return tree
-    ll = result.spec.pointwise_log_likelihood(result.posterior, result.data)
-    tree = tree.copy()
-    tree["log_likelihood"] = xr.DataTree(ll.to_dataset(name=LOG_LIKELIHOOD_VAR))
-    return tree
-
 
 @dataclass(frozen=True)
 class LooCheck:

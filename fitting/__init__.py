@@ -1,18 +1,51 @@
-"""The fitting layer: one way to fit every model (installed as ``pexsurv.fitting``)."""
+"""The fitting layer: one way to fit every model, and the fit's own convergence verdict
+(installed as ``pexsurv.fitting``).
 
-from pexsurv.fitting.compiled import CompiledModel, compile_model
+Importing it registers the package's model types (:mod:`pexsurv.fitting.pem`,
+:mod:`pexsurv.fitting.rpsft`) with :func:`register_model`, which is also how a new model
+type plugs in.
+"""
+
+from pexsurv.fitting import pem as _pem  # noqa: F401  (registers PiecewiseExponential)
+from pexsurv.fitting import rpsft as _rpsft  # noqa: F401  (registers RPSFT)
+from pexsurv.fitting.compiled import CompiledModel, IncompleteSamplingError, compile_model
 from pexsurv.fitting.config import METHODS, SAMPLERS, SamplerConfig
-from pexsurv.fitting.fit import compile_spec, fit
-from pexsurv.fitting.result import FitResult, IncompatibleResultError
+from pexsurv.fitting.convergence import (
+    THRESHOLDS,
+    ConvergenceCheck,
+    ConvergenceWarning,
+    check_convergence,
+)
+from pexsurv.fitting.fit import compile_spec, default_config, fit
+from pexsurv.fitting.registry import ModelFitting, model_fitting, register_model
+from pexsurv.fitting.result import (
+    CorruptResultError,
+    FitResult,
+    IncompatibleResultError,
+    ResultFileError,
+    StageRun,
+)
 
 __all__ = [
     "METHODS",
     "SAMPLERS",
+    "THRESHOLDS",
     "CompiledModel",
+    "ConvergenceCheck",
+    "ConvergenceWarning",
+    "CorruptResultError",
     "FitResult",
     "IncompatibleResultError",
+    "IncompleteSamplingError",
+    "ModelFitting",
+    "ResultFileError",
     "SamplerConfig",
+    "StageRun",
+    "check_convergence",
     "compile_model",
     "compile_spec",
+    "default_config",
     "fit",
+    "model_fitting",
+    "register_model",
 ]

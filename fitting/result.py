@@ -1,9 +1,14 @@
-"""FitResult: the draws with everything needed to report on them without refitting."""
+"""FitResult: the draws with everything needed to report on them without refitting, and
+results files that are never lost (atomic saves) nor silently changed (checksums)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,24 +20,100 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pexsurv._names import NOT_MCMC
 from pexsurv.data import TrialData
 from pexsurv.fitting.config import SamplerConfig
+from pexsurv.fitting.convergence import ConvergenceCheck, check_convergence
+from pexsurv.fitting.registry import spec_type
 
-__all__ = ["FitResult", "IncompatibleResultError", "FORMAT_VERSION"]
+__all__ = ["FORMAT_VERSION", "CorruptResultError", "FitResult", "IncompatibleResultError",
+           "ResultFileError", "StageRun"]
 
 # Bump when the saved layout changes; load() refuses other versions with a clear message.
-FORMAT_VERSION = 1
+# 2: per-stage run records and checksums; RPSFT specs no longer hold sampler settings.
+FORMAT_VERSION = 2
 _DATA_GROUP = "trial_data"
+_META = ("pexsurv_format", "spec", "spec_hash", "priors", "sampler", "runs", "timings",
+         "provenance", "checksums")
 
 
-class IncompatibleResultError(ValueError):
+class ResultFileError(ValueError):
+    """A results file that cannot be read as a pexsurv result (the message names it)."""
+
+
+class IncompatibleResultError(ResultFileError):
     """A saved result that this version of pexsurv cannot rebuild faithfully."""
 
 
-def _spec_registry() -> dict[str, type]:
-    from pexsurv.models import RPSFT, PiecewiseExponential
+class CorruptResultError(ResultFileError):
+    """A saved result whose contents changed after it was written (checksum or data
+    fingerprint mismatch)."""
 
-    return {"PiecewiseExponential": PiecewiseExponential, "RPSFT": RPSFT}
+
+@dataclass(frozen=True)
+class StageRun:
+    """What one stage of a fit ran, read from its output (not from the request).
+
+    Attributes
+    ----------
+    stage : str
+        E.g. ``"posterior"``; a Bayesian RPSFT has ``"psi"``, ``"stage 2"`` and
+        ``"adjusted HR"``.
+    method : str
+        ``"mcmc"``, ``"advi"``, ``"grid"`` (quantiles of an exact grid posterior) or
+        ``"bootstrap"`` (Bayesian bootstrap).
+    fits : int
+        Number of separate runs (RPSFT: one stage-2 fit per psi draw).
+    chains, draws, tune : int, optional
+        Per run: chains, draws kept per chain, tuning steps per chain.
+    sampler : str, optional
+    seed : int, optional
+        The seed the stage used (RPSFT stage 2: the base seed of one seed per fit).
+    detail : str
+        Anything else that defines the stage (ADVI steps, grid size, weight sets).
+
+    Examples
+    --------
+    >>> str(StageRun("posterior", "mcmc", chains=4, draws=500, tune=500, sampler="nutpie",
+    ...              seed=1))
+    'posterior: MCMC (nutpie), 4 chains x 500 draws after 500 tuning steps, seed 1'
+    """
+
+    stage: str
+    method: str
+    fits: int = 1
+    chains: int | None = None
+    draws: int | None = None
+    tune: int | None = None
+    sampler: str | None = None
+    seed: int | None = None
+    detail: str = ""
+
+    @classmethod
+    def sampled(cls, stage: str, config: SamplerConfig, idata: xr.DataTree, *,
+                fits: int = 1) -> StageRun:
+        """The run of ``config`` that produced ``idata`` (chains and draws as returned)."""
+        sizes = idata["posterior"].sizes
+        return cls(stage=stage, method=config.method, fits=fits, chains=int(sizes["chain"]),
+                   draws=int(sizes["draw"]), tune=config.tune, sampler=config.sampler,
+                   seed=config.seed,
+                   detail=f"{config.options['n']} ADVI steps" if config.approximate else "")
+
+    def __str__(self) -> str:
+        seed = f", seed {self.seed}" if self.seed is not None else ""
+        fits = f"{self.fits} fits, each " if self.fits != 1 else ""
+        if self.method == "mcmc":
+            what = (f"MCMC ({self.sampler}), {fits}{self.chains} chain"
+                    f"{'s' * (self.chains != 1)} x {self.draws} draws after {self.tune} "
+                    f"tuning steps")
+        elif self.method == "advi":
+            what = f"APPROXIMATE (ADVI, {self.detail}), {fits}{self.draws} draws"
+        else:
+            what = f"{self.method} ({self.detail}), not MCMC"
+        return f"{self.stage}: {what}{seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def _data_to_dataset(data: TrialData) -> xr.Dataset:
@@ -57,9 +138,66 @@ def _data_from_dataset(ds: xr.Dataset) -> TrialData:
                                origin=ds.attrs["origin"], notes=tuple(json.loads(ds.attrs["notes"])))
 
 
+def _array_digest(values: np.ndarray) -> str:
+    """SHA-256 of an array's values in a canonical form, so that the dtype changes of a
+    netCDF round trip (fixed vs variable-width strings, bool stored as int8, None as NaN)
+    do not count."""
+    a = np.asarray(values)
+    if a.dtype.kind == "O" and all(v is None or isinstance(v, float) for v in a.ravel().tolist()):
+        a = a.astype(float)  # netCDF stores missing objects (None) as NaN
+    h = hashlib.sha256(repr(a.shape).encode())
+    if a.dtype.kind in "OUS":
+        h.update("\x1f".join(map(str, a.ravel().tolist())).encode())
+    else:
+        canonical = {"b": np.uint8, "i": np.int64, "u": np.uint64, "f": np.float64,
+                     "c": np.complex128}.get(a.dtype.kind)
+        h.update(np.ascontiguousarray(a.astype(canonical) if canonical else a.view(np.int64))
+                 .tobytes())
+    return h.hexdigest()
+
+
+def _checksums(tree: xr.DataTree, meta: Mapping[str, str]) -> dict[str, str]:
+    """One SHA-256 per variable and coordinate of every group, and one over the metadata."""
+    out = {}
+    for node in tree.subtree:
+        for name, var in node.variables.items():
+            out[f"{node.path}/{name}"] = _array_digest(var.values)
+    # str(): netCDF reads integer attributes back as numpy integers.
+    text = json.dumps({k: str(v) for k, v in meta.items()}, sort_keys=True)
+    out["<metadata>"] = hashlib.sha256(text.encode()).hexdigest()
+    return out
+
+
+def _write_atomically(tree: xr.DataTree, path: Path) -> None:
+    """Write to a temporary file beside ``path``, flush it to disk, then rename it over
+    ``path``: a crash or ``kill -9`` at any moment leaves either the old file or the new
+    one, never a truncated mixture."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        tree.to_netcdf(tmp, engine="h5netcdf")
+        # mkstemp makes the file private (0600); give it the mode a plain write would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable where supported
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 @dataclass(frozen=True, eq=False)
 class FitResult:
-    """A fitted model: draws, the spec and priors that produced them, and provenance.
+    """A fitted model: draws, the spec and priors that produced them, what ran, provenance.
 
     Attributes
     ----------
@@ -72,10 +210,16 @@ class FitResult:
     data : TrialData
         The analysed data (so reports and checks never need the source files).
     sampler : SamplerConfig
+        The configuration that ran, with the seed used (drawn and recorded when the caller
+        gave none: ``fit(spec, data, seed=result.sampler.seed)`` replays the run).
+    runs : tuple of StageRun
+        What each stage ran (method, sampler, fits, chains, draws, tuning, seed), read from
+        its output.
     timings : dict
-        ``compile_seconds`` and ``sampling_seconds``.
+        ``compile_seconds`` and ``sampling_seconds`` (and per-stage seconds).
     provenance : dict
-        Package versions, spec hash, data fingerprint, format version.
+        Package versions, spec hash, data fingerprint, format version, whether the seed
+        was drawn.
     """
 
     idata: xr.DataTree
@@ -83,6 +227,7 @@ class FitResult:
     priors: Mapping[str, Any]
     data: TrialData
     sampler: SamplerConfig
+    runs: tuple[StageRun, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
 
@@ -96,11 +241,9 @@ class FitResult:
         return self.sampler.approximate
 
     @cached_property
-    def convergence(self):
+    def convergence(self) -> ConvergenceCheck:
         """Convergence check (computed once): see
-        :func:`pexsurv.diagnostics.check_convergence`."""
-        from pexsurv.diagnostics import check_convergence
-
+        :func:`pexsurv.fitting.convergence.check_convergence`."""
         return check_convergence(self)
 
     def summary(self, var_names: list[str] | None = None) -> pd.DataFrame:
@@ -115,7 +258,7 @@ class FitResult:
                                           "hr_two_stage", "log_hazard_base", "beta")
                               if v in self.posterior]
         table = az.summary(self.idata, var_names=names, ci_prob=0.95)
-        not_mcmc = [v for v in names if "not_mcmc" in self.posterior[v].attrs]
+        not_mcmc = [v for v in names if NOT_MCMC in self.posterior[v].attrs]
         rows = [i for i in table.index if i.split("[")[0] in not_mcmc]
         blank = ["ess_bulk", "ess_tail", "r_hat"]
         table.loc[rows, blank] = np.nan
@@ -125,14 +268,19 @@ class FitResult:
         return table
 
     def __repr__(self) -> str:
-        kind = "APPROXIMATE (ADVI)" if self.approximate else f"MCMC ({self.sampler.sampler})"
-        return (f"FitResult({type(self.spec).__name__}, {kind}, data={self.data.population!r} "
-                f"n={self.data.n}, chains={self.sampler.chains}, draws={self.sampler.draws}; "
-                f"{self.convergence.headline})")
+        chains, draws = (self.idata["posterior"].sizes[d] for d in ("chain", "draw"))
+        ran = "; ".join(map(str, self.runs)) or self.sampler.describe()
+        return (f"FitResult({type(self.spec).__name__}, data={self.data.population!r} "
+                f"n={self.data.n}; {ran}; posterior {chains} chain{'s' * (chains != 1)} x "
+                f"{draws} draws; {self.convergence.headline})")
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | PathLike[str]) -> Path:
-        """Write the result to one netCDF file (draws, data, spec, priors, provenance).
+        """Write the result to one netCDF file (draws, data, spec, priors, runs,
+        provenance and a checksum of every array).
+
+        The file is written beside ``path`` under a temporary name, flushed to disk and
+        renamed over ``path``: an existing file is replaced whole or not at all.
 
         Examples
         --------
@@ -147,55 +295,92 @@ class FitResult:
             "spec_hash": self.spec.spec_hash(),
             "priors": json.dumps({k: v.to_dict() for k, v in self.priors.items()}),
             "sampler": json.dumps(self.sampler.to_dict()),
+            "runs": json.dumps([r.to_dict() for r in self.runs]),
             "timings": json.dumps(dict(self.timings)),
             "provenance": json.dumps(dict(self.provenance)),
         }
+        meta["checksums"] = json.dumps(_checksums(tree, meta))
         tree.attrs.update(meta)
-        tree.to_netcdf(path, engine="h5netcdf")
+        _write_atomically(tree, path)
         return path
 
     @classmethod
     def load(cls, path: str | PathLike[str]) -> FitResult:
-        """Read a result written by :meth:`save`.
+        """Read a result written by :meth:`save`, wholly into memory (the file is closed
+        on return, so it can be saved over at once).
 
         Raises
         ------
+        ResultFileError
+            The file is empty, truncated or not a pexsurv result.
         IncompatibleResultError
-            When the file was written in another format version, by an unknown model
-            type, or its spec no longer hashes to the stored value (the model definition
-            changed since it was saved).
+            The file was written in another format version, by an unknown model type, or
+            its spec no longer hashes to the stored value (the model definition changed
+            since it was saved).
+        CorruptResultError
+            An array or the metadata no longer matches its stored checksum, or the stored
+            trial data no longer match their stored fingerprint.
         """
         from pexsurv.priors import Spec
 
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
-        attrs = tree.attrs
+        tree = _read(path)
+        attrs = dict(tree.attrs)
         fmt = attrs.get("pexsurv_format")
+        if fmt is None or _DATA_GROUP not in tree.children:
+            raise ResultFileError(f"{path}: not a pexsurv result file (no pexsurv_format "
+                                  f"attribute or {_DATA_GROUP!r} group); results are written "
+                                  "by FitResult.save")
         if fmt != FORMAT_VERSION:
             raise IncompatibleResultError(
                 f"{path}: saved with result format {fmt}, this pexsurv reads format "
                 f"{FORMAT_VERSION}; refit with this version (or load it with the version that "
                 "wrote it)"
             )
+        stored = json.loads(attrs["checksums"])
+        for key in _META:
+            tree.attrs.pop(key, None)
+        actual = _checksums(tree, {k: attrs[k] for k in _META if k != "checksums"})
+        changed = sorted(k for k in stored.keys() | actual.keys() if stored.get(k) != actual.get(k))
+        if changed:
+            raise CorruptResultError(
+                f"{path}: contents changed after the file was written: checksum mismatch in "
+                f"{changed[:10]}; do not use it (refit, or restore the original file)")
         spec_dict = json.loads(attrs["spec"])
-        registry = _spec_registry()
-        if spec_dict.get("model") not in registry:
-            raise IncompatibleResultError(
-                f"{path}: unknown model type {spec_dict.get('model')!r}; known: {sorted(registry)}")
-        spec = registry[spec_dict["model"]].from_dict(spec_dict)
+        try:
+            model_type = spec_type(spec_dict.get("model"))
+        except KeyError as exc:
+            raise IncompatibleResultError(f"{path}: {exc.args[0]}") from None
+        spec = model_type.from_dict(spec_dict)
         if spec.spec_hash() != attrs["spec_hash"]:
             raise IncompatibleResultError(
                 f"{path}: the stored spec hashes to {spec.spec_hash()}, not the saved "
                 f"{attrs['spec_hash']}: the model definition changed since the fit was saved; refit"
             )
         data = _data_from_dataset(tree[_DATA_GROUP].to_dataset())
-        tree = tree.copy()
+        provenance = json.loads(attrs["provenance"])
+        stored_fp = provenance.get("data_fingerprint")
+        if stored_fp is not None and stored_fp != data.fingerprint():
+            raise CorruptResultError(
+                f"{path}: the stored trial data no longer match the fingerprint recorded at "
+                f"fit time ({stored_fp[:12]}... vs {data.fingerprint()[:12]}...): the draws "
+                "may not belong to these data; refit")
         del tree[_DATA_GROUP]
-        for key in list(tree.attrs):
-            if key in ("pexsurv_format", "spec", "spec_hash", "priors", "sampler", "timings",
-                       "provenance"):
-                del tree.attrs[key]
         priors = {k: Spec.from_dict(v) for k, v in json.loads(attrs["priors"]).items()}
-        sampler = SamplerConfig(**json.loads(attrs["sampler"]))
-        return cls(idata=tree, spec=spec, priors=priors, data=data, sampler=sampler,
-                   timings=json.loads(attrs["timings"]), provenance=json.loads(attrs["provenance"]))
+        return cls(idata=tree, spec=spec, priors=priors, data=data,
+                   sampler=SamplerConfig(**json.loads(attrs["sampler"])),
+                   runs=tuple(StageRun(**r) for r in json.loads(attrs["runs"])),
+                   timings=json.loads(attrs["timings"]), provenance=provenance)
 
+
+def _read(path: str | PathLike[str]) -> xr.DataTree:
+    """The whole file in memory, the file closed; one clear error for unreadable files."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such results file")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as opened:
+            return opened.load()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        size = Path(path).stat().st_size
+        raise ResultFileError(
+            f"{path}: not a readable pexsurv results file ({size} bytes; empty, truncated or "
+            f"another format): {type(exc).__name__}: {exc}") from None

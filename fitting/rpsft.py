@@ -17,13 +17,19 @@ from pexsurv import _names as N
 from pexsurv.data import TrialData
 from pexsurv.fitting.compiled import CompiledModel, compile_model
 from pexsurv.fitting.config import SamplerConfig
-from pexsurv.fitting.result import FitResult
+from pexsurv.fitting.registry import ModelFitting, register_model
+from pexsurv.fitting.result import FitResult, StageRun
+from pexsurv.models import RPSFT, adjusted_log_hr_draws, counterfactual_data
 
-__all__ = ["compile_stage2", "fit_rpsft"]
+__all__ = ["RPSFT_DEFAULTS", "compile_stage2", "fit_rpsft"]
+
+# Sampler settings of each stage-2 fit when the caller gives none: the M fits are pooled,
+# so each can be short (their per-fit R-hat is checked against a looser bound).
+RPSFT_DEFAULTS = {"draws": 250, "tune": 300}
 
 # Stage-2 MCMC output kept in the pooled posterior. The PEM's own arm effect (experimental
 # observed vs control counterfactual) is kept under a separate name: its interval is too
-# narrow (see pexsurv.models.rpsft), so the reported adjusted HR comes from paired_log_hr.
+# narrow (see pexsurv.models.rpsft.bayes), so the reported adjusted HR comes from paired_log_hr.
 _STAGE2_RENAME = {N.LOG_HAZARD_BASE: N.LOG_HAZARD_BASE, N.LOG_HR: N.LOG_HR_TWO_STAGE,
                   N.HR: N.HR_TWO_STAGE}
 # Constant data that do not change with psi (the likelihood inputs do: per-psi event
@@ -31,35 +37,24 @@ _STAGE2_RENAME = {N.LOG_HAZARD_BASE: N.LOG_HAZARD_BASE, N.LOG_HR: N.LOG_HR_TWO_S
 _CONSTANTS = ("cut_points", "arm_code")
 
 
-def _stage2_priors(spec: Any, data: TrialData) -> tuple[dict, dict]:
+def _stage2_priors(spec: RPSFT, data: TrialData) -> tuple[dict, dict]:
     priors = spec.resolved_priors(data)
     return priors, {k: v for k, v in priors.items() if k != N.PSI}
 
 
-def _stage2_config(spec: Any, config: SamplerConfig) -> SamplerConfig:
-    """Each stage-2 fit: the spec's draws, tune and chains; the caller's sampler and
-    target_accept; no progress bar (the loop over psi has one)."""
-    return SamplerConfig(sampler=config.sampler, draws=spec.draws_per_fit, tune=spec.tune_per_fit,
-                         chains=spec.chains, progress=False, target_accept=config.target_accept)
-
-
-def compile_stage2(spec: Any, data: TrialData, config: SamplerConfig | None = None) -> CompiledModel:
+def compile_stage2(spec: RPSFT, data: TrialData, config: SamplerConfig) -> CompiledModel:
     """Compile the stage-2 PEM of an RPSFT spec once; it serves every psi draw and, through
     ``fit(..., compiled=)``, other data sets of the same design (sweeps, simulation studies).
 
     Examples
     --------
-    >>> compiled = compile_stage2(spec, data)                       # doctest: +SKIP
+    >>> compiled = compile_stage2(spec, data, config)               # doctest: +SKIP
     >>> results = [fit(spec, d, compiled=compiled) for d in trials]  # doctest: +SKIP
     """
-    from pexsurv.models.rpsft import counterfactual_data
-
     _, pem_priors = _stage2_priors(spec, data)
-    opts = spec.counterfactual_options(data)
-    first = counterfactual_data(data, 0.0, **opts)
+    first = counterfactual_data(data, 0.0, **spec.counterfactual_options(data))
     pem = spec.pem()
-    return compile_model(pem.build(first, priors=pem_priors),
-                         _stage2_config(spec, config or SamplerConfig()), spec_hash=pem.spec_hash())
+    return compile_model(pem.build(first, priors=pem_priors), config, spec_hash=pem.spec_hash())
 
 
 def _interleave(parts: list[xr.Dataset]) -> xr.Dataset:
@@ -72,20 +67,20 @@ def _interleave(parts: list[xr.Dataset]) -> xr.Dataset:
     return pooled.assign_coords(draw=np.arange(pooled.sizes["draw"])).transpose("chain", "draw", ...)
 
 
-def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dict,
-              compiled: CompiledModel | None = None) -> FitResult:
+def fit_rpsft(spec: RPSFT, data: TrialData, config: SamplerConfig, *,
+              compiled: CompiledModel | None, log_likelihood: bool,
+              provenance: dict[str, Any]) -> FitResult:
     """Fit :class:`pexsurv.models.RPSFT` (called by :func:`pexsurv.fitting.fit`).
 
-    The stage-2 fits use the spec's ``draws_per_fit``, ``tune_per_fit`` and ``chains``;
-    ``config`` supplies the sampler, the seed and the progress setting. The PEM priors are
-    resolved once on the ITT data and held fixed across psi draws, so the pooled survival
-    posterior is a mixture over psi of posteriors under one prior.
-
-    Without a seed, one is drawn from the operating system and recorded in
-    ``rpsft_stage2.attrs["seed"]``, so the run can be repeated.
+    Every stage-2 fit runs ``config`` as given (draws, tune, chains, sampler, options),
+    without its own progress bar (the loop over psi has one) and with its own seed, drawn
+    from ``config.seed`` (recorded in ``rpsft_stage2.attrs["seed"]`` too). The PEM priors
+    are resolved once on the ITT data and held fixed across psi draws, so the pooled
+    survival posterior is a mixture over psi of posteriors under one prior.
     """
-    from pexsurv.models.rpsft import adjusted_log_hr_draws, counterfactual_data
-
+    if log_likelihood:
+        raise ValueError("RPSFT fits have no per-patient likelihood (psi rests on a "
+                         "randomization test, not on a likelihood)")
     t0 = time.perf_counter()
     grid = spec.psi_grid(data)
     psis = spec.stage2_psi(grid)
@@ -101,12 +96,13 @@ def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dic
         raise ValueError("the compiled model is not this RPSFT spec's stage-2 PEM; compile it "
                          "with pexsurv.fitting.compile_spec(spec, data)")
     else:
-        compile_seconds = 0.0
-    seed = int(np.random.SeedSequence().entropy % 2**32) if config.seed is None else config.seed
+        compile_seconds = compiled.prepare(config)
+    seed = config.seed
     seeds = np.random.SeedSequence(seed).generate_state(psis.size)
-    stage2 = _stage2_config(spec, config)
-    shape = (spec.chains, spec.draws_per_fit)
-    log_hr = adjusted_log_hr_draws(data, psis, spec.cuts, n_boot=shape[0] * shape[1],
+    stage2 = dataclasses.replace(config, progress=False)
+    shape = (config.chains, config.draws)
+    n_boot = shape[0] * shape[1]
+    log_hr = adjusted_log_hr_draws(data, psis, spec.cuts, n_boot=n_boot,
                                    rng=np.random.default_rng([seed, psis.size]), **opts)
 
     draws, diverging, cells = [], [], []
@@ -133,9 +129,9 @@ def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dic
     posterior[N.HR] = np.exp(posterior[N.LOG_HR])
     posterior[N.ACCELERATION] = np.exp(posterior[N.PSI])
     for name in (N.PSI, N.ACCELERATION):
-        posterior[name].attrs["not_mcmc"] = "stage-1 grid posterior quantiles, one per stage-2 fit"
+        posterior[name].attrs[N.NOT_MCMC] = "stage-1 grid posterior quantiles, one per stage-2 fit"
     for name in (N.LOG_HR, N.HR):
-        posterior[name].attrs["not_mcmc"] = "paired counterfactual log HR, Bayesian bootstrap"
+        posterior[name].attrs[N.NOT_MCMC] = "paired counterfactual log HR, Bayesian bootstrap"
     stats = _interleave(diverging)
     stage2_info = xr.Dataset(
         {"psi_value": ("psi_draw", psis),
@@ -146,11 +142,21 @@ def fit_rpsft(spec: Any, data: TrialData, config: SamplerConfig, provenance: dic
         coords={"psi_draw": np.arange(psis.size)}, attrs={"seed": seed})
     constant = idata["constant_data"].to_dataset()[list(_CONSTANTS)]
     tree = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats,
-                                  "constant_data": constant, "psi_grid": grid,
-                                  "rpsft_stage2": stage2_info})
-    return FitResult(idata=tree, spec=spec, priors=priors, data=data, sampler=config,
+                                  "constant_data": constant, N.PSI_GRID: grid,
+                                  N.RPSFT_STAGE2: stage2_info})
+    runs = (StageRun("psi", "grid", fits=1, draws=int(psis.size),
+                     detail=f"quantiles of the grid posterior on {grid.sizes[N.PSI]} points"),
+            StageRun.sampled("stage 2", stage2, idata, fits=len(draws)),
+            StageRun("adjusted HR", "bootstrap", fits=int(psis.size), draws=n_boot, seed=seed,
+                     detail=f"paired log HR, {n_boot} Bayesian-bootstrap weight sets per psi"))
+    return FitResult(idata=tree, spec=spec, priors=priors, data=data, sampler=config, runs=runs,
                      timings={"compile_seconds": compile_seconds,
                               "stage1_seconds": stage1_seconds,
                               "sampling_seconds": sampling_seconds},
                      provenance=provenance)
 
+
+register_model(RPSFT, ModelFitting(
+    fit=fit_rpsft, compile=compile_stage2, defaults=RPSFT_DEFAULTS, methods=("mcmc",),
+    why_not="its stage-2 draws are pooled over many short MCMC fits and checked per fit; "
+            "for a quick look use MCMC with fewer n_psi_draws and draws"))

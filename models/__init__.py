@@ -12,22 +12,21 @@ from pexsurv.models.derived import (
     survival_curve,
 )
 from pexsurv.models.design import PEMDesign, build_design
-from pexsurv.models.gestimation import (
-    GEstimate,
-    adjusted_hr,
-    counterfactual_times,
-    logrank_z,
-    rpsftm_gestimate,
-    z_on_grid,
-)
+from pexsurv.models.loglik import log_likelihood_tree
 from pexsurv.models.piecewise import PiecewiseExponential
 from pexsurv.models.rpsft import (
     RPSFT,
+    GEstimate,
+    adjusted_hr,
     adjusted_log_hr_draws,
     counterfactual_data,
+    counterfactual_times,
     grid_quantiles,
+    logrank_z,
     paired_log_hr,
     psi_posterior_grid,
+    rpsftm_gestimate,
+    z_on_grid,
 )
 
 __all__ = [
@@ -41,6 +40,7 @@ __all__ = [
     "counterfactual_data",
     "counterfactual_times",
     "grid_quantiles",
+    "log_likelihood_tree",
     "logrank_z",
     "paired_log_hr",
     "psi_posterior_grid",

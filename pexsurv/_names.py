@@ -35,6 +35,19 @@ BETA = "beta"
 PSI = "psi"
 ACCELERATION = "acceleration"
 
+# Per-patient log-likelihood in a fit's ``log_likelihood`` group (the exact survival
+# likelihood, for LOO; see pexsurv.models.loglik).
+LOG_LIKELIHOOD_VAR = "survival"
+
+# Contracts between a fit and the checks that read it.
+# Attribute of a posterior variable whose draws were not made by MCMC (its value says how
+# they were made): R-hat and ESS do not apply to it.
+NOT_MCMC = "not_mcmc"
+# DataTree groups of a Bayesian RPSFT fit: the stage-1 grid posterior of psi, and one row
+# per stage-2 fit (psi value, per-fit R-hat / ESS / divergences; the base seed in attrs).
+PSI_GRID = "psi_grid"
+RPSFT_STAGE2 = "rpsft_stage2"
+
 # Internal column names of episode tables (generated here only).
 COL_SUBJECT = "subject"
 COL_START = "start"

@@ -1,6 +1,7 @@
 """The ``pexsurv`` command line: a thin layer over the Python API.
 
-Errors go to stderr with exit status 2; results go to stdout or the named file.
+Errors go to stderr with exit status 2; results go to stdout or the named file; Ctrl-C
+stops with one line and exit status 130.
 """
 
 from __future__ import annotations
@@ -137,15 +138,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["--version"])  # doctest: +SKIP
     pexsurv 0.1.0
     """
-    from pexsurv.data import TrialDataError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except (CLIError, TrialDataError, ValueError, OSError) as exc:
-        print(f"pexsurv: error: {exc}", file=sys.stderr)
-        return 2
+        from pexsurv.data import TrialDataError
+
+        args = build_parser().parse_args(argv)
+        try:
+            return args.func(args)
+        except (CLIError, TrialDataError, ValueError, OSError) as exc:
+            print(f"pexsurv: error: {exc}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: stop at once with the shell's status for SIGINT, one line, no traceback.
+        print("pexsurv: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

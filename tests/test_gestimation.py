@@ -19,7 +19,7 @@ from lifelines.statistics import logrank_test
 from matplotlib.figure import Figure
 
 from pexsurv import TrialData, TrialDataError
-from pexsurv.models.gestimation import (
+from pexsurv.models import (
     GEstimate,
     adjusted_hr,
     counterfactual_times,

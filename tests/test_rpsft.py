@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 
 from pexsurv import TrialData
-from pexsurv.fitting import FitResult, compile_spec, fit
+from pexsurv.fitting import ConvergenceWarning, FitResult, SamplerConfig, compile_spec, fit
 from pexsurv.models import RPSFT, counterfactual_data, grid_quantiles, psi_posterior_grid
 from pexsurv.priors import Normal, Uniform
 from pexsurv.simulate import simulate_rpsft
@@ -84,10 +84,27 @@ def test_spec_validation():
 
 
 @pytest.fixture(scope="module")
-def rpsft_fit(immdef_data) -> FitResult:
-    spec = RPSFT(cuts=(0.5, 1.0, 1.5, 2.0), psi_prior=Uniform(-2.0, 2.0), n_psi_draws=40,
-                 draws_per_fit=100, tune_per_fit=300)
-    return fit(spec, immdef_data, seed=5, progress=False)
+def rpsft_spec() -> RPSFT:
+    return RPSFT(cuts=(0.5, 1.0, 1.5, 2.0), psi_prior=Uniform(-2.0, 2.0), n_psi_draws=40)
+
+
+@pytest.fixture(scope="module")
+def rpsft_compiled(rpsft_spec, immdef_data):
+    """One stage-2 compilation for every fit of ``rpsft_spec`` in this module."""
+    return compile_spec(rpsft_spec, immdef_data)
+
+
+@pytest.fixture(scope="module")
+def small_compiled(immdef_data):
+    """The stage-2 PEM of every ``RPSFT(cuts=(1.0,), ...)`` below (it depends on the cuts
+    and PEM priors only), compiled once for the module."""
+    return compile_spec(RPSFT(cuts=(1.0,)), immdef_data)
+
+
+@pytest.fixture(scope="module")
+def rpsft_fit(rpsft_spec, rpsft_compiled, immdef_data) -> FitResult:
+    return fit(rpsft_spec, immdef_data, draws=100, tune=300, seed=5, progress=False,
+               compiled=rpsft_compiled)
 
 
 def test_adjusted_hr(rpsft_fit):
@@ -144,9 +161,10 @@ def test_convergence_checks_mcmc_draws_only(rpsft_fit):
     assert summary.loc["hr_two_stage", "r_hat"] < 1.01 and "n/a" in str(summary)
 
 
-def test_rpsft_result_reproducible_and_saves(rpsft_fit, immdef_data, tmp_path):
-    again = fit(rpsft_fit.spec, immdef_data, seed=5, progress=False,
-                compiled=compile_spec(rpsft_fit.spec, immdef_data))
+def test_rpsft_result_reproducible_and_saves(rpsft_fit, rpsft_compiled, small_compiled,
+                                            immdef_data, tmp_path):
+    # The recorded configuration replays the run.
+    again = fit(rpsft_fit.spec, immdef_data, sampler=rpsft_fit.sampler, compiled=rpsft_compiled)
     assert again.timings["compile_seconds"] == 0.0
     for name in ("hr", "log_hazard_base"):
         np.testing.assert_array_equal(again.posterior[name].values,
@@ -156,19 +174,58 @@ def test_rpsft_result_reproducible_and_saves(rpsft_fit, immdef_data, tmp_path):
     assert back.spec == rpsft_fit.spec and "psi_grid" in back.idata.children
     assert back.convergence.table.index.equals(rpsft_fit.convergence.table.index)
     with pytest.raises(ValueError, match="stage-2 PEM"):
-        fit(rpsft_fit.spec, immdef_data, progress=False,
-            compiled=compile_spec(RPSFT(cuts=(1.0,), n_psi_draws=2), immdef_data))
+        fit(rpsft_fit.spec, immdef_data, progress=False, compiled=small_compiled)
 
 
-def test_without_seed_the_seed_is_recorded(immdef_data):
-    spec = RPSFT(cuts=(1.0,), n_psi_draws=2, draws_per_fit=20, tune_per_fit=50, chains=2)
-    with pytest.warns(UserWarning):  # 80 draws cannot pass the ESS threshold
-        runs = [fit(spec, immdef_data, progress=False) for _ in range(2)]
-    seeds = [r.idata["rpsft_stage2"].attrs["seed"] for r in runs]
-    assert seeds[0] != seeds[1]
-    with pytest.warns(UserWarning):
-        again = fit(spec, immdef_data, seed=seeds[0], progress=False)
-    np.testing.assert_array_equal(again.posterior["hr"].values, runs[0].posterior["hr"].values)
+def test_without_seed_the_seed_is_recorded(immdef_data, small_compiled):
+    spec = RPSFT(cuts=(1.0,), n_psi_draws=2)
+    settings = dict(draws=20, tune=50, chains=2, progress=False, compiled=small_compiled)
+    with pytest.warns(ConvergenceWarning):  # 80 draws cannot pass the ESS threshold
+        runs = [fit(spec, immdef_data, **settings) for _ in range(2)]
+    seeds = [r.sampler.seed for r in runs]
+    assert seeds[0] != seeds[1] and all(r.provenance["seed_drawn"] for r in runs)
+    assert [r.idata["rpsft_stage2"].attrs["seed"] for r in runs] == seeds
+    with pytest.warns(ConvergenceWarning):
+        again = fit(spec, immdef_data, seed=seeds[0], **settings)
+    for name in ("hr", "log_hazard_base"):  # bootstrap and MCMC draws alike
+        np.testing.assert_array_equal(again.posterior[name].values, runs[0].posterior[name].values)
+
+
+def test_settings_are_run_as_given_or_refused(immdef_data, small_compiled):
+    """Issue 11's reproducer: RPSFT with ADVI was run as 1 chain x 40 MCMC draws and reported
+    as 'APPROXIMATE (ADVI) ... chains=4, draws=1000', without a convergence check."""
+    spec = RPSFT(cuts=(1.0,), n_psi_draws=2)
+    with pytest.raises(ValueError, match="RPSFT supports method 'mcmc'"):
+        fit(spec, immdef_data, draws=1000, chains=4, method="advi", progress=False)
+    with pytest.warns(ConvergenceWarning):  # the check runs (one chain: no R-hat, low ESS)
+        r = fit(spec, immdef_data, draws=20, tune=20, chains=1, seed=1, progress=False,
+                compiled=small_compiled)
+    assert r.posterior.sizes["chain"] == 1 and r.posterior.sizes["draw"] == 2 * 20
+    assert (r.sampler.chains, r.sampler.draws, r.sampler.tune) == (1, 20, 20)
+    psi, stage2, boot = r.runs
+    assert (stage2.method, stage2.sampler, stage2.fits, stage2.chains, stage2.draws,
+            stage2.tune, stage2.seed) == ("mcmc", "nutpie", 2, 1, 20, 20, 1)
+    assert (psi.method, psi.draws) == ("grid", 2) and boot.draws == 20
+    text = repr(r)
+    assert "stage 2: MCMC (nutpie), 2 fits, each 1 chain x 20 draws after 20 tuning steps" in text
+    assert "posterior 1 chain x 40 draws" in text and "NOT CONVERGED" in text
+    # Sampler options reach every stage-2 fit (they used to be dropped): nutpie refuses this.
+    with pytest.raises(AttributeError, match="bogus_option"):
+        fit(spec, immdef_data, draws=20, tune=20, seed=1, progress=False,
+            compiled=small_compiled, bogus_option=3)
+    with pytest.raises(TypeError, match="next to a SamplerConfig"):
+        fit(spec, immdef_data, sampler=SamplerConfig(seed=1), draws=20)
+
+
+def test_rpsft_defaults_are_the_stage2_settings(immdef_data):
+    from pexsurv.fitting import default_config
+
+    config = default_config(RPSFT(cuts=(1.0,)), seed=np.int64(3))
+    assert (config.draws, config.tune, config.chains, config.seed) == (250, 300, 4, 3)
+    assert default_config(RPSFT(cuts=(1.0,)), draws=np.int64(40)).draws == 40
+    with pytest.raises(TypeError, match="n_psi_draws must be an integer"):
+        RPSFT(cuts=(1.0,), n_psi_draws=2.0)
+    assert RPSFT(cuts=(1.0,), n_psi_draws=np.int64(2)).n_psi_draws == 2
 
 
 def _pem_mle(groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]], cuts) -> float:
@@ -240,14 +297,14 @@ def test_adjusted_hr_interval_covers_in_small_replicates():
     assert 0.6 < np.mean(widths) < 1.1
 
 
-def test_rpsft_refuses_loglik_and_needs_switching(immdef_data):
+def test_rpsft_refuses_loglik_and_needs_switching(immdef_data, small_compiled):
     spec = RPSFT(cuts=(1.0,), n_psi_draws=2)
     with pytest.raises(ValueError, match="no per-patient likelihood"):
-        fit(spec, immdef_data, log_likelihood=True, progress=False)
+        fit(spec, immdef_data, log_likelihood=True, progress=False, compiled=small_compiled)
     plain = TrialData.from_dataframe(immdef_data.to_frame(), time="time", event="event",
                                      arm="arm", reference="0")
     with pytest.raises(ValueError, match="needs switch_time"):
-        fit(spec, plain, progress=False)
+        fit(spec, plain, progress=False, compiled=small_compiled)
 
 
 def test_per_patient_treat_modifier(immdef_data):

@@ -1,41 +1,16 @@
 """Classic RPSFTM g-estimation of the treatment effect under treatment switching.
 
-The rank-preserving structural failure time model (Robins and Tsiatis [1]_) splits each
-subject's observed follow-up ``T`` into time on experimental therapy ``T_on`` and time off
-it ``T_off`` and relates it to the counterfactual time ``U`` the subject would have had
-without the therapy:
+Randomization makes the counterfactual untreated time ``U(psi)``
+(:mod:`pexsurv.models.rpsft.counterfactual`) independent of the arm at the true ``psi``.
+The estimate solves ``Z(psi) = 0``, with ``Z`` a test statistic of arm on ``U(psi)`` (by
+default the log-rank statistic of the experimental arm, as R's ``survdiff``). The
+``1 - alpha`` confidence interval is the set where ``|Z(psi)| < z_{1 - alpha/2}``: for the
+usual decreasing ``Z`` its lower limit solves ``Z = z_{1 - alpha/2}`` and its upper limit
+``Z = z_{alpha/2}``. The rules follow R's ``rpsftm`` (Allison, White and Bond, R J 2017;
+ideas only, no code).
 
-.. math:: U_i(\\psi) = T_{\\mathrm{off},i} + e^{\\psi m_i} \\, T_{\\mathrm{on},i}
-
-with ``m_i`` an optional per-subject ``treat_modifier`` (1 by default). ``exp(psi)`` is the
-*acceleration factor*: one unit of time on therapy uses up ``exp(psi)`` units of untreated
-lifetime, so ``psi < 0`` (``exp(psi) < 1``) means the therapy prolongs time to event, by the
-factor ``exp(-psi)`` over the time on it.
-
-Randomization makes ``U`` independent of the arm at the true ``psi``. The estimate solves
-``Z(psi) = 0``, with ``Z`` a test statistic of arm on ``U(psi)`` (by default the log-rank
-statistic of the experimental arm, as R's ``survdiff``). The ``1 - alpha`` confidence
-interval is the set where ``|Z(psi)| < z_{1 - alpha/2}``: for the usual decreasing ``Z``
-its lower limit solves ``Z = z_{1 - alpha/2}`` and its upper limit ``Z = z_{alpha/2}``.
-
-Censoring is informative on the ``U`` scale (a subject censored at ``C`` after time on
-therapy has ``U`` censored at a time that depends on the therapy received). Recensoring
-replaces the potential censoring time by ``C* = min(C, C exp(psi m))``, which does not depend
-on the therapy received, and censors ``U`` at ``C*`` whenever ``U > C*``. With
-``autoswitch=True`` an arm in which nobody deviated from randomized therapy (the whole
-experimental arm always on it, or the whole control arm never on it) is not recensored.
-These rules follow R's ``rpsftm`` [2]_ (ideas only, no code).
-
-Everything here is frequentist. :func:`logrank_z`, :func:`counterfactual_times` and the
-vectorized :func:`z_on_grid` are public so that a Bayesian RPSFT model can reuse them.
-
-References
-----------
-.. [1] Robins JM, Tsiatis AA. Correcting for non-compliance in randomized trials using
-   rank preserving structural failure time models. Commun Stat Theory Methods
-   1991;20:2609-2631.
-.. [2] Allison A, White IR, Bond S. rpsftm: an R package for rank preserving structural
-   failure time models. R J 2017;9:342-353.
+Everything here is frequentist. The vectorized :func:`z_on_grid` is public so that the
+Bayesian RPSFT model reuses it.
 """
 
 from __future__ import annotations
@@ -52,28 +27,16 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from pexsurv._names import (
-    COL_ARM,
-    COL_EVENT,
-    COL_STOP,
-    COL_STRATUM,
-    EXPERIMENTAL,
-    PSI,
-    REFERENCE,
-)
-from pexsurv.data import TrialData, TrialDataError
+from pexsurv._names import COL_ARM, COL_EVENT, COL_STOP, COL_STRATUM, EXPERIMENTAL, PSI
+from pexsurv.cox import cox_hr
+from pexsurv.data import TrialData
+from pexsurv.logrank import pack_event_group, stratified_logrank_z
+from pexsurv.models.rpsft.counterfactual import Counterfactual
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = [
-    "GEstimate",
-    "adjusted_hr",
-    "counterfactual_times",
-    "logrank_z",
-    "rpsftm_gestimate",
-    "z_on_grid",
-]
+__all__ = ["GEstimate", "adjusted_hr", "rpsftm_gestimate", "z_on_grid"]
 
 Test = Literal["logrank", "cox", "weibull"]
 _TESTS = get_args(Test)
@@ -85,206 +48,23 @@ _BATCH_ELEMENTS = 50_000
 _DEFAULT_GRID = {"logrank": 2001, "cox": 101, "weibull": 101}
 
 
-# ---------------------------------------------------------------------------- log-rank kernel
-def _pack(event: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """``event + 2 * group`` as int8 (group 1 = experimental): one gather sorts both."""
-    return (np.asarray(event) + 2 * np.asarray(group)).astype(np.int8)
-
-
-def _block_sum(x: np.ndarray, begin: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """Sums of the flat int8 array ``x`` over the index ranges ``[begin, last]``."""
-    # int8 accumulation would overflow; int32 is ample (a batch holds K n <= max(n,
-    # _BATCH_ELEMENTS) values) and cheaper than int64.
-    cum = np.cumsum(x, dtype=np.int32)
-    return cum[last] - cum[begin] + x[begin]
-
-
-def _logrank_terms(time: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Log-rank ``O - E`` and variance of group 1, row by row.
-
-    ``time`` has shape ``(K, n)``: K data sets (one per psi) of n subjects; ``code``
-    (:func:`_pack`) has shape ``(n,)`` or ``(K, n)``. Tied times form one risk set with the
-    hypergeometric variance, as in R's ``survdiff``. Cost: one row-wise sort, O(K n log n).
-    """
-    k, n = time.shape
-    order = np.argsort(time, axis=1, kind="stable")  # timsort: fast on presorted rows
-    # Work on the flattened rows (flat gathers are several times faster than
-    # take_along_axis); a tie block never spans two rows because each row starts one.
-    flat = (order + np.arange(0, k * n, n)[:, None]).ravel()
-    t = time.ravel()[flat]
-    c = np.broadcast_to(code, (k, n)).reshape(-1)[flat]
-    starts = np.empty(k * n, dtype=bool)
-    np.not_equal(t[1:], t[:-1], out=starts[1:])
-    starts[::n] = True
-    begin = np.flatnonzero(starts)
-    last = np.empty_like(begin)
-    last[:-1] = begin[1:] - 1
-    last[-1] = k * n - 1
-
-    deaths = _block_sum(c & 1, begin, last)
-    informative = deaths > 0
-    begin, last, deaths = begin[informative], last[informative], deaths[informative]
-    deaths1 = _block_sum((c == 3).view(np.int8), begin, last)
-    rows, first = np.divmod(begin, n)
-    # group-1 subjects from the block start to the end of its row are at risk
-    at_risk1 = _block_sum(c >> 1, begin, rows * n + n - 1)
-    at_risk = (n - first).astype(float)
-    share1 = at_risk1 / at_risk
-    o_minus_e = deaths1 - deaths * share1
-    var = deaths * share1 * (1.0 - share1) * (at_risk - deaths) / np.maximum(at_risk - 1.0, 1.0)
-    return (np.bincount(rows, weights=o_minus_e, minlength=k),
-            np.bincount(rows, weights=var, minlength=k))
-
-
-def _stratified_logrank_z(time: np.ndarray, code: np.ndarray, strata: np.ndarray) -> np.ndarray:
-    """Z per row: ``O - E`` and variance summed over strata (integer codes), then standardized.
-
-    NaN where the variance is 0 (no informative events).
-    """
-    levels = np.unique(strata)
-    if levels.size == 1:  # skip copying the columns of the only stratum
-        o_minus_e, var = _logrank_terms(time, code)
-    else:
-        o_minus_e = np.zeros(time.shape[0])
-        var = np.zeros(time.shape[0])
-        for s in levels:
-            cols = strata == s
-            oe_s, v_s = _logrank_terms(time[:, cols], code[..., cols])
-            o_minus_e += oe_s
-            var += v_s
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(var > 0, o_minus_e / np.sqrt(var), np.nan)
-
-
-def _binary(name: str, values: Any, n: int) -> np.ndarray:
-    a = np.asarray(values, dtype=float)
-    if a.ndim != 1 or (n is not None and a.size != n):
-        raise ValueError(f"{name} must be one-dimensional with {n} values, got shape {a.shape}")
-    if not np.isin(a, (0.0, 1.0)).all():
-        raise ValueError(f"{name} must be coded 0/1")
-    return a
-
-
-def logrank_z(time: Any, event: Any, group: Any, strata: Any = None) -> float:
-    """Standardized log-rank statistic ``(O - E) / sqrt(V)`` for the ``group == 1`` subjects.
-
-    Same as R's ``survdiff`` for ``group == 1`` (ties: hypergeometric variance); with
-    ``strata``, ``O - E`` and ``V`` are summed over strata. Positive when group 1 has more
-    events than expected under no difference.
-
-    Parameters
-    ----------
-    time : array_like
-        Follow-up times.
-    event : array_like
-        1 = event, 0 = censored.
-    group : array_like
-        0/1 group indicator.
-    strata : array_like, optional
-        Stratum label per subject.
-
-    Returns
-    -------
-    float
-        Z (``Z**2`` is the log-rank chi-square); NaN when there are no informative events.
-
-    Examples
-    --------
-    >>> round(logrank_z([1.0, 2.0, 3.0, 4.0], [1, 1, 1, 1], [1, 1, 0, 0]), 4)
-    1.6977
-    """
-    t = np.asarray(time, dtype=float)
-    if t.ndim != 1 or not np.isfinite(t).all():
-        raise ValueError("time must be one-dimensional and finite")
-    e = _binary("event", event, t.size)
-    g = _binary("group", group, t.size)
-    if strata is None:
-        codes = np.zeros(t.size, dtype=np.int64)
-    else:
-        labels = np.asarray(strata)
-        if labels.shape != t.shape:
-            raise ValueError(f"strata must have {t.size} values, got shape {labels.shape}")
-        codes = np.unique(labels, return_inverse=True)[1]
-    return float(_stratified_logrank_z(t[None, :], _pack(e, g), codes)[0])
-
-
-# ---------------------------------------------------------------------------- the model
-def _exposure(data: TrialData) -> tuple[np.ndarray, np.ndarray]:
-    """Time on and off experimental therapy within each subject's follow-up."""
-    start, stop = data.on_experimental_from()
-    started = ~np.isnan(start)
-    begin = np.where(started, start, 0.0)
-    on = np.where(started, np.clip(np.minimum(stop, data.time) - begin, 0.0, None), 0.0)
-    return on, data.time - on
-
-
-def _modifier(treat_modifier: Any, n: int) -> np.ndarray:
-    m = np.asarray(treat_modifier, dtype=float)
-    if m.ndim == 0:
-        m = np.full(n, float(m))
-    if m.shape != (n,) or not np.isfinite(m).all():
-        raise ValueError(
-            f"treat_modifier must be a finite scalar or one value per subject ({n}), "
-            f"got shape {m.shape}"
-        )
-    return m
-
-
-def _recensored_arms(data: TrialData, time_on: np.ndarray, autoswitch: bool) -> tuple[int, ...]:
-    """Arm codes whose counterfactual times are recensored.
-
-    With ``autoswitch`` an arm is skipped when everyone in it followed the randomized
-    therapy exactly (experimental: always on; control: never on), as in R's ``rpsftm``.
-    """
-    if not autoswitch:
-        return (REFERENCE, EXPERIMENTAL)
-    exp = data.arm == EXPERIMENTAL
-    compliant = {EXPERIMENTAL: bool(np.all(time_on[exp] == data.time[exp])),
-                 REFERENCE: bool(np.all(time_on[~exp] == 0.0))}
-    return tuple(code for code in (REFERENCE, EXPERIMENTAL) if not compliant[code])
-
-
 @dataclass(frozen=True, eq=False)
 class _EstimatingEquation:
     """Z(psi) for one data set and one set of options, evaluated many psi at a time."""
 
-    time_on: np.ndarray
-    time_off: np.ndarray
-    event: np.ndarray
-    # Potential censoring time used for recensoring; inf where a subject is not recensored.
-    censor: np.ndarray
-    modifier: np.ndarray
+    cf: Counterfactual
     group: np.ndarray
     strata: np.ndarray
     test: str
     design: pd.DataFrame | None  # arm, covariates, strata for the Cox / Weibull tests
-    recensored_arms: tuple[int, ...]
 
-    def _acceleration(self, psis: np.ndarray) -> np.ndarray:
-        if np.all(self.modifier == self.modifier[0]):
-            # The usual common modifier: one exp per psi instead of one per subject.
-            return np.exp(psis * self.modifier[0])[:, None]
-        return np.exp(np.multiply.outer(psis, self.modifier))
-
-    def _times(self, psis: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """``U*`` with shape ``(len(psis), n)`` and where the event survives recensoring
-        (None without recensoring)."""
-        acceleration = self._acceleration(psis)
-        u = acceleration * self.time_on
-        u += self.time_off
-        if not self.recensored_arms:
-            return u, None
-        # C * min(1, e^psi) is min(C, C e^psi) bit for bit. R's rule: censor only if C* < U.
-        c_star = self.censor * np.minimum(1.0, acceleration)
-        kept = c_star >= u
-        np.minimum(u, c_star, out=u)
-        return u, kept
+    @property
+    def recensored_arms(self) -> tuple[int, ...]:
+        return self.cf.recensored_arms
 
     def counterfactual(self, psis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Recensored counterfactual times and events, shape ``(len(psis), n)``."""
-        u, kept = self._times(psis)
-        event = np.broadcast_to(self.event, u.shape) if kept is None else self.event * kept
-        return u, event
+        return self.cf.outcomes(psis)
 
     def z(self, psis: Any) -> np.ndarray:
         """Z at each psi (NaN where undefined)."""
@@ -301,24 +81,25 @@ class _EstimatingEquation:
         order = np.arange(self.group.size)
         out = []
         for batch in batches:
-            middle, _ = self._times(batch[batch.size // 2:][:1])
+            middle, _ = self.cf.times(batch[batch.size // 2:][:1])
             order = order[np.argsort(middle[0][order], kind="stable")]
             out.append(self._reordered(order)._logrank_z(batch))
         return np.concatenate(out)
 
     def _logrank_z(self, psis: np.ndarray) -> np.ndarray:
-        u, kept = self._times(psis)
-        code = _pack(self.event, self.group)
+        u, kept = self.cf.times(psis)
+        code = pack_event_group(self.cf.event, self.group)
         if kept is not None:
             code = np.where(kept, code, code & 2)
-        return _stratified_logrank_z(u, code, self.strata)
+        return stratified_logrank_z(u, code, self.strata)
 
     def _reordered(self, order: np.ndarray) -> _EstimatingEquation:
-        per_subject = ("time_on", "time_off", "event", "censor", "modifier", "group", "strata")
-        return dataclasses.replace(self, **{f: getattr(self, f)[order] for f in per_subject})
+        return dataclasses.replace(self, cf=self.cf.reordered(order), group=self.group[order],
+                                   strata=self.strata[order])
 
     def _model_z(self, time: np.ndarray, event: np.ndarray) -> float:
-        """Wald Z of arm from a Cox or Weibull AFT fit, oriented like the log-rank Z."""
+        """Wald Z of arm from a Cox or Weibull AFT fit with covariates, oriented like the
+        log-rank Z (covariate-adjusted, so not :func:`pexsurv.cox.cox_hr`)."""
         from lifelines import CoxPHFitter, WeibullAFTFitter
         from lifelines.exceptions import ConvergenceError
 
@@ -370,73 +151,13 @@ def _design(data: TrialData, test: str, covariates: Sequence[str]) -> pd.DataFra
 
 def _equation(data: TrialData, *, test: str, recensor: bool, autoswitch: bool,
               treat_modifier: Any, covariates: Sequence[str]) -> _EstimatingEquation:
-    if not isinstance(data, TrialData):
-        raise TypeError(f"data must be a TrialData, got {type(data).__name__}")
+    cf = Counterfactual.from_data(data, recensor=recensor, autoswitch=autoswitch,
+                                  treat_modifier=treat_modifier)
     if test not in _TESTS:
         raise ValueError(f"test must be one of {_TESTS}, got {test!r}")
-    if recensor and data.censor_time is None:
-        raise TrialDataError(
-            "recensor=True needs each subject's potential (administrative) censoring time: "
-            "pass censor_time='<column>' to TrialData.from_dataframe, or set recensor=False "
-            "(counterfactual times then keep informative censoring)"
-        )
-    time_on, time_off = _exposure(data)
-    arms = _recensored_arms(data, time_on, autoswitch) if recensor else ()
-    censor = (np.where(np.isin(data.arm, arms), data.censor_time, np.inf) if arms
-              else np.full(data.n, np.inf))
-    return _EstimatingEquation(
-        time_on=time_on, time_off=time_off, event=data.event.astype(float), censor=censor,
-        modifier=_modifier(treat_modifier, data.n),
-        group=(data.arm == EXPERIMENTAL).astype(float), strata=data.stratum_index(),
-        test=test, design=_design(data, test, covariates), recensored_arms=arms,
-    )
-
-
-def counterfactual_times(data: TrialData, psi: float, *, recensor: bool = True,
-                         autoswitch: bool = True,
-                         treat_modifier: Any = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Counterfactual untreated times ``U(psi)`` and events, recensored as in R's rpsftm.
-
-    Parameters
-    ----------
-    data : TrialData
-        Exposure comes from :meth:`TrialData.on_experimental_from`.
-    psi : float
-        Log acceleration factor.
-    recensor : bool
-        Censor ``U`` at ``C* = min(C, C exp(psi m))`` (needs ``data.censor_time``).
-    autoswitch : bool
-        Do not recensor an arm whose subjects all followed their randomized therapy.
-    treat_modifier : float or array_like
-        ``m``: multiplies psi, per subject or for everyone.
-
-    Returns
-    -------
-    time, event : numpy.ndarray
-        ``U*`` and its event indicator (0 where recensored), one per subject.
-
-    Examples
-    --------
-    A control patient who switched after 1 of 2 years, a control patient censored at the
-    cut-off (C = 4) and two experimental patients always on therapy:
-
-    >>> import pandas as pd
-    >>> from pexsurv import TrialData
-    >>> df = pd.DataFrame({"t": [2.0, 4.0, 3.0, 5.0], "e": [1, 0, 1, 1], "arm": [0, 0, 1, 1],
-    ...                    "switch": [1.0, None, None, None], "cens": [6.0, 4.0, 6.0, 6.0]})
-    >>> data = TrialData.from_dataframe(df, time="t", event="e", arm="arm",
-    ...                                 switch_time="switch", censor_time="cens")
-    >>> u, e = counterfactual_times(data, -0.5)
-    >>> u.round(3).tolist(), e.tolist()
-    ([1.607, 2.426, 1.82, 3.033], [1, 0, 1, 1])
-
-    The switcher's U is 1 + 1 * exp(-0.5); the non-switcher is recensored at
-    4 * exp(-0.5); the experimental arm, fully compliant, is not recensored (autoswitch).
-    """
-    eq = _equation(data, test="logrank", recensor=recensor, autoswitch=autoswitch,
-                   treat_modifier=treat_modifier, covariates=())
-    u, e = eq.counterfactual(np.array([float(psi)]))
-    return u[0], e[0].astype(np.int8)
+    return _EstimatingEquation(cf=cf, group=(data.arm == EXPERIMENTAL).astype(float),
+                               strata=data.stratum_index(), test=test,
+                               design=_design(data, test, covariates))
 
 
 def _z_array(eq: _EstimatingEquation, psis: np.ndarray) -> xr.DataArray:
@@ -573,16 +294,8 @@ def _hr(log_hr: float, se: float, alpha: float) -> dict[str, float]:
 def _cox_hr(time: np.ndarray, event: np.ndarray, data: TrialData,
             alpha: float) -> dict[str, float]:
     """Cox (Efron ties, stratified by ``data.strata``) HR of experimental vs control."""
-    from lifelines import CoxPHFitter
-
-    frame = pd.DataFrame({COL_STOP: time, COL_EVENT: event,
-                          COL_ARM: (data.arm == EXPERIMENTAL).astype(float)})
-    strata = None
-    if data.strata is not None:
-        frame[COL_STRATUM] = data.strata
-        strata = [COL_STRATUM]
-    fit = CoxPHFitter().fit(frame, COL_STOP, COL_EVENT, strata=strata)
-    return _hr(float(fit.params_[COL_ARM]), float(fit.standard_errors_[COL_ARM]), alpha)
+    fit = cox_hr(time, event, data.arm == EXPERIMENTAL, strata=data.strata, alpha=alpha)
+    return {key: getattr(fit, key) for key in _HR_KEYS}
 
 
 def _adjusted_hr(eq: _EstimatingEquation, data: TrialData, psi: float,

@@ -59,38 +59,17 @@ import numpy as np
 import xarray as xr
 
 from pexsurv import _names as N
+from pexsurv._checks import as_count
 from pexsurv.data import TrialData
 from pexsurv.intervals import exposure_matrix, interval_index
 from pexsurv.models.base import ModelSpec
-from pexsurv.models.gestimation import counterfactual_times, z_on_grid
 from pexsurv.models.piecewise import PiecewiseExponential
+from pexsurv.models.rpsft.counterfactual import counterfactual_times
+from pexsurv.models.rpsft.gestimation import z_on_grid
 from pexsurv.priors import Normal, Prior, Spec
 
-__all__ = ["RPSFT", "adjusted_log_hr_draws", "counterfactual_data", "grid_quantiles", "paired_log_hr",
+__all__ = ["RPSFT", "adjusted_log_hr_draws", "grid_quantiles", "paired_log_hr",
            "psi_posterior_grid"]
-
-
-def counterfactual_data(data: TrialData, psi: float, *, recensor: bool = True,
-                        autoswitch: bool = True, treat_modifier: Any = 1.0) -> TrialData:
-    """Experimental arm as observed, control arm as it would have been without switching.
-
-    Examples
-    --------
-    >>> from pexsurv import datasets
-    >>> cf = counterfactual_data(datasets.ct041_like(endpoint="os"), -0.5)
-    >>> cf.population
-    'itt>rpsft_counterfactual'
-    """
-    u, e = counterfactual_times(data, psi, recensor=recensor, autoswitch=autoswitch,
-                                treat_modifier=treat_modifier)
-    exp = data.arm == N.EXPERIMENTAL
-    time = np.where(exp, data.time, u)
-    event = np.where(exp, data.event, e).astype(np.int8)
-    keep = time > 0  # a control subject recensored at time 0 has no time at risk
-    new = data.derive(keep, time=time, event=event, switch_time=None, treatment_start=None,
-                       censor_time=None, population=f"{data.population}>rpsft_counterfactual",
-                       notes=data.notes + (f"control arm counterfactual untreated times at psi={psi:.4g}",))
-    return new
 
 
 def paired_log_hr(data: TrialData, psi: float, cuts: Any, *, weights: np.ndarray | None = None,
@@ -241,8 +220,14 @@ class RPSFT(ModelSpec):
         M, the number of psi draws carried into stage 2 (and into the adjusted HR).
     pem_priors : mapping
         Priors of the stage-2 PEM by graph name.
-    draws_per_fit, tune_per_fit, chains : int
-        Sampler settings of each stage-2 fit (pooled over the M fits).
+
+    Notes
+    -----
+    The spec holds the model only. How each of the M stage-2 fits is sampled (draws, tune,
+    chains, sampler) is a :class:`pexsurv.fitting.SamplerConfig`, passed to
+    :func:`pexsurv.fitting.fit` like for any model; without one, ``fit`` uses the RPSFT
+    defaults of :func:`pexsurv.fitting.default_config` (250 draws after 300 tuning steps,
+    4 chains, per stage-2 fit).
 
     Examples
     --------
@@ -261,12 +246,11 @@ class RPSFT(ModelSpec):
     treat_modifier: float | str = 1.0
     n_psi_draws: int = 200
     pem_priors: Mapping[str, Any] = field(default_factory=dict)
-    draws_per_fit: int = 250
-    tune_per_fit: int = 300
-    chains: int = 4
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cuts", tuple(float(c) for c in self.cuts))
+        object.__setattr__(self, "n_psi_draws", as_count("n_psi_draws", self.n_psi_draws))
+        object.__setattr__(self, "grid_size", as_count("grid_size", self.grid_size))
         object.__setattr__(self, "psi_range", tuple(float(v) for v in self.psi_range))
         object.__setattr__(self, "pem_priors", MappingProxyType(dict(self.pem_priors)))
         if not isinstance(self.psi_prior, Prior):
@@ -276,9 +260,6 @@ class RPSFT(ModelSpec):
             raise ValueError(f"psi_range must be (low, high) with low < high, got {self.psi_range}")
         if self.grid_size < 101:
             raise ValueError("grid_size must be >= 101 for an accurate grid posterior")
-        for name in ("n_psi_draws", "draws_per_fit", "chains"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
         self.pem()  # validates cuts and PEM priors now, not at fit time
 
     def __hash__(self) -> int:

@@ -1,0 +1,197 @@
+"""The fit's own convergence verdict: never let an unconverged fit pass unnoticed.
+
+It lives in the fitting layer because :func:`pexsurv.fitting.fit` warns with it and
+:class:`~pexsurv.fitting.FitResult` carries it; :mod:`pexsurv.diagnostics` re-exports it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from pexsurv._names import NOT_MCMC, RPSFT_STAGE2
+
+__all__ = ["THRESHOLDS", "ConvergenceCheck", "ConvergenceWarning", "check_convergence"]
+
+# Vehtari et al. (2021) thresholds for R-hat and ESS; Betancourt (2016) for E-BFMI.
+THRESHOLDS = {"r_hat": 1.01, "ess_bulk": 400.0, "ess_tail": 400.0, "divergences": 0,
+              "treedepth_saturation": 0.0, "ebfmi": 0.3,
+              # Each stage-2 fit of a Bayesian RPSFT is short (its draws are pooled over
+              # many psi values); its own R-hat is noisier, so it gets a looser bound.
+              "r_hat_stage2": 1.05}
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit failed one or more convergence thresholds."""
+
+
+@dataclass(frozen=True)
+class ConvergenceCheck:
+    """Outcome of :func:`check_convergence`.
+
+    Attributes
+    ----------
+    name : str
+    passed : bool
+    table : pandas.DataFrame
+        One row per scalar parameter: ``r_hat``, ``ess_bulk``, ``ess_tail``,
+        ``mcse_mean`` and whether each passes.
+    divergences : int
+    treedepth_saturation : float
+        Share of draws that hit the maximum tree depth.
+    ebfmi : numpy.ndarray
+        E-BFMI per chain.
+    problems, advice : list of str
+    approximate : bool
+        The draws come from a variational approximation: MCMC diagnostics do not apply.
+    """
+
+    passed: bool
+    table: pd.DataFrame
+    divergences: int
+    treedepth_saturation: float
+    ebfmi: np.ndarray
+    problems: list[str] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+    approximate: bool = False
+    name: str = "convergence"
+
+    @property
+    def headline(self) -> str:
+        if self.approximate:
+            return "APPROXIMATE fit (ADVI): no MCMC convergence diagnostics; do not report as final"
+        worst_rhat = float(self.table["r_hat"].max())
+        min_ess = float(self.table[["ess_bulk", "ess_tail"]].min().min())
+        verdict = "converged" if self.passed else "NOT CONVERGED"
+        text = (f"{verdict}: max R-hat {worst_rhat:.3f}, min ESS {min_ess:.0f}, "
+                f"{self.divergences} divergences")
+        if not self.passed:
+            text += f" ({len(self.problems)} problem(s); first: {self.problems[0]})"
+        return text
+
+    @property
+    def text(self) -> str:
+        lines = [self.headline]
+        lines += [f"- problem: {p}" for p in self.problems]
+        lines += [f"- advice: {a}" for a in self.advice]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _flat_table(stats: dict[str, xr.Dataset]) -> pd.DataFrame:
+    """One row per scalar element of every variable, e.g. ``log_hazard_base[(0, 2]]``."""
+    frames = []
+    for name, ds in stats.items():
+        rows = {}
+        for var, da in ds.data_vars.items():
+            if da.ndim == 0:
+                rows[var] = float(da)
+                continue
+            stacked = da.stack(_elem=da.dims)
+            for idx, value in zip(stacked["_elem"].values, stacked.values, strict=True):
+                label = ", ".join(str(i) for i in np.atleast_1d(idx))
+                rows[f"{var}[{label}]"] = float(value)
+        frames.append(pd.Series(rows, name=name))
+    return pd.concat(frames, axis=1)
+
+
+def _sample_stat(tree: xr.DataTree, *names: str) -> xr.DataArray | None:
+    # nutpie and PyMC's own sampler name some statistics differently.
+    stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else xr.Dataset()
+    for n in names:
+        if n in stats:
+            return stats[n]
+    return None
+
+
+def check_convergence(result: Any, *, var_names: list[str] | None = None,
+                      warn: bool = False) -> ConvergenceCheck:
+    """R-hat, bulk and tail ESS, MCSE, divergences, tree-depth saturation and E-BFMI
+    against :data:`THRESHOLDS`, with a verdict and advice.
+
+    Parameters
+    ----------
+    result : FitResult or xarray.DataTree
+    var_names : list of str, optional
+        Parameters to check (default: every posterior variable drawn by MCMC).
+    warn : bool
+        Emit a :class:`ConvergenceWarning` when the check fails.
+
+    Examples
+    --------
+    >>> from pexsurv.testing import fake_posterior
+    >>> check = check_convergence(fake_posterior(jitter=0.1, chains=4, draws=50))
+    >>> check.passed  # 200 independent draws cannot reach ESS 400
+    False
+    """
+    tree = getattr(result, "idata", result)
+    approximate = bool(getattr(result, "approximate", False))
+    post = tree["posterior"].to_dataset()
+    # Draws not made by MCMC (a Bayesian RPSFT's grid quantiles of psi and its bootstrap
+    # hazard ratios) carry a NOT_MCMC attribute: R-hat and ESS do not apply to them.
+    post = post[var_names or [v for v in post.data_vars if NOT_MCMC not in post[v].attrs]]
+    table = _flat_table({
+        "r_hat": az.rhat(post),
+        "ess_bulk": az.ess(post, method="bulk"),
+        "ess_tail": az.ess(post, method="tail"),
+        "mcse_mean": az.mcse(post),
+    })
+    table["r_hat_ok"] = table["r_hat"] <= THRESHOLDS["r_hat"]
+    table["ess_ok"] = (table["ess_bulk"] >= THRESHOLDS["ess_bulk"]) & (
+        table["ess_tail"] >= THRESHOLDS["ess_tail"])
+
+    div = _sample_stat(tree, "diverging")
+    divergences = int(div.sum()) if div is not None else 0
+    depth = _sample_stat(tree, "maxdepth_reached", "reached_max_treedepth")
+    saturation = float(depth.mean()) if depth is not None else 0.0
+    energy = _sample_stat(tree, "energy")
+    ebfmi = np.asarray(az.bfmi(tree)["energy"].values) if energy is not None else np.array([])
+
+    problems, advice = [], []
+    if approximate:
+        pass  # MCMC diagnostics are meaningless for variational draws; the headline says so
+    else:
+        bad_rhat = table.index[~table["r_hat_ok"]].tolist()
+        if bad_rhat:
+            problems.append(f"R-hat > {THRESHOLDS['r_hat']} for {len(bad_rhat)} parameter(s): "
+                            f"{', '.join(bad_rhat[:5])}")
+            advice.append("run longer chains (more tune and draws); if R-hat stays high, the "
+                          "posterior may be multimodal: check priors and identifiability")
+        bad_ess = table.index[~table["ess_ok"]].tolist()
+        if bad_ess:
+            problems.append(f"bulk or tail ESS < {THRESHOLDS['ess_bulk']:.0f} for "
+                            f"{len(bad_ess)} parameter(s): {', '.join(bad_ess[:5])}")
+            advice.append("increase draws (ESS grows with draws) or chains")
+        if divergences > THRESHOLDS["divergences"]:
+            problems.append(f"{divergences} divergent transition(s)")
+            advice.append("raise target_accept (e.g. 0.95); if divergences persist, "
+                          "reparameterize (non-centred scales) or tighten vague priors")
+        if saturation > THRESHOLDS["treedepth_saturation"]:
+            problems.append(f"{saturation:.1%} of draws hit the maximum tree depth")
+            advice.append("the posterior is badly scaled: rescale covariates or tighten priors")
+        if ebfmi.size and (ebfmi < THRESHOLDS["ebfmi"]).any():
+            problems.append(f"E-BFMI below {THRESHOLDS['ebfmi']} in "
+                            f"{int((ebfmi < THRESHOLDS['ebfmi']).sum())} chain(s)")
+            advice.append("heavy tails or funnels: use non-centred hierarchical scales, more tuning")
+    if RPSFT_STAGE2 in tree.children and not approximate:
+        stage2 = tree[RPSFT_STAGE2].to_dataset()
+        bad = int((stage2["r_hat_max"] > THRESHOLDS["r_hat_stage2"]).sum())
+        if bad:
+            problems.append(f"{bad} of {stage2.sizes['psi_draw']} RPSFT stage-2 fits have "
+                            f"R-hat > {THRESHOLDS['r_hat_stage2']}")
+            advice.append("raise draws and tune (they apply to each stage-2 fit)")
+    check = ConvergenceCheck(passed=not problems and not approximate, table=table,
+                             divergences=divergences, treedepth_saturation=saturation,
+                             ebfmi=ebfmi, problems=problems, advice=advice,
+                             approximate=approximate)
+    if warn and not check.passed:
+        warnings.warn(check.text, ConvergenceWarning, stacklevel=2)
+    return check
