@@ -37,10 +37,11 @@ from simtools import simulate_pem  # noqa: E402
 
 from pexsurv import TrialData  # noqa: E402
 from pexsurv.diagnostics.convergence import THRESHOLDS, ConvergenceWarning  # noqa: E402
-from pexsurv.diagnostics.sbc import SBCResult, simulation_based_calibration  # noqa: E402
+from pexsurv.diagnostics.sbc import SBCResult  # noqa: E402
 from pexsurv.fitting import SamplerConfig  # noqa: E402
 from pexsurv.models import PiecewiseExponential  # noqa: E402
 from pexsurv.provenance import cpu_model, versions  # noqa: E402
+from pexsurv.workflows import simulation_based_calibration  # noqa: E402
 
 CUTS = np.array([2.0, 6.0])
 BASE = np.array([0.3, 0.2, 0.1])

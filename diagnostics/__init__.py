@@ -1,6 +1,10 @@
-"""Diagnostics: convergence checks, posterior predictive checks, LOO, prior sensitivity and,
-as they land, reports (installed as ``pexsurv.diagnostics``)."""
+"""Diagnostics: post-fit checks that read fits and never refit them (installed as
+``pexsurv.diagnostics``): convergence, posterior predictive checks, LOO, prior sensitivity,
+hazard-ratio tables and the uniformity tests of simulation-based calibration ranks (the
+simulations themselves are a workflow: :func:`pexsurv.workflows.simulation_based_calibration`).
+"""
 
+from pexsurv.diagnostics.check import CheckResult
 from pexsurv.diagnostics.convergence import (
     THRESHOLDS,
     ConvergenceCheck,
@@ -15,10 +19,11 @@ from pexsurv.diagnostics.ppc import (
     observed_vs_expected_events,
     posterior_predictive_survival,
 )
-from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks, simulation_based_calibration
+from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks
 from pexsurv.diagnostics.sensitivity import PSENSE_THRESHOLD, PriorSensitivity, prior_sensitivity
 
 __all__ = [
+    "CheckResult",
     "LOG_LIKELIHOOD_VAR",
     "PSENSE_THRESHOLD",
     "THRESHOLDS",
@@ -38,5 +43,4 @@ __all__ = [
     "posterior_predictive_survival",
     "prior_sensitivity",
     "sbc_ranks",
-    "simulation_based_calibration",
 ]

@@ -8,10 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pexsurv.defaults import CI_PROB, interval_bounds
+
 __all__ = ["hr_table"]
 
 
-def hr_table(results: Mapping[str, Any], *, prob: float = 0.95, delta: float | None = None) -> pd.DataFrame:
+def hr_table(results: Mapping[str, Any], *, prob: float = CI_PROB,
+             delta: float | None = None) -> pd.DataFrame:
     """Posterior HR summaries with each fit's convergence verdict.
 
     Parameters
@@ -41,7 +44,7 @@ def hr_table(results: Mapping[str, Any], *, prob: float = 0.95, delta: float | N
     """
     from pexsurv.diagnostics.convergence import check_convergence
 
-    lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
+    lo_q, hi_q = interval_bounds(prob)
     rows = {}
     for label, result in results.items():
         hr = result.idata["posterior"]["hr"].values.ravel()

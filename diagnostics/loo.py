@@ -22,6 +22,7 @@ from arviz_stats.utils import ELPDData
 from matplotlib.figure import Figure
 
 from pexsurv import _names as N
+from pexsurv.diagnostics.check import CheckResult
 # The builder is the model's likelihood (models layer); re-exported here for diagnostics users.
 from pexsurv.models.loglik import LOG_LIKELIHOOD_VAR, log_likelihood_tree
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["LOG_LIKELIHOOD_VAR", "LooCheck", "compare", "log_likelihood_tree", "loo"]
 
 @dataclass(frozen=True)
-class LooCheck:
+class LooCheck(CheckResult):
     """Outcome of :func:`loo`.
 
     Attributes
@@ -68,17 +69,10 @@ class LooCheck:
         return (f"PSIS-LOO: elpd {row['elpd']:.1f} (SE {row['se']:.1f}), p_loo {row['p_loo']:.1f}, "
                 f"{int(row['n_subjects'])} subjects; {verdict}.")
 
-    def __str__(self) -> str:
-        return self.text
-
     def plot(self) -> Figure:
         """Pareto k per subject (:func:`arviz.plot_khat`). Created through pyplot by
         ArviZ: close it with ``matplotlib.pyplot.close(fig)``."""
         return az.plot_khat(self.elpd, backend="matplotlib").viz["figure"].item()
-
-    def figures(self) -> dict[str, Figure]:
-        """Every figure of this check by name, made on demand."""
-        return {self.name: self.plot()}
 
 
 def loo(result: FitResult) -> LooCheck:

@@ -28,6 +28,8 @@ from matplotlib.figure import Figure
 
 from pexsurv import _names as N
 from pexsurv.data import TrialData
+from pexsurv.defaults import CI_PROB, interval_bounds
+from pexsurv.diagnostics.check import CheckResult
 from pexsurv.diagnostics.replicate import SubjectHazards, censoring_times, event_times
 from pexsurv.intervals import exposure_matrix, exposure_table, interval_index, validate_cuts
 from pexsurv.km import kaplan_meier, km_survival_at
@@ -54,12 +56,6 @@ def _chunks(n: int, values_per_item: int) -> Iterator[slice]:
         yield slice(lo, min(lo + step, n))
 
 
-def _interval_bounds(ci_prob: float) -> tuple[float, float]:
-    if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
-    return (1 - ci_prob) / 2, (1 + ci_prob) / 2
-
-
 def _replicate_km(hazards: SubjectHazards, data: TrialData, samples: np.ndarray,
                   grid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Kaplan-Meier curves of replicate trials, shape ``(len(samples), arm, time)``."""
@@ -78,7 +74,7 @@ def _replicate_km(hazards: SubjectHazards, data: TrialData, samples: np.ndarray,
 
 # --------------------------------------------------------------------------- Kaplan-Meier PPC
 @dataclass(frozen=True)
-class SurvivalPPC:
+class SurvivalPPC(CheckResult):
     """Outcome of :func:`posterior_predictive_survival`.
 
     Attributes
@@ -120,9 +116,6 @@ class SurvivalPPC:
                 f"{shares} of {n_times} times (threshold {self.min_coverage:.0%}); replicate "
                 f"subjects with an event censored {self.censoring}.")
 
-    def __str__(self) -> str:
-        return self.text
-
     def plot(self) -> Figure:
         """Observed Kaplan-Meier step curve and replicate band, per arm.
 
@@ -144,10 +137,6 @@ class SurvivalPPC:
         ax.legend(fontsize="small")
         return fig
 
-    def figures(self) -> dict[str, Figure]:
-        """Every figure of this check by name, made on demand."""
-        return {self.name: self.plot()}
-
 
 def _observed_km(data: TrialData) -> pd.DataFrame:
     frames = []
@@ -166,7 +155,7 @@ def posterior_predictive_survival(
     times: Sequence[float] | np.ndarray | None = None,
     n_draws: int = 200,
     seed: int | None = None,
-    ci_prob: float = 0.95,
+    ci_prob: float = CI_PROB,
     min_coverage: float = 0.9,
 ) -> SurvivalPPC:
     """Observed Kaplan-Meier curve per arm against posterior predictive replicate trials.
@@ -216,7 +205,7 @@ def posterior_predictive_survival(
     """
     if n_draws < 1:
         raise ValueError(f"n_draws must be >= 1, got {n_draws}")
-    lo_q, hi_q = _interval_bounds(ci_prob)
+    lo_q, hi_q = interval_bounds(ci_prob, "ci_prob")
     data = result.data
     hazards = SubjectHazards.from_result(result)
     if times is None:
@@ -251,7 +240,7 @@ def posterior_predictive_survival(
 
 # --------------------------------------------------------------------------- events per interval
 @dataclass(frozen=True)
-class EventsCheck:
+class EventsCheck(CheckResult):
     """Outcome of :func:`observed_vs_expected_events`.
 
     Attributes
@@ -288,9 +277,6 @@ class EventsCheck:
                 f"predictive interval; {self.table['observed'].sum():.0f} events observed, "
                 f"{self.table['expected'].sum():.1f} expected.")
 
-    def __str__(self) -> str:
-        return self.text
-
     def plot(self) -> Figure:
         """Observed events and expected events (posterior and predictive intervals), one
         panel per arm. Returns a :class:`matplotlib.figure.Figure` not registered with
@@ -315,10 +301,6 @@ class EventsCheck:
         axes[0].set_ylabel("events")
         axes[0].legend(fontsize="small")
         return fig
-
-    def figures(self) -> dict[str, Figure]:
-        """Every figure of this check by name, made on demand."""
-        return {self.name: self.plot()}
 
 
 def _expected_events(hazards: SubjectHazards, data: TrialData,
@@ -359,7 +341,7 @@ def observed_vs_expected_events(
     result: FitResult,
     *,
     cuts: Sequence[float] | np.ndarray | None = None,
-    ci_prob: float = 0.95,
+    ci_prob: float = CI_PROB,
     min_p_value: float = 0.05,
     seed: int | None = None,
 ) -> EventsCheck:
@@ -396,7 +378,7 @@ def observed_vs_expected_events(
     >>> check = observed_vs_expected_events(result, seed=1)  # doctest: +SKIP
     >>> check.table[["interval", "arm", "observed", "expected"]]  # doctest: +SKIP
     """
-    lo_q, hi_q = _interval_bounds(ci_prob)
+    lo_q, hi_q = interval_bounds(ci_prob, "ci_prob")
     data = result.data
     hazards = SubjectHazards.from_result(result)
     check_cuts = hazards.cuts if cuts is None else validate_cuts(cuts)

@@ -14,6 +14,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from pexsurv import _names as N
+from pexsurv.diagnostics.check import CheckResult
 from pexsurv.diagnostics.loo import LOG_LIKELIHOOD_VAR, log_likelihood_tree
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ PSENSE_THRESHOLD = 0.05
 
 
 @dataclass(frozen=True)
-class PriorSensitivity:
+class PriorSensitivity(CheckResult):
     """Outcome of :func:`prior_sensitivity`.
 
     Attributes
@@ -61,9 +62,6 @@ class PriorSensitivity:
                 f"{', '.join(flagged)} ({'; '.join(self.table.loc[flagged, 'diagnosis'])}): "
                 "report how the estimate moves under other priors.")
 
-    def __str__(self) -> str:
-        return self.text
-
     def plot(self) -> Figure:
         """Posteriors under power-scaled prior and likelihood
         (:func:`arviz.plot_psense_dist`). Created through pyplot by ArviZ: close it with
@@ -71,10 +69,6 @@ class PriorSensitivity:
         pc = az.plot_psense_dist(self.idata, var_names=list(self.var_names),
                                  likelihood_var_names=[LOG_LIKELIHOOD_VAR], backend="matplotlib")
         return pc.viz["figure"].item()
-
-    def figures(self) -> dict[str, Figure]:
-        """Every figure of this check by name, made on demand."""
-        return {self.name: self.plot()}
 
 
 def prior_sensitivity(result: FitResult, var_names: Sequence[str] = (N.LOG_HR,),

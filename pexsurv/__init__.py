@@ -26,7 +26,7 @@ _LAZY = {
     "PiecewiseExponential": "pexsurv.models",
     "RPSFT": "pexsurv.models",
     "rpsftm_gestimate": "pexsurv.models",
-    "compare_analyses": "pexsurv.analyses",
+    "compare_analyses": "pexsurv.workflows",
     "SamplerConfig": "pexsurv.fitting",
     "FitResult": "pexsurv.fitting",
     "fit": "pexsurv.fitting",

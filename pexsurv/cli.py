@@ -11,10 +11,14 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from pexsurv._version import __version__
+
+if TYPE_CHECKING:
+    from pexsurv.data import TrialData
 
 __all__ = ["main"]
 
@@ -23,17 +27,20 @@ class CLIError(Exception):
     """A user-facing error: printed to stderr, exit status 2."""
 
 
-def _populations(endpoint: str):
-    """(label, TrialData) for each analysis population of the embedded data set."""
+# The populations the demo summarises and fits on PFS: analyses of
+# pexsurv.workflows.ANALYSES that need no model of switching, by their labels there.
+_DEMO_POPULATIONS = ("ITT", "modified ITT (treated)", "from treatment start",
+                     "per protocol (censor at switch)")
+
+
+def _populations(endpoint: str) -> list[tuple[str, TrialData]]:
+    """(label, TrialData) for each demo population of the embedded data set (those its
+    columns allow), derived by :func:`pexsurv.workflows.populations`."""
     from pexsurv import datasets
+    from pexsurv.workflows import ANALYSES, populations
 
     itt = datasets.ct041_like(endpoint=endpoint)
-    pops = [("ITT (from randomization)", itt),
-            ("modified ITT: treated", itt.treated()),
-            ("treated, clock from treatment start", itt.from_treatment_start())]
-    if itt.switch_time is not None:
-        pops.append(("per protocol: switchers censored at switch", itt.per_protocol()))
-    return pops
+    return list(populations(itt, [a for a in ANALYSES if a.label in _DEMO_POPULATIONS]).items())
 
 
 def _print_hr_table(title: str, table: pd.DataFrame, extra: tuple[str, ...] = ()) -> None:
@@ -47,12 +54,12 @@ def _print_hr_table(title: str, table: pd.DataFrame, extra: tuple[str, ...] = ()
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from pexsurv.analyses import compare_analyses
     from pexsurv.diagnostics.convergence import ConvergenceWarning
     from pexsurv.diagnostics.hr_table import hr_table
     from pexsurv.fitting import SamplerConfig, compile_spec, fit
     from pexsurv.intervals import equal_events
     from pexsurv.models import RPSFT, PiecewiseExponential, rpsftm_gestimate
+    from pexsurv.workflows import compare_analyses
 
     pd.set_option("display.width", 160)
     print(f"pexsurv {__version__} demo: embedded SYNTHETIC CT041-like trial "

@@ -11,6 +11,8 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
+from pexsurv.defaults import CI_PROB, interval_bounds
+
 __all__ = ["PriorPredictive", "prior_predictive"]
 
 
@@ -49,13 +51,14 @@ class PriorPredictive:
 
         return median_survival(self._as_draws())
 
-    def summary(self, prob: float = 0.95) -> pd.DataFrame:
+    def summary(self, prob: float = CI_PROB) -> pd.DataFrame:
         """Prior quantiles of the HR (first interval) and of each arm's median.
 
         Columns: median and the central ``prob`` interval; rows ``hr`` and
         ``median[<arm>]``.
         """
-        q = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
+        lo_q, hi_q = interval_bounds(prob)
+        q = [lo_q, 0.5, hi_q]
         rows: dict[str, Any] = {}
         hr = self.hr().isel(interval=0).values.ravel()
         rows["hr"] = np.quantile(hr, q)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pexsurv.analyses import ANALYSES, as_treated, compare_analyses, exclude_switchers
+from pexsurv.workflows import ANALYSES, as_treated, compare_analyses, exclude_switchers
 
 
 def test_exclude_switchers(immdef_data):

@@ -21,6 +21,8 @@ from simtools import simulate_pem
 
 from pexsurv import TrialData
 from pexsurv.diagnostics import (
+    CheckResult,
+    SBCResult,
     compare,
     loo,
     observed_vs_expected_events,
@@ -212,12 +214,20 @@ def test_prior_sensitivity_table(fits):
     assert "log_prior" not in fits["true"].idata.children
 
 
-def test_plots_return_figures(fits):
+def test_every_check_is_one_result_type(fits):
+    """Reports treat every check alike: a bool verdict, a table, a text and named figures."""
     result = fits["true"]
+    ranks = pd.DataFrame({"x": np.random.default_rng(1).integers(0, 50, 40)})
     checks = [posterior_predictive_survival(result, n_draws=20, seed=13),
               observed_vs_expected_events(result, seed=13), loo(result),
-              prior_sensitivity(result)]
+              prior_sensitivity(result), SBCResult.from_ranks(ranks, max_rank=49)]
     for check in checks:
-        fig = check.plot()
-        assert isinstance(fig, Figure), check.name
-        plt.close(fig)
+        kind = type(check).__name__
+        assert isinstance(check, CheckResult), kind
+        assert type(check.passed) is bool and isinstance(check.table, pd.DataFrame), kind
+        assert check.text and str(check) == check.text, kind
+        figures = check.figures()
+        assert list(figures) == [check.name], kind
+        for fig in figures.values():
+            assert isinstance(fig, Figure), kind
+            plt.close(fig)

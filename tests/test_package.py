@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -58,3 +62,33 @@ def test_cli_version_and_errors(tmp_path):
     assert res.returncode == 2 and "does not exist" in res.stderr
     res = subprocess.run([exe, "bogus"], capture_output=True, text=True)
     assert res.returncode == 2 and "invalid choice" in res.stderr
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_imported_distribution_is_declared():
+    """A third-party module the package imports (anywhere, lazily included) comes from a
+    distribution named in [project] dependencies, not only through another dependency."""
+    declared = {_normalized(re.match(r"[A-Za-z0-9_.-]+", req).group())
+                for req in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    providers = packages_distributions()
+    imported: dict[str, set[str]] = {}
+    for folder in ("pexsurv", "models", "priors", "fitting", "diagnostics"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if top != "pexsurv" and top not in sys.stdlib_module_names:
+                        imported.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    assert imported, "found no third-party import: the scan is broken"
+    undeclared = {top: sorted(files)[:3] for top, files in imported.items()
+                  if not {_normalized(d) for d in providers.get(top, [top])} & declared}
+    assert not undeclared, f"imported but not declared in pyproject dependencies: {undeclared}"

@@ -17,12 +17,11 @@ from simtools import simulate_pem
 from pexsurv import TrialData
 from pexsurv.diagnostics.convergence import ConvergenceWarning
 from pexsurv.diagnostics.replicate import SubjectHazards
-from pexsurv.diagnostics.sbc import (
-    SBCResult,
+from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks
+from pexsurv.workflows.sbc import (
     _fixed_prior_spec,
     _prior_draws,
     _replicate,
-    sbc_ranks,
     simulation_based_calibration,
 )
 from pexsurv.fitting import SamplerConfig

@@ -2,12 +2,14 @@
 
 Each analysis answers its own question under its own assumption; the table says which,
 and labels those that are biased when switching or non-treatment depends on prognosis.
+The analysis populations are :class:`~pexsurv.TrialData` methods; the two defined here
+(:func:`exclude_switchers`, :func:`as_treated`) only combine its public pieces.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +18,12 @@ import pandas as pd
 
 from pexsurv import _names as N
 from pexsurv.data import TrialData
+from pexsurv.diagnostics.hr_table import hr_table
+from pexsurv.fitting import SamplerConfig, compile_spec, fit
+from pexsurv.models import PiecewiseExponential
 
 __all__ = ["ANALYSES", "Analysis", "ComparisonResult", "as_treated", "compare_analyses",
-           "exclude_switchers"]
+           "exclude_switchers", "populations"]
 
 
 def exclude_switchers(data: TrialData) -> TrialData:
@@ -52,6 +57,14 @@ class Analysis:
     exposure: str = "assigned"
     needs: tuple[str, ...] = ()
 
+    def applies(self, data: TrialData) -> bool:
+        """Whether ``data`` hold what this analysis needs (columns, or any exposure change
+        for an as-received analysis); analyses that do not apply are skipped, not faked."""
+        if any(getattr(data, col) is None for col in self.needs):
+            return False
+        return (self.exposure != "received" or data.switch_time is not None
+                or data.treatment_start is not None)
+
 
 ANALYSES: tuple[Analysis, ...] = (
     Analysis("ITT", "effect of being randomized to the experimental arm",
@@ -75,6 +88,18 @@ ANALYSES: tuple[Analysis, ...] = (
              "none valid: immortal-time and selection bias", True, as_treated,
              needs=("switch_time",)),
 )
+
+
+def populations(data: TrialData, analyses: Sequence[Analysis] = ANALYSES) -> dict[str, TrialData]:
+    """The population of each applicable analysis, derived from the ITT ``data``, by label.
+
+    Examples
+    --------
+    >>> from pexsurv import datasets
+    >>> {label: d.n for label, d in populations(datasets.ct041_like("os"), ANALYSES[:1]).items()}
+    {'ITT': 156}
+    """
+    return {a.label: a.derive(data) for a in analyses if a.applies(data)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,23 +145,17 @@ def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
     >>> from pexsurv import datasets
     >>> out = compare_analyses(datasets.ct041_like("os"), [3.0, 6.0], seed=1)  # doctest: +SKIP
     """
-    from pexsurv.diagnostics.hr_table import hr_table
-    from pexsurv.fitting import SamplerConfig, compile_spec, fit
-    from pexsurv.models import PiecewiseExponential
-
     config = SamplerConfig(draws=draws, tune=draws, seed=seed, progress=progress)
     specs = {e: PiecewiseExponential(cuts=tuple(cuts), exposure=e) for e in ("assigned", "received")}
     compiled: dict[str, Any] = {}
     results, meta = {}, {}
-    for a in analyses:
-        if any(getattr(data, col) is None for col in a.needs):
-            continue
-        if a.exposure == "received" and data.switch_time is None and data.treatment_start is None:
-            continue
-        with warnings.catch_warnings():
-            # Populations that exclude patients warn about it; the table records it.
-            warnings.simplefilter("ignore", UserWarning)
-            derived = a.derive(data)
+    applicable = [a for a in analyses if a.applies(data)]
+    with warnings.catch_warnings():
+        # Populations that exclude patients warn about it; the table records it.
+        warnings.simplefilter("ignore", UserWarning)
+        derived_by_label = populations(data, applicable)
+    for a in applicable:
+        derived = derived_by_label[a.label]
         spec = specs[a.exposure]
         if a.exposure == "assigned":  # one compiled model for every arm x interval layout
             compiled.setdefault(a.exposure, compile_spec(spec, derived, config))

@@ -1,0 +1,32 @@
+"""Workflows: procedures that fit models many times and combine what the lower layers give
+(installed as ``pexsurv.workflows``, the layer under the command line only).
+
+- :func:`compare_analyses`: every analysis of a trial with delayed treatment start and
+  crossover (ITT, modified ITT, per protocol, as treated, RPSFT, ...) side by side, with the
+  populations they are fitted on (:func:`populations`, :func:`exclude_switchers`,
+  :func:`as_treated`);
+- :func:`simulation_based_calibration`: prior draws, simulated trials and refits, ranked and
+  judged by :class:`pexsurv.diagnostics.SBCResult`.
+"""
+
+from pexsurv.workflows.compare import (
+    ANALYSES,
+    Analysis,
+    ComparisonResult,
+    as_treated,
+    compare_analyses,
+    exclude_switchers,
+    populations,
+)
+from pexsurv.workflows.sbc import simulation_based_calibration
+
+__all__ = [
+    "ANALYSES",
+    "Analysis",
+    "ComparisonResult",
+    "as_treated",
+    "compare_analyses",
+    "exclude_switchers",
+    "populations",
+    "simulation_based_calibration",
+]
