@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pexsurv import _names as N
+from pexsurv import pe
 from pexsurv.data import TrialData
 from pexsurv.km import kaplan_meier
-from pexsurv.models import PiecewiseExponential, _math, hazard_by_arm
+from pexsurv.models import PiecewiseExponential, hazard_by_arm
 from pexsurv.models.design import covariate_matrix
 
 if TYPE_CHECKING:
@@ -94,16 +95,9 @@ class SubjectHazards:
 
 # --------------------------------------------------------------------------- replicate trials
 def event_times(rates: np.ndarray, cuts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Piecewise-exponential event times, one per row of ``rates`` (interval axis last).
-
-    T solves H(T) = E with E ~ Exp(1). H is linear in the rates, so T is also where the
-    hazard ``rates * log(2) / E`` reaches H = log 2: its median, which
-    :func:`pexsurv.models._math.quantile_time` inverts exactly.
-    """
-    e = rng.standard_exponential(rates.shape[:-1])
-    # E = 0 (a ~1e-16 event) makes the scaled rates infinite and T = 0, the right answer.
-    with np.errstate(divide="ignore"):
-        return _math.quantile_time(rates * (np.log(2.0) / e)[..., None], cuts, 0.5)
+    """Piecewise-exponential event times, one per row of ``rates`` (interval axis last),
+    drawn with :func:`pexsurv.pe.event_times` (the simulator's sampler)."""
+    return pe.event_times(rng.standard_exponential(rates.shape[:-1]), cuts, rates)
 
 
 def _reverse_km_draws(time: np.ndarray, event: np.ndarray, after: np.ndarray, size: int,

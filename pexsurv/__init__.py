@@ -22,7 +22,7 @@ from pexsurv.intervals import equal_events, exposure_table, fixed_width, split_e
 _LAZY = {
     "datasets": "pexsurv",
     "simulate_trial": "pexsurv.simulate",
-    "ct041_like": "pexsurv.simulate",
+    "simulate_ct041_like": "pexsurv.simulate",
     "PiecewiseExponential": "pexsurv.models",
     "RPSFT": "pexsurv.models",
     "rpsftm_gestimate": "pexsurv.models",

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from pexsurv import TrialData, datasets
+from pexsurv.km import km_median
+from pexsurv.models import rpsftm_gestimate
+from pexsurv.pe import event_times
 from pexsurv.simulate import (
     CT041_LIKE_PARAMS,
     CT041_TARGETS,
+    CT041_UPDATED_CUT,
     SCENARIOS,
-    _sample_pe,
-    ct041_like,
     hazard_ratio,
+    os_trial_data,
+    simulate_ct041_like,
     simulate_trial,
-    summarize_trial,
+    summarize_ct041,
 )
 
 BASE = dict(
@@ -63,11 +68,48 @@ def test_params_record_every_input():
     pd.testing.assert_frame_equal(rebuilt.data, sim.data, check_exact=True)
 
 
+# --------------------------------------------------------------------------- data cuts
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_later_cut_equals_simulation_with_that_cutoff(variant):
+    primary = _sim(8, **VARIANTS[variant])
+    later = primary.at_cutoff(25.0)
+    direct = _sim(8, **VARIANTS[variant], cutoff=25.0)
+    pd.testing.assert_frame_equal(later.data, direct.data, check_exact=True)
+    pd.testing.assert_frame_equal(later.latent, direct.latent, check_exact=True)
+    assert later.params == direct.params
+    back = later.at_cutoff(BASE["cutoff"])
+    pd.testing.assert_frame_equal(back.data, primary.data, check_exact=True)
+
+
+def test_later_cut_extends_the_same_histories():
+    primary = _sim(9)
+    later = primary.at_cutoff(BASE["cutoff"] + 5.0)
+    a, b = primary.data, later.data
+    assert b["os_event"].sum() > a["os_event"].sum()
+    assert (b["os_event"] >= a["os_event"]).all() and (b["os_time"] >= a["os_time"]).all()
+    # What was observed stays as it was: events, their times, switches and infusions.
+    seen = a["os_event"] == 1
+    assert (b.loc[seen, "os_time"] == a.loc[seen, "os_time"]).all()
+    for col in ("switch_time", "treatment_start", "progression_time"):
+        was = a[col].notna()
+        assert (b.loc[was, col] == a.loc[was, col]).all()
+    np.testing.assert_allclose(b["censor_time"] - a["censor_time"], 5.0)
+    # A patient not yet infused at the first cut can be infused by the second.
+    assert b["treatment_start"].notna().sum() >= a["treatment_start"].notna().sum()
+
+
+def test_cut_before_end_of_accrual_is_rejected():
+    with pytest.raises(ValueError, match="cutoff"):
+        _sim(1).at_cutoff(BASE["accrual"] - 1.0)
+
+
 # --------------------------------------------------------------------------- PE sampler
+# (pexsurv.pe is tested against independent references in test_pe.py; these check it as
+# the simulator uses it)
 def test_sampler_constant_rate_is_exponential():
     n, rate = 200_000, 0.7
     e = np.random.default_rng(1).standard_exponential(n)
-    t = _sample_pe(e, np.array([]), np.array([rate]))
+    t = event_times(e, np.array([]), np.array([rate]))
     se = (1 / rate) / math.sqrt(n)  # SD of an exponential equals its mean
     assert abs(t.mean() - 1 / rate) < 4 * se
 
@@ -83,7 +125,7 @@ def test_sampler_piecewise_survival_at_cuts():
     n = 200_000
     cuts, rates = np.array([1.0, 2.5]), np.array([0.3, 1.2, 0.5])
     e = np.random.default_rng(2).standard_exponential(n)
-    t = _sample_pe(e, cuts, rates)
+    t = event_times(e, cuts, rates)
     at = np.array([1.0, 2.5, 4.0])
     _assert_survival_matches(t, at, np.array([0.3, 0.3 + 1.2 * 1.5, 2.1 + 0.5 * 1.5]))
 
@@ -94,7 +136,7 @@ def test_sampler_per_patient_breakpoints():
     own_cut = np.where(np.arange(n) < n // 2, 0.5, 2.0)
     cuts = np.column_stack([own_cut, np.full(n, 3.0)])
     rates = np.tile([0.2, 0.9, 0.4], (n, 1))
-    t = _sample_pe(rng.standard_exponential(n), cuts, rates)
+    t = event_times(rng.standard_exponential(n), cuts, rates)
     at = np.array([1.0, 3.5])
     early, late = t[: n // 2], t[n // 2:]
     _assert_survival_matches(early, at, np.array([0.1 + 0.9 * 0.5, 0.1 + 0.9 * 2.5 + 0.2]))
@@ -217,27 +259,37 @@ def test_invalid_inputs_raise(changes, message):
 
 
 # --------------------------------------------------------------------------- CT041-like
-# Replicates for the calibration check; each call is a few milliseconds, the four pooled
-# Cox fits about a second each.
+# Replicates for the calibration check; each call is a few milliseconds, the pooled Cox fits
+# and g-estimations a few seconds each.
 REPS = 100
 # The scenario was calibrated to within 10% of each published value (see
 # benchmarks/calibrate_ct041.md); the test allows that slack on top of 3 Monte Carlo
 # standard errors, so it catches a broken simulator, not the last percent of calibration.
 SLACK = 0.10
 CHECKED = [k for k in CT041_TARGETS if not k.startswith("os_followup")]
+POOLED = [k for k in CHECKED if "_hr_" in k or "rpsft" in k]
 
 
 @pytest.fixture(scope="module")
 def replicates():
-    return [ct041_like(seed=s) for s in range(1, REPS + 1)]
+    return [simulate_ct041_like(seed=s) for s in range(1, REPS + 1)]
 
 
 @pytest.fixture(scope="module")
 def replicate_summaries(replicates):
-    return pd.DataFrame([summarize_trial(sim, hazard_ratios=False) for sim in replicates])
+    return pd.DataFrame([summarize_ct041(sim, hazard_ratios=False) for sim in replicates])
 
 
-@pytest.mark.parametrize("key", [k for k in CHECKED if "_hr_" not in k])
+@pytest.fixture(scope="module")
+def stacked(replicates):
+    """The replicates as one trial (ids made unique; each patient keeps its own entry and
+    censoring time, so recensoring is as in the separate trials)."""
+    data = pd.concat([sim.data for sim in replicates], ignore_index=True)
+    data["id"] = np.arange(1, len(data) + 1)
+    return replace(replicates[0], data=data)
+
+
+@pytest.mark.parametrize("key", [k for k in CHECKED if k not in POOLED])
 def test_ct041_counts_and_medians_match_targets(replicate_summaries, key):
     values = replicate_summaries[key].to_numpy()
     assert not np.isnan(values).any()
@@ -246,44 +298,78 @@ def test_ct041_counts_and_medians_match_targets(replicate_summaries, key):
     assert abs(values.mean() - target) < tolerance, (key, values.mean(), target)
 
 
-@pytest.mark.parametrize("key", [k for k in CHECKED if "_hr_" in k])
-def test_ct041_hazard_ratios_match_targets(replicates, key):
+@pytest.mark.parametrize("key", [k for k in CHECKED if "_hr_" in k and "rpsft" not in k])
+def test_ct041_hazard_ratios_match_targets(stacked, key):
     # Replicates are exchangeable, so one Cox fit on the stacked trials estimates the
     # scenario's HR; its standard error plays the role of SD / sqrt(REPS) (400 separate
     # fits would take ~15 s).
     endpoint, _, population = key.split("_")
-    stacked = pd.concat([sim.data for sim in replicates], ignore_index=True)
-    hr, se = hazard_ratio(stacked, endpoint, experimental="car-t",
+    hr, se = hazard_ratio(stacked.data, endpoint, experimental="car-t",
                           treated_only=population == "mitt")
     target = CT041_TARGETS[key]
     assert abs(math.log(hr / target)) < 3 * se + math.log1p(SLACK), (key, hr, target)
 
 
+@pytest.fixture(scope="module")
+def stacked_gestimates(stacked):
+    itt = os_trial_data(stacked)
+    return {"itt": rpsftm_gestimate(itt), "mitt": rpsftm_gestimate(itt.treated())}
+
+
+@pytest.mark.parametrize("population", ["itt", "mitt"])
+def test_ct041_rpsft_adjusted_hazard_ratios_match_targets(stacked_gestimates, population):
+    # The pooled g-estimate stands for the scenario's value; the standard error that keeps
+    # the ITT p-value carries psi's uncertainty, so it plays the role of SD / sqrt(REPS).
+    g = stacked_gestimates[population]
+    hr, se = g.hr_adjusted["hr"], g.hr_adjusted_itt_p["se"]
+    target = CT041_TARGETS[f"os_hr_rpsft_{population}"]
+    assert abs(math.log(hr / target)) < 3 * se + math.log1p(SLACK), (population, hr, target)
+
+
+def test_ct041_rpsft_median_roughly_doubled(stacked, stacked_gestimates):
+    cf = stacked_gestimates["itt"].counterfactual
+    control = (cf["arm"] == "control").to_numpy()
+    exp = (stacked.data["arm"] == "car-t").to_numpy()
+    ratio = (km_median(stacked.data["os_time"][exp], stacked.data["os_event"][exp])
+             / km_median(cf["time_cf"][control], cf["event_cf"][control]))
+    target = CT041_TARGETS["os_median_ratio_rpsft_itt"]
+    assert abs(ratio / target - 1) < 2 * SLACK, ratio
+
+
 def test_ct041_design():
-    sim = ct041_like()
+    sim = simulate_ct041_like()
     d = sim.data
     assert len(d) == 156
     assert d["arm"].value_counts().to_dict() == {"car-t": 104, "control": 52}
-    assert sim.params == {**CT041_LIKE_PARAMS, "seed": 279}
-    assert SCENARIOS["ct041_like"] is ct041_like
+    assert sim.params == {**CT041_LIKE_PARAMS, "seed": SHIPPED_SEED}
+    assert SCENARIOS["ct041_like"] is simulate_ct041_like
 
 
 # --------------------------------------------------------------------------- packaged data
-def test_shipped_csv_equals_regeneration():
-    pd.testing.assert_frame_equal(datasets.load_ct041_like(), ct041_like().data,
-                                  check_exact=True)
+SHIPPED_SEED = 279
 
 
+@pytest.mark.parametrize("cut", ["primary", "updated"])
+def test_shipped_csv_equals_regeneration(cut):
+    sim = simulate_ct041_like(seed=SHIPPED_SEED)
+    if cut == "updated":
+        sim = sim.at_cutoff(sim.params["cutoff"] + CT041_UPDATED_CUT)
+    pd.testing.assert_frame_equal(datasets.load_ct041_like(cut), sim.data, check_exact=True)
+
+
+@pytest.mark.parametrize("cut", ["primary", "updated"])
 @pytest.mark.parametrize("endpoint", ["os", "pfs"])
-def test_dataset_loader(endpoint):
-    data = datasets.ct041_like(endpoint=endpoint)
-    d = datasets.load_ct041_like()
+def test_dataset_loader(endpoint, cut):
+    data = datasets.ct041_like(endpoint=endpoint, cut=cut)
+    d = datasets.load_ct041_like(cut)
     assert data.n == 156 and data.arms == ("control", "car-t")
     np.testing.assert_array_equal(data.time, d[f"{endpoint}_time"])
     assert (data.switch_time is not None) == (endpoint == "os")
     assert data.treatment_start is not None and data.censor_time is not None
 
 
-def test_dataset_loader_rejects_unknown_endpoint():
+def test_dataset_loader_rejects_unknown_endpoint_and_cut():
     with pytest.raises(ValueError, match="endpoint"):
         datasets.ct041_like(endpoint="dfs")
+    with pytest.raises(ValueError, match="cut must be one of"):
+        datasets.load_ct041_like("final")

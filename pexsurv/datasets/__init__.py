@@ -1,8 +1,9 @@
 """Packaged example data.
 
-``ct041_like.csv`` is SYNTHETIC: one realisation of
-:func:`pexsurv.simulate.ct041_like` (default seed), a trial shaped like the published
-CT041-ST-01 results. See ``README.md`` in this folder.
+``ct041_like.csv`` and ``ct041_like_updated.csv`` are SYNTHETIC: one realisation of
+:func:`pexsurv.simulate.simulate_ct041_like` (default seed), a trial shaped like the
+published CT041-ST-01 results, at its primary data cut and at an updated cut 5 months later
+(the same patients). See ``README.md`` in this folder.
 
 Examples
 --------
@@ -14,34 +15,59 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 import pandas as pd
 
 from pexsurv.data import TrialData
 
-__all__ = ["CT041_LIKE_PATH", "ct041_like", "load_ct041_like"]
+__all__ = ["CT041_LIKE_FILES", "CT041_LIKE_PATH", "ct041_like", "load_ct041_like"]
 
-CT041_LIKE_PATH: Path = Path(__file__).parent / "ct041_like.csv"
-"""Location of the synthetic CT041-like CSV file."""
+Cut = Literal["primary", "updated"]
+
+CT041_LIKE_FILES: Mapping[str, Path] = MappingProxyType({
+    "primary": Path(__file__).parent / "ct041_like.csv",
+    "updated": Path(__file__).parent / "ct041_like_updated.csv",
+})
+"""Location of the synthetic CT041-like CSV file of each data cut."""
+
+CT041_LIKE_PATH: Path = CT041_LIKE_FILES["primary"]
+"""Location of the synthetic CT041-like CSV file (primary data cut)."""
 
 
-def load_ct041_like() -> pd.DataFrame:
+def load_ct041_like(cut: Cut = "primary") -> pd.DataFrame:
     """The synthetic CT041-like trial as a DataFrame (one row per patient).
 
     Floats are parsed with ``float_precision="round_trip"`` so that the values equal the
     simulation bit for bit.
 
+    Parameters
+    ----------
+    cut : {"primary", "updated"}
+        The primary data cut (30 months after the first patient in) or the updated cut
+        of the same patients 5 months later.
+
     Returns
     -------
     pandas.DataFrame
         Columns as in :attr:`pexsurv.simulate.SimulatedTrial.data`.
+
+    Examples
+    --------
+    >>> from pexsurv import datasets
+    >>> primary, updated = datasets.load_ct041_like(), datasets.load_ct041_like("updated")
+    >>> bool((updated["os_event"] >= primary["os_event"]).all())
+    True
     """
-    return pd.read_csv(CT041_LIKE_PATH, float_precision="round_trip")
+    if cut not in CT041_LIKE_FILES:
+        raise ValueError(f"cut must be one of {sorted(CT041_LIKE_FILES)}, got {cut!r}")
+    return pd.read_csv(CT041_LIKE_FILES[cut], float_precision="round_trip")
 
 
-def ct041_like(endpoint: Literal["os", "pfs"] = "os") -> TrialData:
+def ct041_like(endpoint: Literal["os", "pfs"] = "os", cut: Cut = "primary") -> TrialData:
     """The synthetic CT041-like trial as :class:`~pexsurv.TrialData`, reference "control".
 
     Parameters
@@ -50,6 +76,8 @@ def ct041_like(endpoint: Literal["os", "pfs"] = "os") -> TrialData:
         Overall survival (with ``switch_time``: control patients crossing over to CAR-T)
         or progression-free survival (without: crossover only follows progression, so it
         never happens during PFS follow-up).
+    cut : {"primary", "updated"}
+        Data cut, as in :func:`load_ct041_like`.
 
     Returns
     -------
@@ -67,6 +95,6 @@ def ct041_like(endpoint: Literal["os", "pfs"] = "os") -> TrialData:
         raise ValueError(f"endpoint must be 'os' or 'pfs', got {endpoint!r}")
     switch = {"switch_time": "switch_time"} if endpoint == "os" else {}
     return TrialData.from_dataframe(
-        load_ct041_like(), time=f"{endpoint}_time", event=f"{endpoint}_event", arm="arm",
+        load_ct041_like(cut), time=f"{endpoint}_time", event=f"{endpoint}_event", arm="arm",
         reference="control", id="id", treatment_start="treatment_start",
         censor_time="censor_time", **switch)

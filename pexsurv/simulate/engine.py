@@ -1,4 +1,4 @@
-"""Simulate two-arm trials with delayed treatment start and treatment switching.
+"""The trial simulator: two-arm trials with delayed treatment start and treatment switching.
 
 The disease follows an illness-death process with piecewise-exponential (PE) hazards:
 progression and death before progression on time since randomization, death after
@@ -10,39 +10,34 @@ exact RPSFT structure (the untreated counterfactual is known for everyone).
 All random draws for a patient are shared between the untreated and the treated versions
 of that patient (common random numbers), so :attr:`SimulatedTrial.latent` holds the exact
 untreated counterfactual beside what happened. Times are in months.
+
+A trial is simulated in two steps: every patient's latent history (uncensored, independent
+of the data cut-off) and then what a data cut at ``cutoff`` months after the first patient
+in records of it. :meth:`SimulatedTrial.at_cutoff` takes another data cut of the same
+patients.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from pexsurv.data import TrialData
+from pexsurv.pe import event_times
 
-__all__ = [
-    "CT041_LIKE_PARAMS",
-    "CT041_TARGETS",
-    "SCENARIOS",
-    "SimulatedTrial",
-    "ct041_like",
-    "hazard_ratio",
-    "simulate_rpsft",
-    "simulate_trial",
-    "summarize_trial",
-]
+__all__ = ["HazardSpec", "SimulatedTrial", "simulate_trial"]
 
 HazardSpec = tuple[Sequence[float], Sequence[float]]
-"""A piecewise-constant hazard as ``(cuts, rates)``: ``len(rates) == len(cuts) + 1``."""
+"""A piecewise-constant hazard as ``(cuts, rates)``: ``len(rates) == len(cuts) + 1``,
+``rates[j]`` on ``(cuts[j-1], cuts[j]]``."""
 
 
 class _Piecewise(NamedTuple):
-    """Validated piecewise-constant function: ``values[j]`` on ``[cuts[j-1], cuts[j])``."""
+    """Validated piecewise-constant function: ``values[j]`` on ``(cuts[j-1], cuts[j]]``."""
 
     cuts: np.ndarray
     values: np.ndarray
@@ -50,64 +45,62 @@ class _Piecewise(NamedTuple):
 
 @dataclass(frozen=True)
 class SimulatedTrial:
-    """One simulated trial.
+    """One simulated trial, observed at one data cut-off.
 
     Attributes
     ----------
     data : pandas.DataFrame
         One row per patient, as a trial would record it: ``id``, ``arm`` (label),
         ``entry`` (months after first patient in), ``pfs_time``, ``pfs_event``,
-        ``os_time``, ``os_event``, ``treatment_start`` (NaN = never treated),
+        ``os_time``, ``os_event``, ``treatment_start`` (NaN = not treated by the cut-off),
         ``switch_time`` (NaN = no crossover observed), ``censor_time`` (administrative
         potential censoring time, cut-off minus entry) and ``progression_time``
         (NaN = no progression observed).
     params : dict
-        Every input of :func:`simulate_trial`, normalised to tuples and floats.
+        Every input of :func:`simulate_trial`, normalised to tuples and floats
+        (``cutoff`` is this data cut's).
     latent : pandas.DataFrame
-        Per patient, uncensored: untreated counterfactual times (``progression0``,
-        ``pfs0``, ``os0``), ``manufacturing_time``, the actual event times
-        (``progression``, ``pfs``, ``os``), the crossover time ``switch`` had follow-up
-        continued (NaN = none) and the censoring time ``censor`` (administrative or
-        dropout, whichever is first). ``progression*`` is NaN when death came first.
-        Only a patient's PFS event or censoring before manufacturing ends decides that
-        an experimental patient is never treated.
+        Per patient, uncensored: ``entry``, untreated counterfactual times
+        (``progression0``, ``pfs0``, ``os0``), ``manufacturing_time``, ``treated``
+        (the experimental patient is infused had follow-up continued), the actual event
+        times (``progression``, ``pfs``, ``os``), the crossover time ``switch`` had
+        follow-up continued (NaN = none), the loss-to-follow-up time ``dropout`` (inf =
+        none) and this cut's censoring time ``censor`` (administrative or dropout,
+        whichever is first). ``progression*`` is NaN when death came first. An
+        experimental patient is never treated when the PFS event or dropout comes before
+        manufacturing ends; one treated after the cut-off is recorded as not treated.
+
+    Examples
+    --------
+    >>> from pexsurv.simulate import simulate_ct041_like
+    >>> primary = simulate_ct041_like()
+    >>> updated = primary.at_cutoff(primary.params["cutoff"] + 5.0)
+    >>> int(updated.data["os_event"].sum()) >= int(primary.data["os_event"].sum())
+    True
     """
 
     data: pd.DataFrame
     params: dict[str, Any]
     latent: pd.DataFrame
 
+    def at_cutoff(self, cutoff: float) -> SimulatedTrial:
+        """The same patients observed at another data cut-off.
 
-# --------------------------------------------------------------------------- sampler
-def _sample_pe(e: np.ndarray, cuts: np.ndarray, rates: np.ndarray) -> np.ndarray:
-    """Event times of piecewise-constant hazards by inverting the cumulative hazard.
+        Parameters
+        ----------
+        cutoff : float
+            Months after the first patient in; must exceed the accrual period.
 
-    Parameters
-    ----------
-    e : numpy.ndarray, shape (n,)
-        Standard exponential draws, one per patient: the time is ``H^{-1}(e)``.
-    cuts : numpy.ndarray, shape (k,) or (n, k)
-        Breakpoints, sorted within each row (shared when 1-D, per patient when 2-D).
-        Repeated breakpoints (zero-width pieces) are allowed.
-    rates : numpy.ndarray, shape (k + 1,) or (n, k + 1)
-        Hazard on ``[0, cuts[0])``, ``[cuts[0], cuts[1])``, ..., ``[cuts[-1], inf)``;
-        all > 0.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n,)
-    """
-    n = e.shape[0]
-    cuts = np.broadcast_to(cuts, (n, np.shape(cuts)[-1]))
-    rates = np.broadcast_to(rates, (n, np.shape(rates)[-1]))
-    starts = np.concatenate([np.zeros((n, 1)), cuts], axis=1)
-    widths = np.diff(starts, axis=1)
-    # Cumulative hazard at the start of each piece.
-    h_start = np.concatenate([np.zeros((n, 1)), np.cumsum(rates[:, :-1] * widths, axis=1)],
-                             axis=1)
-    piece = (h_start <= e[:, None]).sum(axis=1) - 1
-    rows = np.arange(n)
-    return starts[rows, piece] + (e - h_start[rows, piece]) / rates[rows, piece]
+        Returns
+        -------
+        SimulatedTrial
+            Equal, bit for bit, to :func:`simulate_trial` run with the same inputs and
+            this ``cutoff``.
+        """
+        params = {**self.params, "cutoff": float(cutoff)}
+        _check_cutoff(params["accrual"], params["cutoff"])
+        data, latent = _observe(self.latent, params["cutoff"], params["arm_labels"][0])
+        return SimulatedTrial(data=data, params=params, latent=latent)
 
 
 def _step(f: _Piecewise, t: np.ndarray) -> np.ndarray:
@@ -179,14 +172,18 @@ def _check_design(n: int, allocation: tuple[int, int], arm_labels: tuple[str, st
         raise ValueError(f"allocation must be two positive integers, got {allocation!r}")
     if len(arm_labels) != 2 or arm_labels[0] == arm_labels[1]:
         raise ValueError(f"arm_labels must be two distinct labels, got {arm_labels!r}")
-    if not cutoff > accrual:
-        raise ValueError(f"cutoff ({cutoff}) must be after the end of accrual ({accrual}) "
-                         "so that every patient has follow-up")
+    _check_cutoff(accrual, cutoff)
     if not 0.0 <= switch_prob <= 1.0:
         raise ValueError(f"switch_prob must be a probability in [0, 1], got {switch_prob}")
     if experimental_effect not in ("hazard", "rpsft"):
         raise ValueError("experimental_effect must be 'hazard' or 'rpsft', got "
                          f"{experimental_effect!r}")
+
+
+def _check_cutoff(accrual: float, cutoff: float) -> None:
+    if not cutoff > accrual:
+        raise ValueError(f"cutoff ({cutoff}) must be after the end of accrual ({accrual}) "
+                         "so that every patient has follow-up")
 
 
 # --------------------------------------------------------------------------- simulator
@@ -257,6 +254,7 @@ def simulate_trial(
         Entry times are uniform over ``accrual`` months, the first patient entering at 0.
     cutoff : float
         Data cut-off, months after the first patient in (must exceed ``accrual``).
+        :meth:`SimulatedTrial.at_cutoff` gives other cuts of the same patients.
     dropout_rate : float
         Exponential loss-to-follow-up rate per month (0 = none).
 
@@ -325,23 +323,23 @@ def simulate_trial(
     wants_switch = rng.uniform(size=n) < switch_prob
     lag = rng.standard_exponential(n) * switch_lag_mean
 
-    admin = cutoff - entry
     dropout = e_dropout / dropout_rate if dropout_rate > 0 else np.full(n, np.inf)
-    censor = np.minimum(admin, dropout)
 
     # Untreated counterfactual (the control process).
-    untreated = _illness_death(_sample_pe(e_prog, prog.cuts, prog.values),
-                               _sample_pe(e_death_pre, death_pre.cuts, death_pre.values),
-                               _sample_pe(e_death_post, death_post.cuts, death_post.values))
+    untreated = _illness_death(event_times(e_prog, prog.cuts, prog.values),
+                               event_times(e_death_pre, death_pre.cuts, death_pre.values),
+                               event_times(e_death_post, death_post.cuts, death_post.values))
     prog0, pfs0, os0 = untreated
 
-    # Experimental arm: treated only if manufacturing ends before PFS event and censoring.
-    treated = experimental & (manufacturing <= np.minimum(pfs0, censor))
+    # Experimental arm: treated only if manufacturing ends before the PFS event and
+    # dropout. The data cut-off does not decide it (a patient not yet infused at one cut
+    # may be infused by the next), so the latent history is the same at every cut.
+    treated = experimental & (manufacturing <= np.minimum(pfs0, dropout))
     if experimental_effect == "hazard":
         on_treatment = _illness_death(
-            _sample_pe(e_prog, *_with_effect(prog, effect_pfs, manufacturing)),
-            _sample_pe(e_death_pre, *_with_effect(death_pre, effect_pfs, manufacturing)),
-            _sample_pe(e_death_post, death_post.cuts, death_post.values * effect_post.values),
+            event_times(e_prog, *_with_effect(prog, effect_pfs, manufacturing)),
+            event_times(e_death_pre, *_with_effect(death_pre, effect_pfs, manufacturing)),
+            event_times(e_death_post, death_post.cuts, death_post.values * effect_post.values),
         )
     else:
         on_treatment = tuple(_accelerate(t, manufacturing, psi) for t in untreated)
@@ -354,76 +352,40 @@ def simulate_trial(
     switch = np.where(switch < os0, switch, np.nan)
     os_t = np.where(np.isnan(switch), os_t, _accelerate(os0, switch, psi))
 
-    data = pd.DataFrame({
+    latent = pd.DataFrame({
         "id": np.arange(1, n + 1),
         "arm": np.where(experimental, arm_labels[0], arm_labels[1]).astype(object),
-        "entry": entry,
-        "pfs_time": np.minimum(pfs_t, censor),
-        "pfs_event": (pfs_t <= censor).astype(np.int64),
-        "os_time": np.minimum(os_t, censor),
-        "os_event": (os_t <= censor).astype(np.int64),
-        "treatment_start": np.where(experimental, np.where(treated, manufacturing, np.nan), 0.0),
-        "switch_time": np.where(switch < censor, switch, np.nan),
-        "censor_time": admin,
-        "progression_time": np.where(prog_t <= censor, prog_t, np.nan),
-    })
-    latent = pd.DataFrame({
-        "id": data["id"], "arm": data["arm"],
-        "progression0": prog0, "pfs0": pfs0, "os0": os0,
+        "entry": entry, "progression0": prog0, "pfs0": pfs0, "os0": os0,
         "manufacturing_time": np.where(experimental, manufacturing, np.nan),
-        "progression": prog_t, "pfs": pfs_t, "os": os_t, "switch": switch, "censor": censor,
+        "treated": treated, "progression": prog_t, "pfs": pfs_t, "os": os_t,
+        "switch": switch, "dropout": dropout,
     })
+    data, latent = _observe(latent, float(cutoff), arm_labels[0])
     return SimulatedTrial(data=data, params=params, latent=latent)
 
 
-def simulate_rpsft(n: int, *, seed: int, psi: float = -0.5,
-                   switching: bool = True) -> TrialData:
-    """A trial with exact RPSFT structure and prognosis-driven switching.
-
-    1:1 randomisation; untreated time ``U ~ Exp(mean 2)``; experimental ``T = U exp(-psi)``;
-    administrative censoring ``C ~ Uniform(2, 5)``. A control patient switches with
-    probability ``min(U / 3, 0.9)`` at a uniform 0.2-0.8 fraction of ``U`` and then lives
-    on treatment time: switch times carry prognosis (the sickest rarely switch), the case
-    where likelihoods that condition on switching are biased. Because ``U`` is exponential
-    the no-switch hazard ratio is exactly ``exp(psi)``. Used by the tests, the RPSFT
-    benchmark and the validation study.
-
-    Parameters
-    ----------
-    n : int
-    seed : int
-    psi : float
-        True log acceleration factor (< 0: treatment extends survival).
-    switching : bool
-        ``False`` gives the same trial without switching (the no-switch truth).
-
-    Returns
-    -------
-    TrialData
-        With ``switch_time`` (observed switches only) and ``censor_time``; arm 0 = control.
-
-    Examples
-    --------
-    >>> data = simulate_rpsft(200, seed=1)
-    >>> data.n, int(np.isfinite(data.switch_time).sum()) > 0
-    (200, True)
-    """
-    rng = np.random.default_rng(seed)
-    arm = rng.permutation(np.r_[np.zeros(n // 2, int), np.ones(n - n // 2, int)])
-    u = rng.exponential(2.0, n)
-    c = rng.uniform(2.0, 5.0, n)
-    switch_frac = rng.uniform(0.2, 0.8, n)
-    switches = (arm == 0) & (rng.uniform(size=n) < np.clip(u / 3.0, 0, 0.9)) & switching
-    s = switch_frac * u
-    t = np.where(arm == 1, u * np.exp(-psi), np.where(switches, s + (u - s) * np.exp(-psi), u))
-    time = np.minimum(t, c)
-    frame = pd.DataFrame({"id": np.arange(n), "arm": arm, "time": time,
-                          "event": (t <= c).astype(int),
-                          "switch_time": np.where(switches & (s < time), s, np.nan),
-                          "censor_time": c})
-    return TrialData.from_dataframe(frame, time="time", event="event", arm="arm", reference=0,
-                                    id="id", switch_time="switch_time",
-                                    censor_time="censor_time")
+def _observe(latent: pd.DataFrame, cutoff: float, experimental_label: str
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a data cut at ``cutoff`` records of the latent histories; the latent frame is
+    returned with this cut's ``censor`` column."""
+    experimental = (latent["arm"] == experimental_label).to_numpy()
+    admin = cutoff - latent["entry"].to_numpy()
+    censor = np.minimum(admin, latent["dropout"].to_numpy())
+    pfs, os_, prog = (latent[k].to_numpy() for k in ("pfs", "os", "progression"))
+    manufacturing, switch = latent["manufacturing_time"].to_numpy(), latent["switch"].to_numpy()
+    started = latent["treated"].to_numpy() & (manufacturing <= censor)
+    data = pd.DataFrame({
+        "id": latent["id"], "arm": latent["arm"], "entry": latent["entry"],
+        "pfs_time": np.minimum(pfs, censor),
+        "pfs_event": (pfs <= censor).astype(np.int64),
+        "os_time": np.minimum(os_, censor),
+        "os_event": (os_ <= censor).astype(np.int64),
+        "treatment_start": np.where(experimental, np.where(started, manufacturing, np.nan), 0.0),
+        "switch_time": np.where(switch < censor, switch, np.nan),
+        "censor_time": admin,
+        "progression_time": np.where(prog <= censor, prog, np.nan),
+    })
+    return data, latent.assign(censor=censor)
 
 
 def _n_experimental(n: int, allocation: tuple[int, int]) -> int:
@@ -446,144 +408,3 @@ def _illness_death(progression: np.ndarray, death_pre: np.ndarray, post: np.ndar
 
 def _as_spec(f: _Piecewise) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple(f.cuts.tolist()), tuple(f.values.tolist())
-
-
-# --------------------------------------------------------------------------- summaries
-def hazard_ratio(data: pd.DataFrame, endpoint: Literal["os", "pfs"], *,
-                 experimental: str, treated_only: bool = False) -> tuple[float, float]:
-    """Cox hazard ratio, experimental vs control (lifelines, Efron ties).
-
-    Parameters
-    ----------
-    data : pandas.DataFrame
-        :attr:`SimulatedTrial.data`, or several of them stacked (replicates are
-        exchangeable, so the pooled fit estimates the scenario's large-sample HR).
-    endpoint : {"os", "pfs"}
-    experimental : str
-        Label of the experimental arm.
-    treated_only : bool
-        Modified ITT: drop patients who never started their assigned therapy.
-
-    Returns
-    -------
-    hr, se_log_hr : float
-    """
-    from lifelines import CoxPHFitter  # heavy import, only needed for summaries
-
-    keep = data["treatment_start"].notna() if treated_only else np.ones(len(data), bool)
-    frame = pd.DataFrame({
-        "time": data.loc[keep, f"{endpoint}_time"].to_numpy(),
-        "event": data.loc[keep, f"{endpoint}_event"].to_numpy(),
-        "experimental": (data.loc[keep, "arm"] == experimental).to_numpy(dtype=float),
-    })
-    fit = CoxPHFitter().fit(frame, "time", "event")
-    return (float(fit.hazard_ratios_["experimental"]),
-            float(fit.standard_errors_["experimental"]))
-
-
-def summarize_trial(sim: SimulatedTrial, *, hazard_ratios: bool = True) -> dict[str, float]:
-    """Counts, Kaplan-Meier medians and Cox hazard ratios of one simulated trial.
-
-    Keys match :data:`CT041_TARGETS`; ``*_mitt`` drops never-treated patients,
-    ``os_followup_*`` are reverse Kaplan-Meier median follow-up times.
-
-    Parameters
-    ----------
-    sim : SimulatedTrial
-    hazard_ratios : bool
-        Also fit the four Cox models (the slow part, about 0.15 s).
-
-    Returns
-    -------
-    dict of str to float
-    """
-    from pexsurv.km import km_median
-
-    d = sim.data
-    experimental = sim.params["arm_labels"][0]
-    exp = (d["arm"] == experimental).to_numpy()
-    treated = d["treatment_start"].notna().to_numpy()
-    out = {"never_treated": float((exp & ~treated).sum()),
-           "switched": float(d["switch_time"].notna().sum())}
-    for endpoint in ("pfs", "os"):
-        t = d[f"{endpoint}_time"].to_numpy()
-        e = d[f"{endpoint}_event"].to_numpy()
-        out[f"{endpoint}_median_experimental"] = km_median(t[exp], e[exp])
-        out[f"{endpoint}_median_control"] = km_median(t[~exp], e[~exp])
-        out[f"{endpoint}_median_experimental_mitt"] = km_median(t[exp & treated],
-                                                                e[exp & treated])
-        if hazard_ratios:
-            out[f"{endpoint}_hr_itt"] = hazard_ratio(d, endpoint, experimental=experimental)[0]
-            out[f"{endpoint}_hr_mitt"] = hazard_ratio(d, endpoint, experimental=experimental,
-                                                      treated_only=True)[0]
-    t, e = d["os_time"].to_numpy(), 1 - d["os_event"].to_numpy()
-    out["os_followup_experimental"] = km_median(t[exp], e[exp])
-    out["os_followup_control"] = km_median(t[~exp], e[~exp])
-    return out
-
-
-# --------------------------------------------------------------------------- scenarios
-CT041_TARGETS: Mapping[str, float] = MappingProxyType({
-    "never_treated": 16.0,
-    "switched": 20.0,
-    "pfs_median_experimental": 3.25,
-    "pfs_median_control": 1.77,
-    "pfs_median_experimental_mitt": 4.37,
-    "pfs_hr_itt": 0.366,
-    "pfs_hr_mitt": 0.304,
-    "os_median_experimental": 7.92,
-    "os_median_control": 5.49,
-    "os_median_experimental_mitt": 8.61,
-    "os_hr_itt": 0.693,
-    "os_hr_mitt": 0.601,
-    "os_followup_experimental": 14.42,
-    "os_followup_control": 11.33,
-})
-"""Published CT041-ST-01 results (Qi et al., Lancet 2025; ASCO 2025): 104 vs 52
-randomized, counts of patients never infused and of control patients who crossed over,
-Kaplan-Meier medians (months), Cox hazard ratios and reverse Kaplan-Meier median OS
-follow-up. ``*_mitt``: patients who started their assigned therapy."""
-
-CT041_LIKE_PARAMS: Mapping[str, Any] = MappingProxyType({
-    "n": 156,
-    "allocation": (2, 1),
-    "arm_labels": ("car-t", "control"),
-    "progression": ((1.0, 3.0), (0.1682, 0.7661, 0.5449)),
-    "death_pre_progression": ((), (0.01,)),
-    "death_post_progression": ((3.0,), (0.2326, 0.2034)),
-    "hr_pfs": (0.3238, 0.272),
-    "hr_cuts": (3.0,),
-    "hr_post_progression": 1.084,
-    "experimental_effect": "hazard",
-    "psi": -0.51,
-    "manufacturing_mean": 0.8095,
-    "manufacturing_sd": 0.15,
-    "switch_prob": 0.4908,
-    "switch_lag_mean": 1.0,
-    "accrual": 28.0,
-    "cutoff": 30.0,
-    "dropout_rate": 0.01,
-})
-
-
-def ct041_like(seed: int = 279) -> SimulatedTrial:
-    """A synthetic trial shaped like CT041-ST-01 (CAR-T vs physician's choice, gastric
-    cancer): :func:`simulate_trial` with :data:`CT041_LIKE_PARAMS`.
-
-    Calibrated so that, over replicates, the counts, medians and hazard ratios sit near
-    :data:`CT041_TARGETS` (see ``benchmarks/calibrate_ct041.md``). The data are
-    SYNTHETIC: no patient-level data of the trial were used.
-
-    Examples
-    --------
-    >>> from pexsurv.simulate import ct041_like
-    >>> sim = ct041_like()
-    >>> sim.data["arm"].value_counts().to_dict()
-    {'car-t': 104, 'control': 52}
-    """
-    return simulate_trial(**CT041_LIKE_PARAMS, seed=seed)
-
-
-SCENARIOS: Mapping[str, Callable[..., SimulatedTrial]] = MappingProxyType(
-    {"ct041_like": ct041_like})
-"""Named scenarios for the command line: name -> function of ``seed``."""

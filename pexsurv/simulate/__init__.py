@@ -1,0 +1,40 @@
+"""Simulate two-arm trials with delayed treatment start and treatment switching.
+
+``engine`` holds the simulator (:func:`simulate_trial`, :class:`SimulatedTrial` and its
+data cuts), ``summaries`` what a trial report would give of a simulated trial, and
+``scenarios`` the named, calibrated scenarios.
+
+Examples
+--------
+>>> from pexsurv.simulate import SCENARIOS, simulate_ct041_like
+>>> SCENARIOS["ct041_like"] is simulate_ct041_like
+True
+"""
+
+from pexsurv.simulate.engine import HazardSpec, SimulatedTrial, simulate_trial
+from pexsurv.simulate.scenarios import (
+    CT041_LIKE_PARAMS,
+    CT041_TARGETS,
+    CT041_UPDATED_CUT,
+    SCENARIOS,
+    simulate_ct041_like,
+    simulate_rpsft,
+    summarize_ct041,
+)
+from pexsurv.simulate.summaries import hazard_ratio, os_trial_data, summarize_trial
+
+__all__ = [
+    "CT041_LIKE_PARAMS",
+    "CT041_TARGETS",
+    "CT041_UPDATED_CUT",
+    "SCENARIOS",
+    "HazardSpec",
+    "SimulatedTrial",
+    "hazard_ratio",
+    "os_trial_data",
+    "simulate_ct041_like",
+    "simulate_rpsft",
+    "simulate_trial",
+    "summarize_ct041",
+    "summarize_trial",
+]
