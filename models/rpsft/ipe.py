@@ -69,11 +69,24 @@ def _covariate_design(data: TrialData, covariates: Sequence[str]) -> dict[str, n
     return design
 
 
+def _experimental_modifier(cf: Counterfactual, experimental: np.ndarray) -> float:
+    """The one ``treat_modifier`` of the experimental arm (its observed times carry
+    ``exp(-psi m)``, so the update is ``psi = -beta / m``)."""
+    m = np.unique(cf.modifier[experimental])
+    if m.size != 1 or m[0] == 0.0:
+        raise ValueError("IPE reads psi off the experimental arm as observed, so "
+                         "treat_modifier must be one non-zero value within the experimental "
+                         f"arm; got {m[:10].tolist()}")
+    return float(m[0])
+
+
 def _step(arrays: TrialArrays, psi: float, dist: str) -> float:
-    """One IPE update: minus the AFT arm coefficient on the adjusted data at ``psi``."""
+    """One IPE update: minus the AFT arm coefficient on the adjusted data at ``psi``,
+    divided by the experimental arm's ``treat_modifier``."""
     time, event = arrays.adjusted(psi)
     design = {_ARM: arrays.experimental.astype(float), **arrays.extra}
-    return -fit_aft(time, event, design, _ARM, dist).coef
+    m = _experimental_modifier(arrays.cf, arrays.experimental)
+    return -fit_aft(time, event, design, _ARM, dist).coef / m
 
 
 def _solve(arrays: TrialArrays, dist: str, tol: float, max_iter: int,
@@ -128,7 +141,9 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
     aft_dist : {"weibull", "loglogistic", "lognormal"}
         Family of the AFT model (lifelines' ``WeibullAFTFitter`` etc.).
     recensor, autoswitch, treat_modifier
-        As in :func:`~pexsurv.models.rpsft.counterfactual.counterfactual_times`.
+        As in :func:`~pexsurv.models.rpsft.counterfactual.counterfactual_times`. The
+        experimental arm enters as observed, so its ``treat_modifier`` must be one value
+        ``m`` and the update is ``psi = -beta / m``.
     covariates : sequence of str
         Numeric names in ``data.covariates`` added to the AFT model.
     tol : float
@@ -187,6 +202,7 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
     cf = Counterfactual.from_data(data, recensor=recensor, autoswitch=autoswitch,
                                   treat_modifier=treat_modifier)
     arrays = TrialArrays.from_data(data, cf, **_covariate_design(data, covariates))
+    _experimental_modifier(cf, arrays.experimental)  # fail before any fit
     psi, trace, how = _solve(arrays, aft_dist, tol, int(max_iter), (lo, hi))
 
     z_itt = logrank_z(data.time, data.event, arrays.experimental, strata=data.strata)
