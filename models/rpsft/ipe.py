@@ -49,6 +49,10 @@ from pexsurv.models.rpsft.gestimation import _hr
 __all__ = ["ipe"]
 
 _ARM = "arm"
+# Secant steps before the bracketing fallback: on a smooth g it converges in <= 8 (immdef,
+# simulated trials); more mean that g jumps near the root (recensoring switches events
+# off), where Brent's method on the bracket the secant steps found is the right tool.
+_SECANT_STEPS = 12
 
 
 def _covariate_design(data: TrialData, covariates: Sequence[str]) -> dict[str, np.ndarray]:
@@ -89,6 +93,20 @@ def _step(arrays: TrialArrays, psi: float, dist: str) -> float:
     return -fit_aft(time, event, design, _ARM, dist).coef / m
 
 
+def _bracket(steps: dict[float, float], lo: float,
+             hi: float) -> tuple[float, float] | None:
+    """Adjacent evaluated psi in ``[lo, hi]`` where ``psi - step(psi)`` changes sign, next
+    to the evaluation closest to a root (None if there is no sign change)."""
+    psis = np.array(sorted(p for p in steps if lo <= p <= hi))
+    g = np.array([p - steps[p] for p in psis])
+    change = np.flatnonzero(np.sign(g[:-1]) * np.sign(g[1:]) < 0)
+    if change.size == 0:
+        return None
+    best = int(np.argmin(np.abs(g)))
+    i = change[np.argmin(np.abs(change + 0.5 - best))]
+    return float(psis[i]), float(psis[i + 1])
+
+
 def _solve(arrays: TrialArrays, dist: str, tol: float, max_iter: int,
            psi_range: tuple[float, float]) -> tuple[float, list[tuple[float, float]], str]:
     """The fixed point ``psi = step(psi)``, as a root of ``g(psi) = psi - step(psi)``.
@@ -96,8 +114,9 @@ def _solve(arrays: TrialArrays, dist: str, tol: float, max_iter: int,
     Plain iteration from psi = 0 converges only linearly (on ``immdef`` each step removes
     15% of the error: 69 AFT fits for 1e-8), so the secant method is started from the first
     two iterates, 0 and the ITT estimate ``step(0)``; it finds the same fixed point in a few
-    fits. ``g`` has small jumps where recensoring switches an event off; if the secant steps
-    fail, Brent's method brackets the root in ``psi_range``. Returns psi, the
+    fits. ``g`` jumps where recensoring switches an event off, and may jump across 0 (then
+    the "fixed point" is the jump); if the secant steps fail, Brent's method finishes on a
+    bracket of evaluated points (or ``psi_range``). Returns psi, the
     ``(psi, step(psi))`` evaluations, and the solver used.
     """
     steps: dict[float, float] = {}  # each AFT fit once (the solvers revisit their start)
@@ -112,17 +131,23 @@ def _solve(arrays: TrialArrays, dist: str, tol: float, max_iter: int,
     start = -g(0.0)
     try:
         found = optimize.root_scalar(g, x0=0.0, x1=start, method="secant", xtol=tol,
-                                     maxiter=max_iter)
+                                     maxiter=min(max_iter, _SECANT_STEPS))
         if found.converged and lo <= found.root <= hi and abs(g(found.root)) < 10 * tol:
             return float(found.root), list(steps.items()), "secant"
     except (ArithmeticError, ValueError):
         pass  # fall through to the bracketing search
-    g_lo, g_hi = g(lo), g(hi)
-    if not np.sign(g_lo) * np.sign(g_hi) < 0:
+    # Bracket from the points already evaluated when they straddle the root (they usually
+    # do: the secant steps land on both sides of a jump), else from psi_range.
+    bracket = _bracket(steps, lo, hi)
+    if bracket is None:
+        g(lo), g(hi)
+        bracket = _bracket(steps, lo, hi)
+    if bracket is None:
         warnings.warn(f"IPE found no fixed point: psi - step(psi) does not change sign in "
                       f"psi_range={psi_range}; psi is NaN. Widen psi_range",
                       UserWarning, stacklevel=3)
         return math.nan, list(steps.items()), "failed"
+    lo, hi = bracket
     root = optimize.brentq(g, lo, hi, xtol=tol, maxiter=max_iter)
     return float(root), list(steps.items()), "brent"
 
