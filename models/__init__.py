@@ -28,6 +28,7 @@ from pexsurv.models.rpsft import (
     paired_log_hr,
     psi_posterior_grid,
     rpsftm_gestimate,
+    tse_simple,
     z_on_grid,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "paired_log_hr",
     "psi_posterior_grid",
     "rpsftm_gestimate",
+    "tse_simple",
     "z_on_grid",
     "hazard_by_arm",
     "hr_by_interval",

@@ -20,6 +20,7 @@ from pexsurv.models.rpsft.counterfactual import (
 from pexsurv.models.rpsft.estimate import SwitchEstimate
 from pexsurv.models.rpsft.gestimation import GEstimate, adjusted_hr, rpsftm_gestimate, z_on_grid
 from pexsurv.models.rpsft.ipe import ipe
+from pexsurv.models.rpsft.tse import tse_simple
 
 __all__ = [
     "RPSFT",
@@ -36,5 +37,6 @@ __all__ = [
     "paired_log_hr",
     "psi_posterior_grid",
     "rpsftm_gestimate",
+    "tse_simple",
     "z_on_grid",
 ]
