@@ -91,6 +91,9 @@ def test_immdef_hazard_ratios(fit_immdef, immdef_data):
     np.testing.assert_array_equal(fit_immdef.counterfactual["time_cf"][exp],
                                   immdef_data.time[exp])
     assert fit_immdef.settings["recensored_arms"] == (immdef_data.arms[0],)
+    row = fit_immdef.comparison_row()
+    assert row["hr_median"] == p["hr"] and row["interval"] == "log-rank p-value"
+    assert "common treatment effect" in row["assumption"]
 
 
 def test_psi_is_a_fixed_point(fit_immdef, immdef):

@@ -67,6 +67,8 @@ def test_recovers_psi_and_the_no_switch_hr(fit, sim):
     assert fit.ci[0] < PSI < fit.ci[1] and fit.ci_type == "AFT Wald"
     assert fit.hr_adjusted["hr"] == pytest.approx(hr_truth, abs=0.03)
     assert abs(fit.hr_itt["hr"] - hr_truth) > 0.1  # switching dilutes the ITT HR
+    row = fit.comparison_row()
+    assert row["interval"] == "Cox Wald" and "secondary baseline" in row["assumption"]
 
 
 def test_ignoring_the_confounder_is_biased(fit, sim):

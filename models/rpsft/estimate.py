@@ -23,9 +23,21 @@ from pexsurv.cox import cox_hr
 from pexsurv.data import TrialData
 from pexsurv.models.rpsft.counterfactual import Counterfactual
 
-__all__ = ["SwitchEstimate", "TrialArrays", "boot_hr", "bootstrap", "percentile_limits"]
+__all__ = ["ASSUMPTIONS", "SwitchEstimate", "TrialArrays", "boot_hr", "bootstrap", "percentile_limits"]
 
 _BOOT_COLUMNS = (PSI, "log_hr")
+
+# What each method answers and what it rests on, for comparison tables (the wording of
+# pexsurv.workflows.compare's rows; NICE DSU TSD 16).
+ASSUMPTIONS: dict[str, tuple[str, str]] = {
+    "IPE": ("effect had control patients not switched",
+            "randomization, a common treatment effect (same acceleration factor when treated "
+            "in either arm) and the parametric AFT family"),
+    "TSE (simple)": ("effect had control patients not switched",
+                     "switching only at/after the secondary baseline (progression) with no "
+                     "unmeasured confounding there, no time-dependent confounding between "
+                     "it and the switch, and the parametric AFT family"),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,6 +216,41 @@ class SwitchEstimate:
             if d is not None:
                 return d
         raise AssertionError("hr_adjusted is always set")
+
+    @property
+    def question(self) -> str:
+        """The question the adjusted HR answers."""
+        return ASSUMPTIONS[self.method][0]
+
+    @property
+    def assumption(self) -> str:
+        """What the adjustment rests on."""
+        return ASSUMPTIONS[self.method][1]
+
+    def comparison_row(self) -> dict[str, Any]:
+        """One row in the layout of :func:`pexsurv.workflows.compare_analyses`' table.
+
+        ``hr_median`` holds the point estimate and ``lower``/``upper`` the interval of
+        :attr:`hr` (frequentist: ``p_hr_lt_1`` is NaN; ``interval`` says which kind).
+
+        Examples
+        --------
+        >>> from pexsurv.models import ipe
+        >>> from pexsurv.simulate import simulate_rpsft
+        >>> row = ipe(simulate_rpsft(300, seed=1)).comparison_row()
+        >>> row["interval"], row["biased_if_prognostic"]
+        ('log-rank p-value', False)
+        """
+        h = self.hr
+        interval = ("bootstrap percentile" if h is self.hr_adjusted_boot else
+                    "log-rank p-value" if h is self.hr_adjusted_itt_p else "Cox Wald")
+        return {"n": len(self.counterfactual),
+                "events": int(self.counterfactual["event_cf"].sum()),
+                "hr_median": h["hr"], "hr_mean": math.nan, "lower": h["lower"],
+                "upper": h["upper"], "p_hr_lt_1": math.nan, "converged": math.isfinite(self.psi),
+                "approximate": False, "question": self.question,
+                "assumption": self.assumption, "biased_if_prognostic": False,
+                "interval": interval}
 
     def summary(self) -> pd.DataFrame:
         """Estimates with their limits, one row per quantity."""
