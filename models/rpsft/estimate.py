@@ -23,7 +23,8 @@ from pexsurv.cox import cox_hr
 from pexsurv.data import TrialData
 from pexsurv.models.rpsft.counterfactual import Counterfactual
 
-__all__ = ["ASSUMPTIONS", "SwitchEstimate", "TrialArrays", "boot_hr", "bootstrap", "percentile_limits"]
+__all__ = ["ASSUMPTIONS", "SwitchEstimate", "TrialArrays", "boot_hr", "bootstrap",
+           "percentile_limits"]
 
 _BOOT_COLUMNS = (PSI, "log_hr")
 

@@ -189,8 +189,8 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
     -------
     SwitchEstimate
         ``ci`` uses SE ``|psi| / |z_itt|`` (ITT log-rank p-value kept) or, with ``n_boot``,
-        bootstrap percentiles; ``details["evaluations"]`` lists each ``(psi, step(psi))`` computed and
-        ``details["solver"]`` the root finder that converged.
+        bootstrap percentiles; ``details["evaluations"]`` lists each ``(psi, step(psi))``
+        computed and ``details["solver"]`` the root finder that converged.
 
     Raises
     ------
@@ -231,8 +231,8 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
     psi, trace, how = _solve(arrays, aft_dist, tol, int(max_iter), (lo, hi))
 
     z_itt = logrank_z(data.time, data.event, arrays.experimental, strata=data.strata)
-    time_cf, event_cf = arrays.adjusted(psi if math.isfinite(psi) else 0.0)
     if math.isfinite(psi):
+        time_cf, event_cf = arrays.adjusted(psi)
         hr_adj = arrays.cox(time_cf, event_cf, alpha)
         # An ITT Z of exactly 0 preserves p = 1: an infinitely wide interval.
         se_p = abs(hr_adj["log_hr"] / z_itt) if z_itt != 0 else math.inf
@@ -241,6 +241,7 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
         half = float(stats.norm.ppf(1 - alpha / 2)) * se_psi
         ci, ci_type = (psi - half, psi + half), "log-rank p-value"
     else:
+        time_cf, event_cf = np.full(data.n, np.nan), np.zeros(data.n)
         nan = dict.fromkeys(("hr", "lower", "upper", "log_hr", "se"), math.nan)
         hr_adj, hr_adj_p, ci, ci_type = nan, dict(nan), (math.nan, math.nan), "none"
 
