@@ -186,6 +186,14 @@ def test_bad_input(immdef_data, immdef):
         ipe(no_censor)
 
 
+def test_warns_when_the_experimental_arm_is_not_on_therapy_throughout():
+    from pexsurv import datasets
+
+    data = datasets.ct041_like("os")  # delayed infusion, some never infused
+    with pytest.warns(UserWarning, match="experimental-arm subject.*off therapy"):
+        ipe(data, tol=1e-6)
+
+
 def test_no_fixed_point_warns_and_is_nan(immdef_data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -123,3 +123,15 @@ def test_bad_input_names_the_problem_and_the_ids(tiny):
         tse_simple(away, b)
     with pytest.raises(ValueError, match="aft_dist"):
         tse_simple(data, b, aft_dist="gompertz")
+
+
+def test_runs_on_the_ct041_like_data_with_their_progression_times():
+    from pexsurv import datasets
+
+    frame = datasets.load_ct041_like()
+    data = datasets.ct041_like("os")
+    assert (np.asarray(data.id).astype(str) == frame["id"].astype(str).to_numpy()).all()
+    fit = tse_simple(data, frame["progression_time"].to_numpy())
+    control_switchers = int(((data.arm == 0) & ~np.isnan(data.switch_time)).sum())
+    assert fit.details["n_switchers"] == control_switchers > 0
+    assert math.isfinite(fit.psi) and fit.settings["recensored_arms"] == (data.arms[0],)

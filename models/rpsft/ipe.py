@@ -161,8 +161,10 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
     Parameters
     ----------
     data : TrialData
-        Needs ``switch_time`` for crossover (and ``treatment_start`` if the experimental arm
-        did not start at randomization), ``censor_time`` for recensoring.
+        Needs ``switch_time`` for crossover and ``censor_time`` for recensoring. The
+        experimental arm enters as observed, assumed on therapy from randomization to the
+        end of follow-up (a warning says when ``treatment_start`` or switches away say
+        otherwise).
     aft_dist : {"weibull", "loglogistic", "lognormal"}
         Family of the AFT model (lifelines' ``WeibullAFTFitter`` etc.).
     recensor, autoswitch, treat_modifier
@@ -228,6 +230,15 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
                                   treat_modifier=treat_modifier)
     arrays = TrialArrays.from_data(data, cf, **_covariate_design(data, covariates))
     _experimental_modifier(cf, arrays.experimental)  # fail before any fit
+    off = arrays.experimental & (cf.time_off > 0)
+    if off.any():
+        # The update reads psi off the observed experimental arm, as if on therapy from
+        # randomization to the end of follow-up; time off it (a delayed start, never
+        # started, stopped) dilutes beta towards 0. Two-way IPE is not implemented.
+        warnings.warn(f"{int(off.sum())} experimental-arm subject(s) were off therapy for "
+                      "part of follow-up (treatment_start > 0 or a switch away): IPE treats "
+                      "the experimental arm as on therapy throughout, so psi is diluted "
+                      "towards 0 (two-way IPE is not implemented)", UserWarning, stacklevel=2)
     psi, trace, how = _solve(arrays, aft_dist, tol, int(max_iter), (lo, hi))
 
     z_itt = logrank_z(data.time, data.event, arrays.experimental, strata=data.strata)
