@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from pexsurv._names import REFERENCE
 from pexsurv.data import TrialData
 from pexsurv.logrank import logrank_z
 from pexsurv.models.rpsft.aft import AftDist, check_dist, fit_aft
@@ -280,7 +281,8 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
                            else float(treat_modifier)),
         "covariates": tuple(covariates), "tol": tol, "max_iter": int(max_iter),
         "psi_range": (lo, hi), "alpha": alpha, "n_boot": int(n_boot), "seed": seed,
-        "recensored_arms": tuple(data.arms[a] for a in cf.recensored_arms),
+        # Only the control arm's counterfactual times are used (experimental: observed).
+        "recensored_arms": tuple(data.arms[a] for a in cf.recensored_arms if a == REFERENCE),
         "n": data.n, "population": data.population,
     }
     return SwitchEstimate(

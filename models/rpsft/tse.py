@@ -235,7 +235,8 @@ def tse_simple(data: TrialData, secondary_baseline: Any,
     settings = {
         "aft_dist": aft_dist, "recensor": recensor, "autoswitch": autoswitch,
         "covariates": tuple(names), "alpha": alpha, "n_boot": int(n_boot), "seed": seed,
-        "recensored_arms": tuple(data.arms[a] for a in cf.recensored_arms),
+        # Only the control arm's counterfactual times are used (experimental: observed).
+        "recensored_arms": tuple(data.arms[a] for a in cf.recensored_arms if a == REFERENCE),
         "n": data.n, "population": data.population,
     }
     return SwitchEstimate(
