@@ -17,20 +17,26 @@ from pexsurv.models.rpsft.counterfactual import (
     counterfactual_data,
     counterfactual_times,
 )
+from pexsurv.models.rpsft.estimate import SwitchEstimate
 from pexsurv.models.rpsft.gestimation import GEstimate, adjusted_hr, rpsftm_gestimate, z_on_grid
+from pexsurv.models.rpsft.ipe import ipe
+from pexsurv.models.rpsft.tse import tse_simple
 
 __all__ = [
     "RPSFT",
     "Counterfactual",
+    "SwitchEstimate",
     "GEstimate",
     "adjusted_hr",
     "adjusted_log_hr_draws",
     "counterfactual_data",
     "counterfactual_times",
     "grid_quantiles",
+    "ipe",
     "logrank_z",
     "paired_log_hr",
     "psi_posterior_grid",
     "rpsftm_gestimate",
+    "tse_simple",
     "z_on_grid",
 ]

@@ -1,0 +1,83 @@
+"""Benchmark the AFT-based switching adjustments: IPE and simple two-stage estimation.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_switching.py               # N = 1,000 and 10,000
+    .venv/bin/python benchmarks/bench_switching.py --sizes 10000 --repeat 3 --n-boot 100
+
+What is timed (goal of issue 14: each under 10 s at N = 10,000):
+
+1. ``ipe`` with defaults (Weibull AFT, recensoring, fixed point to 1e-8, ITT and adjusted
+   Cox HRs) on :func:`pexsurv.simulate.simulate_rpsft` trials (psi = -0.5); the number of
+   lifelines AFT fits is printed, as they are the whole cost.
+2. ``tse_simple`` with defaults (one Weibull AFT fit adjusted for the marker at
+   progression, recensoring, Cox HRs) on
+   :func:`pexsurv.simulate.switching.simulate_switch_at_progression` trials (psi = -0.5).
+3. With ``--n-boot B``: ``tse_simple`` with ``B`` bootstrap replicates at N = 1,000.
+
+Wall-clock and CPU seconds are both printed: the machine may be shared, and CPU time is
+the steadier of the two. The best of ``--repeat`` runs is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from collections.abc import Callable
+
+import lifelines
+import numpy as np
+
+from pexsurv.models import ipe, tse_simple
+from pexsurv.simulate import simulate_rpsft
+from pexsurv.simulate.switching import simulate_switch_at_progression
+
+
+def best_of(repeat: int, task: Callable[[], object]) -> tuple[float, float, object]:
+    """Best wall and CPU seconds over ``repeat`` runs, and the last result."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = task()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--n-boot", type=int, default=0)
+    args = parser.parse_args()
+
+    print(f"python {platform.python_version()}, numpy {np.__version__}, lifelines "
+          f"{lifelines.__version__}, {os.cpu_count()} cpu(s), load average "
+          f"{os.getloadavg()[0]:.1f}")
+    ipe(simulate_rpsft(200, seed=args.seed))  # warm-up: imports (lifelines, autograd)
+    print(f"{'N':>8} {'task':<26} {'wall s':>8} {'cpu s':>8}  result")
+    for n in args.sizes:
+        data = simulate_rpsft(n, seed=args.seed)
+        wall, cpu, fit = best_of(args.repeat, lambda: ipe(data))
+        print(f"{n:>8} {'ipe (Weibull)':<26} {wall:>8.2f} {cpu:>8.2f}  psi {fit.psi:.4f} "
+              f"({fit.ci[0]:.4f}, {fit.ci[1]:.4f}), {len(fit.details['evaluations'])} AFT "
+              f"fits, {fit.details['solver']}")
+        sim = simulate_switch_at_progression(n, seed=args.seed)
+        wall, cpu, fit = best_of(args.repeat, lambda: tse_simple(
+            sim.data, sim.secondary_baseline, sim.baseline_covariates))
+        print(f"{n:>8} {'tse_simple (Weibull)':<26} {wall:>8.2f} {cpu:>8.2f}  psi "
+              f"{fit.psi:.4f} ({fit.ci[0]:.4f}, {fit.ci[1]:.4f})")
+    if args.n_boot:
+        sim = simulate_switch_at_progression(1_000, seed=args.seed)
+        wall, cpu, fit = best_of(args.repeat, lambda: tse_simple(
+            sim.data, sim.secondary_baseline, sim.baseline_covariates, n_boot=args.n_boot,
+            seed=args.seed))
+        print(f"{1_000:>8} {f'tse_simple, {args.n_boot} boot':<26} {wall:>8.2f} {cpu:>8.2f}  "
+              f"psi {fit.psi:.4f} ({fit.ci[0]:.4f}, {fit.ci[1]:.4f})")
+
+
+if __name__ == "__main__":
+    main()

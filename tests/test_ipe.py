@@ -1,0 +1,202 @@
+"""IPE (iterative parameter estimation) against an independent implementation of the
+published algorithm on immdef, and recovery of a known psi on simulated RPSFT data.
+
+The reference below is written from Branson & Whitehead (2002) and R's formulas only:
+counterfactual times are computed by hand from immdef's raw columns
+(``U = T_off + exp(psi) T_on``, ``C* = min(C, C exp(psi))``, event kept when ``U <= C*``),
+and the fixed point of ``psi -> -beta_arm(psi)`` (lifelines' Weibull AFT) is found by
+Brent's method, a different root finder from the package's secant steps. Nothing from
+``pexsurv.models.rpsft`` is used in it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import LogNormalAFTFitter, WeibullAFTFitter
+from scipy import optimize
+
+from pexsurv import TrialData, TrialDataError
+from pexsurv.models import SwitchEstimate, ipe
+from pexsurv.models.rpsft.estimate import bootstrap
+from pexsurv.simulate import simulate_rpsft
+
+
+def reference_step(immdef: pd.DataFrame, psi: float, *, recensor: bool = True,
+                   fitter: type = WeibullAFTFitter, covariate: str | None = None) -> float:
+    """One IPE update from the raw immdef columns: -(AFT arm coefficient on log time)."""
+    t, c = immdef["progyrs"].to_numpy(float), immdef["censyrs"].to_numpy(float)
+    event = immdef["prog"].to_numpy(float)
+    arm = immdef["imm"].to_numpy(float)
+    switched = immdef["xo"].to_numpy() == 1
+    t_on = np.where(switched, t - immdef["xoyrs"].to_numpy(float), 0.0)
+    u = (t - t_on) + math.exp(psi) * t_on
+    d = event.copy()
+    if recensor:  # control arm only: the experimental arm is always on therapy (autoswitch)
+        c_star = np.minimum(c, c * math.exp(psi))
+        d = np.where(u <= c_star, event, 0.0)
+        u = np.minimum(u, c_star)
+    frame = pd.DataFrame({"time": np.where(arm == 1, t, u), "event": np.where(arm == 1, event, d),
+                          "arm": arm})
+    if covariate is not None:
+        frame[covariate] = immdef[covariate].to_numpy(float)
+    fit = fitter().fit(frame, "time", "event")
+    location = "lambda_" if fitter is WeibullAFTFitter else "mu_"
+    return -float(fit.params_[(location, "arm")])
+
+
+def reference_ipe(immdef: pd.DataFrame, **kw: object) -> float:
+    """Fixed point of the update by Brent's method (bracket found from the first iterate)."""
+    start = reference_step(immdef, 0.0, **kw)
+    return optimize.brentq(lambda p: p - reference_step(immdef, p, **kw), start - 0.5,
+                           start + 0.5, xtol=1e-8)
+
+
+@pytest.fixture(scope="module")
+def fit_immdef(immdef_data: TrialData) -> SwitchEstimate:
+    return ipe(immdef_data)
+
+
+def test_immdef_matches_independent_weibull_implementation(fit_immdef, immdef):
+    expected = reference_ipe(immdef)
+    assert fit_immdef.psi == pytest.approx(expected, abs=1e-4)
+    # The check can fail: without recensoring the fixed point moves by far more than 1e-4.
+    assert abs(reference_ipe(immdef, recensor=False) - expected) > 1e-3
+
+
+def test_immdef_lognormal_matches_independent_implementation(immdef_data, immdef):
+    fit = ipe(immdef_data, aft_dist="lognormal")
+    assert fit.psi == pytest.approx(reference_ipe(immdef, fitter=LogNormalAFTFitter), abs=1e-4)
+    assert fit.settings["aft_dist"] == "lognormal"
+
+
+def test_immdef_with_a_covariate_matches_independent_implementation(immdef):
+    # A made-up prognostic covariate, so that the adjusted AFT differs from the plain one.
+    rng = np.random.default_rng(4)
+    df = immdef.assign(sw=np.where(immdef["xo"] == 1, immdef["xoyrs"], np.nan),
+                       score=np.log(immdef["progyrs"]) + rng.normal(0, 1, len(immdef)))
+    data = TrialData.from_dataframe(df, time="progyrs", event="prog", arm="imm", reference=0,
+                                    id="id", censor_time="censyrs", switch_time="sw",
+                                    covariates=["score"])
+    fit = ipe(data, covariates=["score"])
+    assert fit.psi == pytest.approx(reference_ipe(df, covariate="score"), abs=1e-4)
+    assert abs(fit.psi - reference_ipe(df)) > 1e-3
+
+
+def test_immdef_hazard_ratios(fit_immdef, immdef_data):
+    # The adjusted HR is the Cox HR on the counterfactual table it reports.
+    from lifelines import CoxPHFitter
+
+    cf = fit_immdef.counterfactual.assign(arm=immdef_data.arm)
+    cox = CoxPHFitter().fit(cf[["time_cf", "event_cf", "arm"]], "time_cf", "event_cf")
+    assert fit_immdef.hr_adjusted["log_hr"] == pytest.approx(cox.params_["arm"], abs=1e-8)
+    # ITT log-rank-preserving interval: SE = |log HR| / |Z_ITT|, so the interval's Wald
+    # p-value equals the ITT log-rank p-value (immdef: Z = -1.913881, R's survdiff).
+    p = fit_immdef.hr_adjusted_itt_p
+    assert fit_immdef.z_itt == pytest.approx(-1.913881, abs=1e-6)
+    assert abs(p["log_hr"] / p["se"]) == pytest.approx(1.913881, abs=1e-6)
+    assert fit_immdef.ci_type == "log-rank p-value"
+    assert fit_immdef.ci[0] < fit_immdef.psi < fit_immdef.ci[1]
+    # The experimental arm is as observed, the control arm recensored (autoswitch).
+    exp = immdef_data.arm == 1
+    np.testing.assert_array_equal(fit_immdef.counterfactual["time_cf"][exp],
+                                  immdef_data.time[exp])
+    assert fit_immdef.settings["recensored_arms"] == (immdef_data.arms[0],)
+    row = fit_immdef.comparison_row()
+    assert row["hr_median"] == p["hr"] and row["interval"] == "log-rank p-value"
+    assert "common treatment effect" in row["assumption"]
+
+
+def test_psi_is_a_fixed_point(fit_immdef, immdef):
+    assert reference_step(immdef, fit_immdef.psi) == pytest.approx(fit_immdef.psi, abs=1e-6)
+
+
+def test_recovers_psi_and_no_switch_hr_on_rpsft_data():
+    psi = -0.5
+    data = simulate_rpsft(4000, seed=11, psi=psi)
+    truth = simulate_rpsft(4000, seed=11, psi=psi, switching=False)
+    fit = ipe(data)
+    from pexsurv.cox import cox_hr
+
+    hr_truth = cox_hr(truth.time, truth.event, truth.arm).hr
+    assert abs(fit.psi - psi) < 0.1
+    assert fit.ci[0] < psi < fit.ci[1]
+    assert fit.hr_adjusted["hr"] == pytest.approx(hr_truth, abs=0.05)
+    # Switching dilutes the ITT HR; the adjustment moves it back to the no-switch truth.
+    assert abs(fit.hr_itt["hr"] - hr_truth) > 2 * abs(fit.hr_adjusted["hr"] - hr_truth)
+
+
+def test_treat_modifier_is_applied(immdef_data):
+    # A modifier of 2 on every subject is the same model with psi halved.
+    base = ipe(immdef_data)
+    doubled = ipe(immdef_data, treat_modifier=2.0)
+    assert 2 * doubled.psi == pytest.approx(base.psi, abs=1e-6)
+    assert doubled.settings["treat_modifier"] == 2.0
+    # Half the effect after crossover (m = 0.5 in the control arm) is a different model.
+    half = ipe(immdef_data, treat_modifier=np.where(immdef_data.arm == 1, 1.0, 0.5))
+    assert abs(half.psi - base.psi) > 1e-2
+    with pytest.raises(ValueError, match="one non-zero value within the experimental arm"):
+        ipe(immdef_data, treat_modifier=np.linspace(0.5, 1.5, immdef_data.n))
+
+
+def test_bootstrap_is_seeded_and_sets_intervals():
+    data = simulate_rpsft(200, seed=3)
+    fit = ipe(data, n_boot=2, seed=5, tol=1e-6)
+    assert fit.boot.shape == (2, 2) and fit.ci_type == "bootstrap percentile"
+    assert fit.hr is fit.hr_adjusted_boot
+    assert fit.hr_adjusted_boot["lower"] <= fit.hr_adjusted_boot["upper"]
+    assert fit.ci == (fit.boot["psi"].quantile(0.025), fit.boot["psi"].quantile(0.975))
+    # Replicate b depends on (seed, b) only: the first replicate of a shorter run is equal.
+    again = ipe(data, n_boot=1, seed=5, tol=1e-6)
+    pd.testing.assert_frame_equal(fit.boot.iloc[:1], again.boot)
+
+
+def test_bootstrap_helper_reproducible_and_prefix_stable():
+    x = np.arange(20.0)
+    groups = np.repeat([0, 1], 10)
+
+    def rep(i: np.ndarray) -> tuple[float, float]:
+        assert (groups[i] == groups).all()  # resampled within group
+        return float(x[i].sum()), 0.0
+
+    a = bootstrap(rep, groups, 10, seed=1)
+    b = bootstrap(rep, groups, 20, seed=1)
+    pd.testing.assert_frame_equal(a, b.iloc[:10])
+    assert not a.equals(bootstrap(rep, groups, 10, seed=2))
+    with pytest.warns(UserWarning, match="1 of 3 bootstrap replicates failed"):
+        calls = iter([(1.0, 0.0), (math.nan, math.nan), (2.0, 0.0)])
+        bootstrap(lambda i: next(calls), groups, 3, seed=1)
+
+
+def test_bad_input(immdef_data, immdef):
+    with pytest.raises(ValueError, match="aft_dist"):
+        ipe(immdef_data, aft_dist="gamma")
+    with pytest.raises(ValueError, match="n_boot"):
+        ipe(immdef_data, n_boot=-1)
+    with pytest.raises(ValueError, match="'age' is not in the data"):
+        ipe(immdef_data, covariates=["age"])
+    no_censor = TrialData.from_dataframe(
+        immdef.assign(sw=np.where(immdef["xo"] == 1, immdef["xoyrs"], np.nan)),
+        time="progyrs", event="prog", arm="imm", reference=0, switch_time="sw", id="id")
+    with pytest.raises(TrialDataError, match="censor_time"):
+        ipe(no_censor)
+
+
+def test_warns_when_the_experimental_arm_is_not_on_therapy_throughout():
+    from pexsurv import datasets
+
+    data = datasets.ct041_like("os")  # delayed infusion, some never infused
+    with pytest.warns(UserWarning, match="experimental-arm subject.*off therapy"):
+        ipe(data, tol=1e-6)
+
+
+def test_no_fixed_point_warns_and_is_nan(immdef_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.warns(UserWarning, match="no fixed point"):
+            fit = ipe(immdef_data, psi_range=(0.5, 1.0), max_iter=2)
+    assert math.isnan(fit.psi) and math.isnan(fit.hr_adjusted["hr"])
