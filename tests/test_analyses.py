@@ -41,3 +41,21 @@ def test_compare_analyses_table(immdef_data):
     assert not itt["biased_if_prognostic"] and out.table["biased_if_prognostic"].iloc[1:].all()
     # Immortal time makes the naive as-treated HR look better than ITT.
     assert out.table.loc["as treated (naive)", "hr_median"] < itt["hr_median"]
+
+
+def test_switching_estimates_join_the_table_with_their_assumption():
+    from pexsurv.models import ipe
+    from pexsurv.simulate import simulate_rpsft
+
+    data = simulate_rpsft(300, seed=1)
+    est = ipe(data)
+    itt_only = tuple(a for a in ANALYSES if a.label == "ITT")
+    out = compare_analyses(data, [1.0], seed=2, draws=1000, analyses=itt_only, switching=(est,))
+    assert list(out.table.index) == ["ITT", est.method]
+    row = out.table.loc[est.method]
+    assert row["hr_median"] == pytest.approx(est.hr["hr"])
+    assert (row["lower"], row["upper"]) == pytest.approx((est.hr["lower"], est.hr["upper"]))
+    assert row["assumption"] == est.assumption and not row["biased_if_prognostic"]
+    assert np.isnan(row["p_hr_lt_1"])  # frequentist: no posterior probability
+    assert out.table.loc["ITT", "interval"] == "posterior equal-tailed"
+    assert out.results[est.method] is est

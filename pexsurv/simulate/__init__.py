@@ -2,7 +2,8 @@
 
 ``engine`` holds the simulator (:func:`simulate_trial`, :class:`SimulatedTrial` and its
 data cuts), ``summaries`` what a trial report would give of a simulated trial, and
-``scenarios`` the named, calibrated scenarios.
+``scenarios`` the named, calibrated scenarios, and ``switching`` a trial whose control
+patients switch at progression (the setting of two-stage estimation).
 
 Examples
 --------
@@ -22,6 +23,7 @@ from pexsurv.simulate.scenarios import (
     summarize_ct041,
 )
 from pexsurv.simulate.summaries import hazard_ratio, os_trial_data, summarize_trial
+from pexsurv.simulate.switching import SwitchAtProgression, simulate_switch_at_progression
 
 __all__ = [
     "CT041_LIKE_PARAMS",
@@ -30,10 +32,12 @@ __all__ = [
     "SCENARIOS",
     "HazardSpec",
     "SimulatedTrial",
+    "SwitchAtProgression",
     "hazard_ratio",
     "os_trial_data",
     "simulate_ct041_like",
     "simulate_rpsft",
+    "simulate_switch_at_progression",
     "simulate_trial",
     "summarize_ct041",
     "summarize_trial",

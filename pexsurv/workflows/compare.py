@@ -18,7 +18,7 @@ import pandas as pd
 from pexsurv import _names as N
 from pexsurv.data import TrialData
 from pexsurv.diagnostics.hr_table import hr_table
-from pexsurv.fitting import SamplerConfig, compile_spec, fit
+from pexsurv.fitting import SamplerConfig, compile_spec, default_config, fit
 from pexsurv.models import PiecewiseExponential
 
 __all__ = ["ANALYSES", "Analysis", "ComparisonResult", "compare_analyses", "populations"]
@@ -99,7 +99,8 @@ class ComparisonResult:
 
 
 def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
-                     seed: int | None = None, draws: int = 1000, progress: bool = False,
+                     switching: Sequence[Any] = (), seed: int | None = None,
+                     draws: int = 1000, progress: bool = False,
                      analyses: tuple[Analysis, ...] = ANALYSES) -> ComparisonResult:
     """Run every applicable analysis on one ITT data set and tabulate the hazard ratios.
 
@@ -111,9 +112,16 @@ def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
     cuts : sequence of float
         Baseline partition of every piecewise-exponential fit.
     rpsft : RPSFT, optional
-        Adds the switch-adjusted Bayesian RPSFT row (randomization-based).
+        Adds the switch-adjusted Bayesian RPSFT row (randomization-based), fitted with the
+        RPSFT's own stage-2 sampler defaults (:func:`pexsurv.fitting.default_config`) and
+        ``seed``.
+    switching : sequence of SwitchEstimate, optional
+        Frequentist switching adjustments already estimated on ``data``
+        (:func:`pexsurv.models.ipe`, :func:`pexsurv.models.tse_simple`), added as rows with
+        the assumption each rests on. Their intervals are confidence intervals (the
+        ``interval`` column says which kind) and they have no P(HR < 1).
     seed, draws, progress
-        Sampler settings (4 chains).
+        Sampler settings of the piecewise-exponential fits (4 chains).
 
     Returns
     -------
@@ -142,12 +150,18 @@ def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
         meta[a.label] = {"question": a.question, "assumption": a.assumption,
                          "biased_if_prognostic": a.biased_if_prognostic}
     if rpsft is not None:
-        results["RPSFT (Bayesian)"] = fit(rpsft, data, sampler=config)
+        results["RPSFT (Bayesian)"] = fit(rpsft, data, sampler=default_config(
+            rpsft, seed=seed, progress=progress))
         meta["RPSFT (Bayesian)"] = {
             "question": "effect had control patients not switched",
             "assumption": "randomization and a common treatment effect (same psi when "
                           "treated in either arm)", "biased_if_prognostic": False}
     hr = hr_table(results)
     table = hr.join(pd.DataFrame.from_dict(meta, orient="index"))
+    if switching:
+        table["interval"] = "posterior equal-tailed"
+        rows = {e.method: e.comparison_row() for e in switching}
+        table = pd.concat([table, pd.DataFrame.from_dict(rows, orient="index")])
+        results.update({e.method: e for e in switching})
     table.attrs.update(hr.attrs)
     return ComparisonResult(table=table, results=results)
