@@ -18,6 +18,7 @@ from pexsurv.workflows.compare import (
     exclude_switchers,
     populations,
 )
+from pexsurv.workflows.report import HazardRatioReport, hazard_ratio_report, posterior_checks
 from pexsurv.workflows.sbc import simulation_based_calibration
 
 __all__ = [
