@@ -122,7 +122,7 @@ def hazard_figure(a: _Analysis, time_unit: str, prob: float) -> Figure:
         flat = h.reshape(-1, h.shape[-1])
         lo, med, hi = np.quantile(flat, [lo_q, 0.5, hi_q], axis=0)
         color = f"C{code}"
-        ax.stairs(med, edges, color=color, label=f"{arm}: posterior median")
+        ax.stairs(med, edges, baseline=None, color=color, label=f"{arm}: posterior median")
         ax.stairs(hi, edges, baseline=lo, fill=True, color=color, alpha=0.2,
                   label=f"{arm}: {prob:.0%} interval")
     ax.set(xlabel=f"time ({time_unit})", ylabel=f"hazard (events per {_per_unit(time_unit)} at risk)",
@@ -170,5 +170,6 @@ def forest_figure(raw: pd.DataFrame, periods: pd.DataFrame, prob: float) -> Figu
     ax.set_yticks(y, [r[0] for r in rows])
     ax.set(xlabel="hazard ratio, experimental / control (log scale, no unit)",
            ylabel="analysis", title="Hazard ratio across analyses")
-    ax.legend(fontsize="small", loc="best")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.25 - 0.6 / len(rows)),
+              ncols=3)
     return fig

@@ -439,8 +439,9 @@ class HazardRatioReport:
         ``*_extrapolated`` columns mark quantities beyond follow-up.
     raw, mcse : pandas.DataFrame
         The unrounded numbers and the Monte Carlo standard error of each posterior summary.
-    hr_periods : pandas.DataFrame
-        Piecewise-effect fits: the HR per period (rounded likewise); empty otherwise.
+    hr_periods, hr_periods_mcse : pandas.DataFrame
+        Piecewise-effect fits: the HR per period (rounded likewise) and its MCSEs; empty
+        otherwise.
     notes : list of str
         How to read the numbers (horizons, definitions, skipped checks).
     time_unit : str
@@ -452,6 +453,7 @@ class HazardRatioReport:
     raw: pd.DataFrame
     mcse: pd.DataFrame
     hr_periods: pd.DataFrame
+    hr_periods_mcse: pd.DataFrame
     notes: list[str]
     time_unit: str
     thresholds: tuple[float, ...]
@@ -759,14 +761,15 @@ def hazard_ratio_report(
     periods = [p for a in analyses for p in a.periods]
     period_mcse = [m for a in analyses for m in a.period_mcse]
     if periods:
-        praw = pd.DataFrame(periods)
-        hr_periods, pdec = _round_frame(praw, pd.DataFrame(period_mcse))
+        pmcse = pd.DataFrame(period_mcse)
+        hr_periods, pdec = _round_frame(pd.DataFrame(periods), pmcse)
     else:
-        hr_periods, pdec = pd.DataFrame(), pd.DataFrame()
+        hr_periods, pdec, pmcse = pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
     notes = [n for a in analyses for n in a.notes]
     notes += [f"{a.label}: {o.name} skipped: {o.text}" for a in analyses
               for o in a.checks.values() if o.status == "skipped" and checks]
     return HazardRatioReport(table=table, raw=raw, mcse=mcse, hr_periods=hr_periods,
+                             hr_periods_mcse=pmcse,
                              notes=notes, time_unit=time_unit, thresholds=thresholds,
                              milestones=milestones, prob=prob, decimals=decimals, period_decimals=pdec,
                              analyses=analyses)
