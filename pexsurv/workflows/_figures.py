@@ -170,6 +170,5 @@ def forest_figure(raw: pd.DataFrame, periods: pd.DataFrame, prob: float) -> Figu
     ax.set_yticks(y, [r[0] for r in rows])
     ax.set(xlabel="hazard ratio, experimental / control (log scale, no unit)",
            ylabel="analysis", title="Hazard ratio across analyses")
-    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.25 - 0.6 / len(rows)),
-              ncols=3)
+    fig.legend(fontsize="small", loc="outside lower center", ncols=3)
     return fig
