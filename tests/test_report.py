@@ -206,7 +206,10 @@ def test_piecewise_effect_has_no_single_hr(data):
     for k in range(3):
         assert periods.loc[k, "hr"] == round(np.median(draws[..., k]),
                                              mcse_decimals(report.hr_periods_mcse.loc[k, "hr"]))
-    assert "HR per period" in report.to_markdown()
+    md = report.to_markdown()
+    assert "HR per period" in md
+    # P(HR < 1) is 1 in the first period (HR 0.5, jitter 0.1): shown as such, not 1.000000.
+    assert periods.loc[0, "p_hr_lt_1"] == 1.0 and "| 1 (every draw) |" in md
 
 
 def test_rpsft_survival_from_stage2_and_adjusted_hr(data):

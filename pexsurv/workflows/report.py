@@ -493,6 +493,9 @@ class HazardRatioReport:
             return "–"
         if np.isinf(value):
             return "not reached"
+        if col.startswith("p_hr_lt_") and value in (0.0, 1.0):
+            # Every draw on one side: the MCSE is 0, but the precision is one draw in N.
+            return "1 (every draw)" if value == 1.0 else "0 (no draw)"
         d = decimals.at[idx, col] if col in decimals else None
         if d is None or pd.isna(d):
             return f"{value:g}"
