@@ -286,3 +286,36 @@ def test_html_is_self_contained(real_report, tmp_path):
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert 'class="banner"' in text or "Every fit passed" in text
+
+
+def test_every_figure_has_title_axis_labels_with_units_and_legend(data, real_report):
+    from pexsurv.workflows import _figures as F
+
+    pw = hazard_ratio_report({"pw": fake_fit(data, hr=[0.5, 0.8, 1.2])}, checks=False,
+                             time_unit="weeks")
+    figures = []
+    for report in (real_report, pw):
+        a = report.analyses[0]
+        figures += [(F.survival_figure(a, report.time_unit, 0.95), report.time_unit),
+                    (F.hr_figure(a, report.thresholds, 0.95), None),
+                    (F.hazard_figure(a, report.time_unit, 0.95), report.time_unit)]
+    periods = pd.DataFrame([p for a in pw.analyses for p in a.periods])
+    figures.append((F.forest_figure(pw.raw, periods, 0.95), None))
+    for fig, unit in figures:
+        for ax in fig.axes:
+            assert ax.get_title(), fig
+            assert ax.get_ylabel()
+            assert ax.get_legend() is not None or fig.legends
+        xlabels = [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()]
+        assert xlabels and all("(" in x for x in xlabels)  # every x axis names its unit
+        if unit is not None:
+            assert any(f"({unit})" in x for x in xlabels)
+
+
+def test_bad_input_is_refused(data, real_fit):
+    with pytest.raises(TypeError, match="not a FitResult: \\['x'\\]"):
+        hazard_ratio_report({"x": 1})
+    with pytest.raises(ValueError, match="thresholds must be positive"):
+        hazard_ratio_report(real_fit, thresholds=(0.0,), checks=False)
+    with pytest.raises(ValueError, match="horizon must be a positive time"):
+        hazard_ratio_report(real_fit, horizon=-1, checks=False)

@@ -74,7 +74,7 @@ def survival_figure(a: _Analysis, time_unit: str, prob: float) -> Figure:
             bottom.text(x, 1 - code, str(n), ha="center", va="center", color=f"C{code}",
                         fontsize="small")
         bottom.plot([], [], color=f"C{code}", label=arm)
-    bottom.set(ylim=(-0.6, 1.6), yticks=[1, 0], yticklabels=list(data.arms),
+    bottom.set(ylim=(-0.6, 1.6), yticks=[1, 0], yticklabels=list(data.arms), ylabel="arm",
                xlabel=_clock(a, time_unit), title="numbers at risk")
     bottom.legend(fontsize="x-small", loc="center right", title="arm")
     bottom.set_xticks(ticks)

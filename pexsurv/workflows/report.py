@@ -605,7 +605,11 @@ class HazardRatioReport:
             lines += [f"> **{self.banner}**", ""]
         for title, frame in self.sections():
             lines += [f"## {title}", "", _markdown_table(frame), ""]
-        lines += ["## Notes", ""] + [f"- {n}" for n in self.footnotes]
+        lines += ["## Checks", ""]
+        for a in self.analyses:
+            lines += [f"- **{a.label}**"] + [f"  - {name}: {o.status}. {o.text}"
+                                             for name, o in a.checks.items()]
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in self.footnotes]
         return "\n".join(lines) + "\n"
 
     def to_csv(self, path: str | PathLike[str]) -> list[Path]:
