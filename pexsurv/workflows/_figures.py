@@ -125,7 +125,8 @@ def hazard_figure(a: _Analysis, time_unit: str, prob: float) -> Figure:
         ax.stairs(med, edges, baseline=None, color=color, label=f"{arm}: posterior median")
         ax.stairs(hi, edges, baseline=lo, fill=True, color=color, alpha=0.2,
                   label=f"{arm}: {prob:.0%} interval")
-    ax.set(xlabel=f"time ({time_unit})", ylabel=f"hazard (events per {_per_unit(time_unit)} at risk)",
+    ax.set(xlabel=f"time ({time_unit})",
+           ylabel=f"hazard (events per {_per_unit(time_unit)} at risk)",
            title=f"{a.label}: hazard per interval"
            + (" (first stratum)" if N.STRATUM in a.hazard.dims else ""))
     ax.legend(fontsize="small")

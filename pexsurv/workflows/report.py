@@ -16,7 +16,6 @@ Markdown and HTML.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import warnings
@@ -50,7 +49,7 @@ from pexsurv.models import (
 from pexsurv.warnings import ExtrapolationWarning
 
 __all__ = ["MAX_DECIMALS", "ROUNDING_RULE", "CheckOutcome", "HazardRatioReport",
-           "hazard_ratio_report", "mcse_decimals", "posterior_checks"]
+           "hazard_ratio_report", "mcse_decimals", "posterior_checks", "summarise"]
 
 MAX_DECIMALS = 6
 """Decimals kept when the Monte Carlo standard error is zero or undefined (identical
@@ -459,9 +458,9 @@ class HazardRatioReport:
     thresholds: tuple[float, ...]
     milestones: tuple[float, ...]
     prob: float
-    decimals: pd.DataFrame = dataclasses.field(repr=False)
-    period_decimals: pd.DataFrame = dataclasses.field(repr=False)
-    analyses: tuple[_Analysis, ...] = dataclasses.field(repr=False)
+    decimals: pd.DataFrame = field(repr=False)
+    period_decimals: pd.DataFrame = field(repr=False)
+    analyses: tuple[_Analysis, ...] = field(repr=False)
 
     # ------------------------------------------------------------------ verdicts
     @property
@@ -504,8 +503,8 @@ class HazardRatioReport:
     def _estimate(self, idx: str, stem: str, table=None, decimals=None) -> str:
         """``median (lower, upper)`` with a dagger when extrapolated."""
         table = self.table if table is None else table
-        text = (f"{self._fmt(idx, stem, table, decimals)} ({self._fmt(idx, f'{stem}_lower', table, decimals)}, "
-                f"{self._fmt(idx, f'{stem}_upper', table, decimals)})")
+        lower, upper = (self._fmt(idx, f"{stem}_{b}", table, decimals) for b in ("lower", "upper"))
+        text = f"{self._fmt(idx, stem, table, decimals)} ({lower}, {upper})"
         flag = f"{stem}_extrapolated"
         return text + (" †" if flag in table and bool(table.at[idx, flag]) else "")
 
@@ -673,7 +672,8 @@ def _markdown_table(frame: pd.DataFrame) -> str:
         return str(x).replace("|", "\\|")
 
     header = ["analysis", *map(str, frame.columns)]
-    rows = [[cell(i), *(cell(x) for x in r)] for i, r in zip(frame.index, frame.values, strict=True)]
+    rows = [[cell(i), *(cell(x) for x in r)]
+            for i, r in zip(frame.index, frame.values, strict=True)]
     out = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(out)
@@ -747,7 +747,8 @@ def hazard_ratio_report(
         raise TypeError("results must be a FitResult or a non-empty mapping label -> FitResult")
     bad = [k for k, r in results.items() if not isinstance(r, FitResult)]
     if bad:
-        raise TypeError(f"results must map labels to FitResult objects; not a FitResult: {bad[:10]}")
+        raise TypeError("results must map labels to FitResult objects; not a FitResult: "
+                        f"{bad[:10]}")
     thresholds = tuple(float(t) for t in thresholds)
     milestones = tuple(float(t) for t in milestones)
     if any(t <= 0 for t in thresholds):
@@ -778,5 +779,6 @@ def hazard_ratio_report(
     return HazardRatioReport(table=table, raw=raw, mcse=mcse, hr_periods=hr_periods,
                              hr_periods_mcse=pmcse,
                              notes=notes, time_unit=time_unit, thresholds=thresholds,
-                             milestones=milestones, prob=prob, decimals=decimals, period_decimals=pdec,
+                             milestones=milestones, prob=prob, decimals=decimals,
+                             period_decimals=pdec,
                              analyses=analyses)
