@@ -28,7 +28,8 @@ __all__ = ["forest_figure", "hazard_figure", "hr_figure", "png_base64", "surviva
 def png_base64(fig: Figure, dpi: int = 100) -> str:
     """The figure as a base64-encoded PNG (for a ``data:`` URI)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    # No "Software: https://matplotlib.org" text chunk: the file carries no address at all.
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
