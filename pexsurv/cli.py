@@ -114,6 +114,53 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_results(folder: str) -> dict:
+    """Every saved fit (``*.nc``, :meth:`pexsurv.fitting.FitResult.save`) in ``folder``,
+    labelled by file name without the extension, in name order."""
+    from pexsurv.fitting import FitResult
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise CLIError(f"{folder}: not a folder (give the folder holding the saved *.nc fits)")
+    files = sorted(path.glob("*.nc"))
+    if not files:
+        raise CLIError(f"{folder}: no saved fits (*.nc, written by FitResult.save) in it")
+    return {f.stem: FitResult.load(f) for f in files}
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pexsurv.workflows import hazard_ratio_report
+
+    results = _load_results(args.result_dir)
+    out = Path(args.out or args.result_dir)
+    if not out.is_dir():
+        raise CLIError(f"output folder {out} does not exist")
+    report = hazard_ratio_report(results, time_unit=args.time_unit, checks=not args.no_checks,
+                                 seed=args.seed)
+    written = [report.to_html(out / "report.html")]
+    (out / "report.md").write_text(report.to_markdown())
+    written += [out / "report.md", *report.to_csv(out / "report.csv")]
+    if report.banner:
+        print(report.banner, file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from pexsurv.workflows import posterior_checks
+
+    failed = []
+    for label, result in _load_results(args.result_dir).items():
+        print(f"== {label}")
+        for name, outcome in posterior_checks(result, seed=args.seed).items():
+            print(f"  {name}: {outcome.status}: {outcome.text}")
+            if outcome.failed:
+                failed.append(f"{label}: {name}")
+    print(f"\n{'FAILED: ' + '; '.join(failed) if failed else 'all checks passed'}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pexsurv",
@@ -134,6 +181,22 @@ def build_parser() -> argparse.ArgumentParser:
                      "are reproducible bit for bit from it)")
     sim.add_argument("-o", "--output", default="-", help="CSV path, or - for stdout")
     sim.set_defaults(func=_cmd_simulate)
+
+    rep = sub.add_parser("report", help="hazard-ratio report of the saved fits in a folder "
+                         "(report.html, report.md, report.csv)")
+    rep.add_argument("result_dir", help="folder holding saved fits (*.nc)")
+    rep.add_argument("--out", help="output folder (default: RESULT_DIR)")
+    rep.add_argument("--time-unit", default="months", help="time unit of the data (default months)")
+    rep.add_argument("--no-checks", action="store_true",
+                     help="skip the posterior predictive, LOO and prior-sensitivity checks")
+    rep.add_argument("--seed", type=int, default=0, help="seed of the posterior predictive check")
+    rep.set_defaults(func=_cmd_report)
+
+    chk = sub.add_parser("check", help="convergence, PPC, LOO and prior-sensitivity verdicts of "
+                         "the saved fits in a folder; exit 0 when all pass, 1 when any fails")
+    chk.add_argument("result_dir", help="folder holding saved fits (*.nc)")
+    chk.add_argument("--seed", type=int, default=0, help="seed of the posterior predictive check")
+    chk.set_defaults(func=_cmd_check)
     return parser
 
 

@@ -16,6 +16,7 @@ from pexsurv.workflows.compare import (
     compare_analyses,
     populations,
 )
+from pexsurv.workflows.report import HazardRatioReport, hazard_ratio_report, posterior_checks
 from pexsurv.workflows.sbc import simulation_based_calibration
 
 __all__ = [
