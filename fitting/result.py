@@ -146,14 +146,15 @@ def _data_from_dataset(ds: xr.Dataset) -> TrialData:
 
 def _array_digest(values: np.ndarray) -> str:
     """SHA-256 of an array's values in a canonical form, so that the dtype changes of a
-    netCDF round trip (fixed vs variable-width strings, bool stored as int8, None as NaN)
-    do not count."""
+    netCDF round trip (fixed vs variable-width strings, bool stored as int8, None as NaN,
+    None among strings stored as "") do not count."""
     a = np.asarray(values)
     if a.dtype.kind == "O" and all(v is None or isinstance(v, float) for v in a.ravel().tolist()):
         a = a.astype(float)  # netCDF stores missing objects (None) as NaN
     h = hashlib.sha256(repr(a.shape).encode())
     if a.dtype.kind in "OUS":
-        h.update("\x1f".join(map(str, a.ravel().tolist())).encode())
+        # e.g. nutpie's divergence_message: None where no divergence, "" once saved
+        h.update("\x1f".join("" if v is None else str(v) for v in a.ravel().tolist()).encode())
     else:
         canonical = {"b": np.uint8, "i": np.int64, "u": np.uint64, "f": np.float64,
                      "c": np.complex128}.get(a.dtype.kind)

@@ -23,7 +23,10 @@ __all__ = [
     "ANALYSES",
     "Analysis",
     "ComparisonResult",
+    "HazardRatioReport",
     "compare_analyses",
+    "hazard_ratio_report",
     "populations",
+    "posterior_checks",
     "simulation_based_calibration",
 ]
