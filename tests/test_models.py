@@ -60,7 +60,9 @@ def test_structure_names_dims_logp(rich_data, name):
     if opts.get("effect") == "piecewise":
         expected |= {"log_hr_scale", "log_hr_period_offset"}
     if opts.get("covariates"):
-        expected |= {"beta"}
+        # Sampled per SD; beta (per unit) is its deterministic image.
+        expected |= {"beta_std"}
+        assert model.named_vars["beta"] in model.deterministics
     assert free == expected
     dims = model.named_vars_to_dims
     assert dims["log_hazard_base"] == (("stratum", "interval") if opts.get("strata") else ("interval",))
