@@ -42,7 +42,7 @@ def _covariate_columns(data: TrialData, covariates: Sequence[str]) -> tuple[np.n
         values = np.asarray(data.covariates[name])
         if values.dtype.kind == "f":
             if not np.ptp(values) > 0:
-                raise ValueError(f"covariate {name!r} takes the single value {values[0]!r} in every "
+                raise ValueError(f"covariate {name!r} takes the single value {float(values[0]):g} in every "
                                  "row: it has no effect to estimate; drop it from covariates")
             cols.append(values)
             names.append(name)

@@ -41,8 +41,8 @@ __all__ = [
 # (the log of a rate estimated from d events has variance 1 / d). With one interval per
 # event time an interval holds a single event, so s = 2 (0.25 events) pulled each interval
 # a quarter of the way to mu and shifted the log HR by ~0.2 posterior sd even when centred
-# on the reference arm (0.5 sd centred on the pooled rate). s = 5 is worth 0.04 events:
-# measured shift 0.09 sd (validation/small_trials.md), while still proper and NUTS-friendly.
+# on the reference arm (0.44 sd centred on the pooled rate). s = 5 is worth 0.04 events:
+# measured shift 0.08 sd (validation/small_trials.md), while still proper and NUTS-friendly.
 LEVEL_SIGMA = 5.0
 # Interval-to-interval log-hazard changes: median innovation sd ~ 0.34, and a jump by a
 # factor e (1 on the log scale) sits about two prior sds out.

@@ -73,7 +73,7 @@ def vague_priors(names: Iterable[str] | None = None) -> dict[str, PriorSpec]:
     ``beta``            ``Normal(0, 10)`` per standardised covariate (per SD)
     ================== ==================================================================
 
-    With them the posterior median of the log HR sits within 0.04 posterior sd of the
+    With them the posterior median of the log HR sits within 0.03 posterior sd of the
     piecewise-exponential maximum-likelihood estimate on average over 50 trials of 40-60
     patients with an interval per event time (``validation/small_trials.md``).
 
