@@ -189,10 +189,17 @@ class PiecewiseExponential(ModelSpec):
         from it and pulled the log HR towards 0 in small trials (issue 10). With no event
         in the reference person-time its crude rate is 0; the pooled rate is used then.
         """
-        # Cells by treatment state only: covariates and strata do not change the totals.
-        design = build_design(data, self.cut_array, exposure=self.exposure)
-        reference = design.treat == 0
-        events, exposure = design.events[reference].sum(), design.exposure[reference].sum()
+        if self.exposure == "received" and (data.treatment_start is not None
+                                            or data.switch_time is not None):
+            # Cells by treatment state only: covariates and strata do not change the totals.
+            design = build_design(data, self.cut_array, exposure=self.exposure)
+            reference = design.treat == 0
+            events, exposure = design.events[reference].sum(), design.exposure[reference].sum()
+        else:
+            # The assigned control arm. (Received exposure without therapy times cannot be
+            # built; resolving priors must not pre-empt the error that says so.)
+            reference = data.arm == 0
+            events, exposure = data.event[reference].sum(), data.time[reference].sum()
         if events == 0:
             events, exposure = design.events.sum(), design.exposure.sum()
         return data_driven_baseline(float(events), float(exposure))
