@@ -24,18 +24,14 @@ from pexsurv import _names as N
 from pexsurv.data import TrialData
 from pexsurv.intervals import cell_statistics, exposure_matrix, interval_index, split_episodes
 
-__all__ = ["PEMDesign", "build_design", "linear_predictor", "covariate_matrix"]
+__all__ = ["PEMDesign", "build_design", "covariate_matrix", "covariate_scaling", "linear_predictor"]
 
 EXPOSURES = ("assigned", "received")
 
 
-def covariate_matrix(data: TrialData, covariates: Sequence[str]) -> tuple[np.ndarray, list[str], list[bool]]:
-    """Design columns per subject: numeric covariates centred at their mean (so the
-    baseline hazard is that of an average subject), categorical ones as treatment-coded
-    dummies with the first sorted level as reference.
-
-    Returns the matrix ``(n, p)``, column names, and per column whether it is numeric.
-    """
+def _covariate_columns(data: TrialData, covariates: Sequence[str]) -> tuple[np.ndarray, list[str], list[bool]]:
+    """Raw design columns per subject: numeric covariates as they are, categorical ones as
+    treatment-coded dummies with the first sorted level as reference."""
     cols, names, numeric = [], [], []
     for name in covariates:
         if name not in data.covariates:
@@ -45,7 +41,10 @@ def covariate_matrix(data: TrialData, covariates: Sequence[str]) -> tuple[np.nda
             )
         values = np.asarray(data.covariates[name])
         if values.dtype.kind == "f":
-            cols.append(values - values.mean())
+            if not np.ptp(values) > 0:
+                raise ValueError(f"covariate {name!r} takes the single value {float(values[0]):g} in every "
+                                 "row: it has no effect to estimate; drop it from covariates")
+            cols.append(values)
             names.append(name)
             numeric.append(True)
             continue
@@ -60,6 +59,54 @@ def covariate_matrix(data: TrialData, covariates: Sequence[str]) -> tuple[np.nda
     return x, names, numeric
 
 
+def _scaling(x: np.ndarray, numeric: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+    # Dummies keep centre 0 and scale 1: their coefficient is already a log HR between
+    # levels, and the baseline stays that of the reference level.
+    is_num = np.asarray(numeric, dtype=bool)
+    center = np.where(is_num, x.mean(axis=0), 0.0) if x.shape[1] else np.zeros(0)
+    scale = np.where(is_num, x.std(axis=0, ddof=1), 1.0) if x.shape[1] else np.zeros(0)
+    return center, scale
+
+
+def covariate_matrix(data: TrialData, covariates: Sequence[str]) -> tuple[np.ndarray, list[str], list[bool]]:
+    """Design columns per subject on the covariates' own scales: numeric covariates centred
+    at their mean (so the baseline hazard is that of an average subject), categorical ones
+    as treatment-coded dummies with the first sorted level as reference.
+
+    Returns the matrix ``(n, p)``, column names, and per column whether it is numeric.
+    ``x @ beta`` with ``beta`` on the original scale (the model's ``beta``) is the
+    covariate term of the log hazard.
+    """
+    x, names, numeric = _covariate_columns(data, covariates)
+    center, _ = _scaling(x, numeric)
+    return x - center, names, numeric
+
+
+def covariate_scaling(data: TrialData, covariates: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and scale of each design column: mean and SD (``ddof=1``) of numeric
+    covariates, 0 and 1 for dummies.
+
+    The model samples coefficients per SD (``beta_std``; priors apply to them) and reports
+    ``beta = beta_std / scale`` per unit of the covariate, as rstanarm and bambi do: on raw
+    clinical scales (SD ~200) the unscaled coefficients differ in scale by 10**4 from the
+    log HR and NUTS diverged on every draw.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from pexsurv import TrialData
+    >>> df = pd.DataFrame({"time": [1.0, 2, 3, 4], "event": 1, "arm": [0, 1, 0, 1],
+    ...                    "lab": [100.0, 300, 500, 700]})
+    >>> d = TrialData.from_dataframe(df, time="time", event="event", arm="arm", reference=0,
+    ...                              covariates=["lab"])
+    >>> center, scale = covariate_scaling(d, ["lab"])
+    >>> center.tolist(), scale.round(1).tolist()
+    ([400.0], [258.2])
+    """
+    x, _, numeric = _covariate_columns(data, covariates)
+    return _scaling(x, numeric)
+
+
 @dataclass(frozen=True, eq=False)
 class PEMDesign:
     """Rows of the PEM likelihood and the coordinates that label them.
@@ -72,7 +119,11 @@ class PEMDesign:
         1.0 where the row's person-time is on experimental therapy (assigned arm for
         ``exposure="assigned"``), else 0.0.
     x : numpy.ndarray
-        Covariate design, shape ``(rows, p)``.
+        Covariate design, shape ``(rows, p)``: numeric covariates centred, on their own
+        scale (see :func:`covariate_matrix`).
+    x_center, x_scale : numpy.ndarray
+        Per column, the centre subtracted and the scale the model divides by
+        (:func:`covariate_scaling`).
     events, exposure : numpy.ndarray
         Event count and person-time per row.
     subject : numpy.ndarray or None
@@ -93,6 +144,8 @@ class PEMDesign:
     strata: tuple[str, ...]
     covariate_names: tuple[str, ...]
     aggregated: bool
+    x_center: np.ndarray
+    x_scale: np.ndarray
 
     @property
     def n_rows(self) -> int:
@@ -138,7 +191,9 @@ def build_design(
         raise ValueError(
             "exposure='received' needs treatment_start and/or switch_time in the TrialData"
         )
-    x_subj, names, numeric = covariate_matrix(data, covariates)
+    raw, names, numeric = _covariate_columns(data, covariates)
+    x_center, x_scale = _scaling(raw, numeric)
+    x_subj = raw - x_center
     if aggregate and any(numeric):
         raise ValueError(
             "numeric covariates have no sufficient statistics per cell; use aggregate=False "
@@ -159,7 +214,7 @@ def build_design(
             interval=np.tile(np.arange(k), len(uniq)), stratum=uniq[rows, 0].astype(np.int64),
             treat=uniq[rows, 1], x=uniq[rows, 2:], events=events.reshape(-1),
             exposure=expo.reshape(-1), subject=None, cuts=cuts, strata=strata,
-            covariate_names=tuple(names), aggregated=True,
+            covariate_names=tuple(names), aggregated=True, x_center=x_center, x_scale=x_scale,
         )
 
     expo = exposure_matrix(start, stop, cuts)  # (episodes, K)
@@ -171,7 +226,7 @@ def build_design(
         interval=interval, stratum=strata_codes[subj][ep_idx], treat=treat[ep_idx],
         x=x_subj[subj][ep_idx], events=ev[ep_idx, interval], exposure=expo[ep_idx, interval],
         subject=subj[ep_idx], cuts=cuts, strata=strata, covariate_names=tuple(names),
-        aggregated=False,
+        aggregated=False, x_center=x_center, x_scale=x_scale,
     )
 
 

@@ -9,6 +9,7 @@ variables (hyper-parameters optionally as ``pm.Data``) and evaluate with scipy:
   :class:`RandomWalk`, :class:`AR1`, and :func:`data_driven_baseline`;
 - log-HR presets: :func:`vague`, :func:`weakly_informative`, :func:`sceptical`,
   :func:`enthusiastic`, :func:`hr_prior`, registered in :data:`PRESETS`;
+- :func:`vague_priors`: flat-like priors on every parameter (SAS PHREG BAYES / BUGS style);
 - :func:`resolve_priors` (user > data-driven > default) and TOML I/O.
 """
 
@@ -29,10 +30,11 @@ from pexsurv.priors.presets import (
     preset,
     sceptical,
     vague,
+    vague_priors,
     weakly_informative,
 )
 from pexsurv.priors.resolve import UnknownPriorKeyError, resolve_priors
-from pexsurv.priors.spec import Spec
+from pexsurv.priors.spec import PriorSpec, Spec
 from pexsurv.priors.toml_io import priors_from_toml, priors_to_toml
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "IndependentNormal",
     "Normal",
     "Prior",
+    "PriorSpec",
     "RandomWalk",
     "Spec",
     "StudentT",
@@ -63,5 +66,6 @@ __all__ = [
     "sceptical",
     "set_hyper_data",
     "vague",
+    "vague_priors",
     "weakly_informative",
 ]

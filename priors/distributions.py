@@ -15,13 +15,13 @@ import pymc as pm
 from pytensor.tensor import TensorVariable
 from scipy import stats
 
-from pexsurv.priors.spec import Spec, spec_dataclass
+from pexsurv.priors.spec import PriorSpec, spec_dataclass
 
 __all__ = ["Exponential", "Gamma", "HalfNormal", "Normal", "Prior", "StudentT", "Uniform"]
 
 
 @spec_dataclass
-class Prior(Spec, family=False):
+class Prior(PriorSpec, family=False):
     """A univariate prior: one PyMC distribution with float hyper-parameters."""
 
     _pymc: ClassVar[type[pm.Distribution]]

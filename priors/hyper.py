@@ -12,7 +12,7 @@ from __future__ import annotations
 import pymc as pm
 from pytensor.tensor import TensorVariable
 
-from pexsurv.priors.spec import Spec
+from pexsurv.priors.spec import PriorSpec
 
 __all__ = ["hyper_data", "hyper_values", "set_hyper_data"]
 
@@ -21,14 +21,14 @@ def _data_name(name: str, param: str) -> str:
     return f"{name}_prior_{param}"
 
 
-def hyper_data(name: str, spec: Spec, *, model: pm.Model | None = None) -> dict[str, TensorVariable]:
+def hyper_data(name: str, spec: PriorSpec, *, model: pm.Model | None = None) -> dict[str, TensorVariable]:
     """Register ``spec``'s hyper-parameters as ``pm.Data`` for variable ``name``.
 
     Parameters
     ----------
     name : str
         Graph name of the variable the prior is for (e.g. ``"log_hr"``).
-    spec : Spec
+    spec : PriorSpec
         Its prior; the current values become the data's initial values.
     model : pm.Model, optional
         Defaults to the model on the context stack.
@@ -51,7 +51,7 @@ def hyper_data(name: str, spec: Spec, *, model: pm.Model | None = None) -> dict[
     return {k: pm.Data(_data_name(name, k), v, model=model) for k, v in spec.params().items()}
 
 
-def hyper_values(name: str, spec: Spec) -> dict[str, float]:
+def hyper_values(name: str, spec: PriorSpec) -> dict[str, float]:
     """The ``pm.Data`` values :func:`hyper_data` registers for ``name``, by data name.
 
     Examples
@@ -63,7 +63,7 @@ def hyper_values(name: str, spec: Spec) -> dict[str, float]:
     return {_data_name(name, k): v for k, v in spec.params().items()}
 
 
-def set_hyper_data(name: str, spec: Spec, *, model: pm.Model | None = None) -> None:
+def set_hyper_data(name: str, spec: PriorSpec, *, model: pm.Model | None = None) -> None:
     """Set the ``pm.Data`` made by :func:`hyper_data` for ``name`` to ``spec``'s values.
 
     ``spec`` must be of the family the model was built with (checked by parameter names).

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pexsurv.priors.spec import Spec, as_spec
+from pexsurv.priors.spec import PriorSpec, as_spec
 
 __all__ = ["UnknownPriorKeyError", "resolve_priors"]
 
@@ -42,10 +42,10 @@ def _check_keys(layer: str, given: Mapping[str, Any], valid: Mapping[str, Any]) 
 
 
 def resolve_priors(
-    defaults: Mapping[str, Spec | Mapping[str, Any]],
+    defaults: Mapping[str, PriorSpec | Mapping[str, Any]],
     data_driven: Mapping[str, Mapping[str, float]],
-    user: Mapping[str, Spec | Mapping[str, Any]] | None = None,
-) -> dict[str, Spec]:
+    user: Mapping[str, PriorSpec | Mapping[str, Any]] | None = None,
+) -> dict[str, PriorSpec]:
     """Merge the three prior layers into a new dict (inputs are not modified).
 
     Parameters
@@ -73,12 +73,12 @@ def resolve_priors(
     >>> from pexsurv.priors import IndependentNormal, Normal
     >>> defaults = {"log_hazard_base": IndependentNormal(), "log_hr": Normal(0, 1)}
     >>> resolve_priors(defaults, {"log_hazard_base": {"mu": -3.0}}, {"log_hr": Normal(0, 2)})
-    {'log_hazard_base': IndependentNormal(mu=-3, sigma=2), 'log_hr': Normal(mu=0, sigma=2)}
+    {'log_hazard_base': IndependentNormal(mu=-3, sigma=5), 'log_hr': Normal(mu=0, sigma=2)}
     """
     user = {} if user is None else user
     _check_keys("user", user, defaults)
     _check_keys("data-driven", data_driven, defaults)
-    resolved: dict[str, Spec] = {}
+    resolved: dict[str, PriorSpec] = {}
     for key, default in defaults.items():
         from_user = key in user
         spec = as_spec(user[key] if from_user else default)

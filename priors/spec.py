@@ -19,10 +19,10 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-__all__ = ["Spec", "as_spec", "nested", "spec_dataclass"]
+__all__ = ["PriorSpec", "Spec", "as_spec", "nested", "spec_dataclass"]
 
 # Every concrete spec is declared with this decorator: frozen gives ==/hash by value,
-# repr=False keeps the single compact __repr__ defined on Spec.
+# repr=False keeps the single compact __repr__ defined on PriorSpec.
 spec_dataclass = dataclasses.dataclass(frozen=True, repr=False)
 
 DIST_KEY = "dist"
@@ -37,22 +37,22 @@ def _format(value: object) -> str:
 
 
 @spec_dataclass
-class Spec:
+class PriorSpec:
     """Base of all priors and prior structures (not instantiated directly).
 
     Subclasses list their parameters as dataclass fields and may set ``_positive`` (names
     that must be > 0) and override ``_validate`` for further checks.
     """
 
-    _registry: ClassVar[dict[str, type[Spec]]] = {}
+    _registry: ClassVar[dict[str, type[PriorSpec]]] = {}
     _positive: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, *, family: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if family:
-            if cls.__name__ in Spec._registry:
+            if cls.__name__ in PriorSpec._registry:
                 raise TypeError(f"prior family {cls.__name__!r} is already registered")
-            Spec._registry[cls.__name__] = cls
+            PriorSpec._registry[cls.__name__] = cls
 
     def __post_init__(self) -> None:
         family = type(self).__name__
@@ -84,7 +84,7 @@ class Spec:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if value is not None:
-                out[f.name] = value.to_dict() if isinstance(value, Spec) else value
+                out[f.name] = value.to_dict() if isinstance(value, PriorSpec) else value
         return out
 
     @classmethod
@@ -101,9 +101,9 @@ class Spec:
         if not isinstance(data, Mapping) or DIST_KEY not in data:
             raise ValueError(f"a prior needs a {DIST_KEY!r} key naming its family, got {data!r}")
         name = data[DIST_KEY]
-        target = Spec._registry.get(name)
+        target = PriorSpec._registry.get(name)
         if target is None or not issubclass(target, cls):
-            valid = sorted(n for n, c in Spec._registry.items() if issubclass(c, cls))
+            valid = sorted(n for n, c in PriorSpec._registry.items() if issubclass(c, cls))
             raise ValueError(f"unknown {cls.__name__} family {name!r}; valid: {', '.join(valid)}")
         kwargs = {k: v for k, v in data.items() if k != DIST_KEY}
         fields = {f.name: f for f in dataclasses.fields(target)}
@@ -121,7 +121,7 @@ class Spec:
         out: dict[str, float | None] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, Spec):
+            if isinstance(value, PriorSpec):
                 out.update({f"{f.name}_{k}": v for k, v in value._flat().items()})
             else:
                 out[f.name] = value
@@ -163,7 +163,7 @@ class Spec:
 
         >>> from pexsurv.priors import IndependentNormal
         >>> IndependentNormal().fill({"mu": -3.0})
-        IndependentNormal(mu=-3, sigma=2)
+        IndependentNormal(mu=-3, sigma=5)
         """
         names = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(values) - names)
@@ -173,15 +173,20 @@ class Spec:
         return dataclasses.replace(self, **updates) if updates else self
 
 
+# The former name, kept while callers outside this package (fitting/result.py) move to
+# PriorSpec; "Spec" alone was ambiguous next to the model specifications.
+Spec = PriorSpec
+
+
 def nested(values: Mapping[str, Any], field: str) -> dict[str, Any]:
     """The entries of a flat parameter dict that belong to nested spec ``field``."""
     prefix = f"{field}_"
     return {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
 
 
-def as_spec(value: Spec | Mapping[str, Any]) -> Spec:
+def as_spec(value: PriorSpec | Mapping[str, Any]) -> PriorSpec:
     """A spec as is, or one rebuilt from its dict form."""
-    return value if isinstance(value, Spec) else Spec.from_dict(value)
+    return value if isinstance(value, PriorSpec) else PriorSpec.from_dict(value)
 
 
 def _required(f: dataclasses.Field) -> bool:
@@ -193,10 +198,10 @@ def _coerce(family: str, f: dataclasses.Field, value: object) -> object:
         if f.default is None:
             return None
         raise ValueError(f"{family}: {f.name} is required, got None")
-    if isinstance(value, Spec):
+    if isinstance(value, PriorSpec):
         return value
     if isinstance(value, Mapping):
-        return Spec.from_dict(value)
+        return PriorSpec.from_dict(value)
     # bool is an int subclass; True as a standard deviation is a bug, not a number.
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{family}: {f.name} must be a number, got {value!r}")

@@ -26,7 +26,7 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any
 
-from pexsurv.priors.spec import Spec, as_spec
+from pexsurv.priors.spec import PriorSpec, as_spec
 
 __all__ = ["priors_from_toml", "priors_to_toml"]
 
@@ -53,7 +53,7 @@ def _value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} ({type(value).__name__}) to a prior TOML file")
 
 
-def priors_to_toml(priors: Mapping[str, Spec | Mapping[str, Any]]) -> str:
+def priors_to_toml(priors: Mapping[str, PriorSpec | Mapping[str, Any]]) -> str:
     """Write a prior map (graph name -> spec) as TOML text.
 
     >>> from pexsurv.priors import Normal
@@ -71,7 +71,7 @@ def priors_to_toml(priors: Mapping[str, Spec | Mapping[str, Any]]) -> str:
     return "\n".join(tables)
 
 
-def priors_from_toml(text: str) -> dict[str, Spec]:
+def priors_from_toml(text: str) -> dict[str, PriorSpec]:
     """Read a prior map written by :func:`priors_to_toml` (or by hand).
 
     >>> priors_from_toml('[log_hr]\\ndist = "Normal"\\nmu = 0\\nsigma = 1\\n')
@@ -81,5 +81,5 @@ def priors_from_toml(text: str) -> dict[str, Spec]:
     for name, table in tomllib.loads(text).items():
         if not isinstance(table, dict):
             raise ValueError(f"prior TOML: {name!r} must be a table like [{name}] with a 'dist' key")
-        priors[name] = Spec.from_dict(table)
+        priors[name] = PriorSpec.from_dict(table)
     return priors

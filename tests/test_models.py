@@ -60,7 +60,9 @@ def test_structure_names_dims_logp(rich_data, name):
     if opts.get("effect") == "piecewise":
         expected |= {"log_hr_scale", "log_hr_period_offset"}
     if opts.get("covariates"):
-        expected |= {"beta"}
+        # Sampled per SD; beta (per unit) is its deterministic image.
+        expected |= {"beta_std"}
+        assert model.named_vars["beta"] in model.deterministics
     assert free == expected
     dims = model.named_vars_to_dims
     assert dims["log_hazard_base"] == (("stratum", "interval") if opts.get("strata") else ("interval",))
@@ -268,3 +270,30 @@ def test_recovery(name):
     if name == "ph":
         for k in range(4):
             covers(post["log_hazard_base"].isel(interval=k).values, np.log(BASE[k]))
+
+
+def test_vague_preset_is_written_out_for_every_parameter(rich_data):
+    from pexsurv.priors import vague_priors
+
+    spec = PiecewiseExponential(cuts=tuple(CUTS), effect="piecewise", covariates=("age",),
+                                priors="vague")
+    assert dict(spec.priors) == vague_priors(["log_hazard_base", "log_hr", "log_hr_scale", "beta"])
+    assert PiecewiseExponential.from_dict(spec.to_dict()) == spec
+    resolved = spec.resolved_priors(rich_data)
+    assert resolved["log_hazard_base"].sigma == 10.0 and resolved["log_hazard_base"].mu is not None
+    with pytest.raises(ValueError, match=r"one of \('vague',\)"):
+        PiecewiseExponential(cuts=(1.0,), priors="flat")
+
+
+def test_baseline_prior_is_centred_on_the_reference_arm(rich_data):
+    """The pooled crude rate sits about half the log HR away from the reference arm's."""
+    spec = PiecewiseExponential(cuts=tuple(CUTS))
+    ref = rich_data.arm == 0
+    expected = np.log(rich_data.event[ref].sum() / rich_data.time[ref].sum())
+    assert spec.resolved_priors(rich_data)["log_hazard_base"].mu == pytest.approx(expected, rel=1e-12)
+    # Received exposure: the reference is the person-time off experimental therapy.
+    received = PiecewiseExponential(cuts=tuple(CUTS), exposure="received")
+    design = received.design(rich_data, aggregate=True)
+    off = design.treat == 0
+    expected = np.log(design.events[off].sum() / design.exposure[off].sum())
+    assert received.resolved_priors(rich_data)["log_hazard_base"].mu == pytest.approx(expected)

@@ -26,7 +26,7 @@ from pexsurv.priors import (
     IndependentNormal,
     Normal,
     RandomWalk,
-    Spec,
+    PriorSpec,
     StudentT,
     Uniform,
     UnknownPriorKeyError,
@@ -66,7 +66,7 @@ specs = families | structures
 # -- data: round trips, equality, repr ----------------------------------------------------
 @given(specs)
 def test_dict_round_trip(spec):
-    back = Spec.from_dict(spec.to_dict())
+    back = PriorSpec.from_dict(spec.to_dict())
     assert back == spec and type(back) is type(spec) and hash(back) == hash(spec)
 
 
@@ -83,8 +83,8 @@ def test_repr_rebuilds_the_spec(spec):
 def test_dict_and_repr_forms():
     assert Normal(0, 1.5).to_dict() == {"dist": "Normal", "mu": 0.0, "sigma": 1.5}
     assert repr(Normal(0, 1.5)) == "Normal(mu=0, sigma=1.5)"
-    assert repr(RandomWalk()) == "RandomWalk(mu=None, sigma_first=2, innovation=HalfNormal(sigma=0.5))"
-    assert RandomWalk().to_dict() == {"dist": "RandomWalk", "sigma_first": 2.0,
+    assert repr(RandomWalk()) == "RandomWalk(mu=None, sigma_first=5, innovation=HalfNormal(sigma=0.5))"
+    assert RandomWalk().to_dict() == {"dist": "RandomWalk", "sigma_first": 5.0,
                                       "innovation": {"dist": "HalfNormal", "sigma": 0.5}}
 
 
@@ -92,7 +92,7 @@ def test_toml_layout():
     text = P.priors_to_toml({LOG_HR: Normal(0, 1), LOG_HAZARD_BASE: RandomWalk(mu=-2.5)})
     assert text == (
         '[log_hr]\ndist = "Normal"\nmu = 0.0\nsigma = 1.0\n\n'
-        '[log_hazard_base]\ndist = "RandomWalk"\nmu = -2.5\nsigma_first = 2.0\n'
+        '[log_hazard_base]\ndist = "RandomWalk"\nmu = -2.5\nsigma_first = 5.0\n'
         'innovation = { dist = "HalfNormal", sigma = 0.5 }\n'
     )
     with pytest.raises(ValueError, match="must be a table"):
@@ -126,11 +126,11 @@ def test_equality_hash_and_frozen():
         (lambda: RandomWalk(innovation=Normal(0, 1)), ValueError, r"prior on \[0, inf\)"),
         (lambda: AR1(rho=Uniform(0, 2)), ValueError, r"Uniform within \[-1, 1\]"),
         (lambda: AR1(rho=HalfNormal(1)), ValueError, "rho must be a Uniform"),
-        (lambda: Spec.from_dict({"dist": "Norml", "mu": 0}), ValueError, "unknown Spec family 'Norml'; valid: AR1"),
-        (lambda: Spec.from_dict({"mu": 0}), ValueError, "needs a 'dist' key"),
+        (lambda: PriorSpec.from_dict({"dist": "Norml", "mu": 0}), ValueError, "unknown PriorSpec family 'Norml'; valid: AR1"),
+        (lambda: PriorSpec.from_dict({"mu": 0}), ValueError, "needs a 'dist' key"),
         (lambda: Normal.from_dict({"dist": "HalfNormal", "sigma": 1}), ValueError, "valid: Normal$"),
-        (lambda: Spec.from_dict({"dist": "Normal", "mu": 0, "sd": 1}), ValueError, r"unknown field\(s\) \['sd'\]"),
-        (lambda: Spec.from_dict({"dist": "Normal", "mu": 0}), ValueError, r"missing field\(s\) \['sigma'\]"),
+        (lambda: PriorSpec.from_dict({"dist": "Normal", "mu": 0, "sd": 1}), ValueError, r"unknown field\(s\) \['sd'\]"),
+        (lambda: PriorSpec.from_dict({"dist": "Normal", "mu": 0}), ValueError, r"missing field\(s\) \['sigma'\]"),
     ],
 )
 def test_validation_errors(make, error, text):
@@ -193,8 +193,8 @@ def test_structure_hyperparameters_as_data():
 
 
 def test_params_flat_names_and_unknown_override():
-    assert AR1(mu=-1.0).params() == {"mu": -1.0, "sigma": 2.0, "rho_lower": 0.0, "rho_upper": 1.0,
-                                     "innovation_sigma": 0.5}
+    assert AR1(mu=-1.0).params() == {"mu": -1.0, "sigma": 5.0, "rho_lower": 0.0, "rho_upper": 0.9,
+                                     "sd_alpha": 4.0, "sd_beta": 10.0}
     with pm.Model(), pytest.raises(ValueError, match=r"unknown parameter\(s\) \['scale'\]"):
         Normal(0, 1).create("x", params={"scale": 1.0})
 
@@ -257,11 +257,13 @@ def test_random_walk_prior_draws():
 
 def test_ar1_prior_draws_are_stationary():
     sigma, rho, tau = 0.3, 0.8, 0.5
+    # The marginal sd of the AR(1) with innovation sd tau is tau / sqrt(1 - rho^2).
+    stationary = tau**2 / (1 - rho**2)
+    sd = math.sqrt(stationary)
     draws = _draw(AR1(mu=-2.0, sigma=sigma, rho=Uniform(rho - 0.01, rho + 0.01),
-                      innovation=Uniform(tau - 0.01, tau + 0.01)))
+                      sd=Uniform(sd - 0.01, sd + 0.01)))
     # log_h[j] = level + d[j]: Var = sigma^2 + tau^2 / (1 - rho^2) for every j (only if d[0]
     # starts from the stationary law), Cov(j, j+1) = sigma^2 + rho tau^2 / (1 - rho^2).
-    stationary = tau**2 / (1 - rho**2)
     np.testing.assert_allclose(draws.std(axis=0), math.sqrt(sigma**2 + stationary), rtol=0.05)
     lag1 = [np.corrcoef(draws[:, j], draws[:, j + 1])[0, 1] for j in range(4)]
     np.testing.assert_allclose(lag1, (sigma**2 + rho * stationary) / (sigma**2 + stationary), atol=0.03)
@@ -388,3 +390,19 @@ def test_docstring_examples(module):
 def test_public_api_is_exported():
     assert all(hasattr(P, name) for name in P.__all__)
     assert {"resolve_priors", "priors_to_toml", "priors_from_toml", "hr_prior", "PRESETS"} <= set(P.__all__)
+
+
+def test_spec_is_the_old_name_of_prior_spec():
+    # Kept while fitting/result.py moves to PriorSpec (issue 11).
+    assert P.Spec is P.PriorSpec and "PriorSpec" in P.__all__
+
+
+def test_vague_priors_cover_every_parameter_flatly():
+    every = P.vague_priors()
+    assert set(every) == {LOG_HAZARD_BASE, LOG_HR, "log_hr_scale", "beta"}
+    # Worth at most 1 / sigma**2 = 0.01 events each, the baseline centre left to the data.
+    assert every[LOG_HAZARD_BASE] == IndependentNormal(mu=None, sigma=10.0)
+    assert every[LOG_HR] == P.vague() == Normal(0, 10) and every["beta"] == Normal(0, 10)
+    assert P.vague_priors([LOG_HR]) == {LOG_HR: Normal(0, 10)}
+    with pytest.raises(ValueError, match=r"no vague prior for \['psi'\]"):
+        P.vague_priors(["psi"])
