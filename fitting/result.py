@@ -330,7 +330,7 @@ class FitResult:
             An array or the metadata no longer matches its stored checksum, or the stored
             trial data no longer match their stored fingerprint.
         """
-        from pexsurv.priors import Spec
+        from pexsurv.priors import PriorSpec
 
         tree = _read(path)
         attrs = dict(tree.attrs)
@@ -378,7 +378,7 @@ class FitResult:
                 f"fit time ({stored_fp[:12]}... vs {data.fingerprint()[:12]}...): the draws "
                 "may not belong to these data; refit")
         del tree[_DATA_GROUP]
-        priors = {k: Spec.from_dict(v) for k, v in json.loads(attrs["priors"]).items()}
+        priors = {k: PriorSpec.from_dict(v) for k, v in json.loads(attrs["priors"]).items()}
         return cls(idata=tree, spec=spec, priors=priors, data=data,
                    sampler=SamplerConfig(**json.loads(attrs["sampler"])),
                    runs=tuple(StageRun(**r) for r in json.loads(attrs["runs"])),

@@ -34,7 +34,7 @@ from pexsurv.priors.presets import (
     weakly_informative,
 )
 from pexsurv.priors.resolve import UnknownPriorKeyError, resolve_priors
-from pexsurv.priors.spec import PriorSpec, Spec
+from pexsurv.priors.spec import PriorSpec
 from pexsurv.priors.toml_io import priors_from_toml, priors_to_toml
 
 __all__ = [
@@ -50,7 +50,6 @@ __all__ = [
     "Prior",
     "PriorSpec",
     "RandomWalk",
-    "Spec",
     "StudentT",
     "Uniform",
     "UnknownPriorKeyError",

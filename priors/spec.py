@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-__all__ = ["PriorSpec", "Spec", "as_spec", "nested", "spec_dataclass"]
+__all__ = ["PriorSpec", "as_spec", "nested", "spec_dataclass"]
 
 # Every concrete spec is declared with this decorator: frozen gives ==/hash by value,
 # repr=False keeps the single compact __repr__ defined on PriorSpec.
@@ -171,11 +171,6 @@ class PriorSpec:
             raise ValueError(f"{type(self).__name__} has no field(s) {unknown}; valid: {sorted(names)}")
         updates = {k: v for k, v in values.items() if overwrite or getattr(self, k) is None}
         return dataclasses.replace(self, **updates) if updates else self
-
-
-# The former name, kept while callers outside this package (fitting/result.py) move to
-# PriorSpec; "Spec" alone was ambiguous next to the model specifications.
-Spec = PriorSpec
 
 
 def nested(values: Mapping[str, Any], field: str) -> dict[str, Any]:

@@ -66,7 +66,7 @@ from pexsurv.models.base import ModelSpec
 from pexsurv.models.piecewise import PiecewiseExponential
 from pexsurv.models.rpsft.counterfactual import counterfactual_times
 from pexsurv.models.rpsft.gestimation import z_on_grid
-from pexsurv.priors import Normal, Prior, Spec
+from pexsurv.priors import Normal, Prior, PriorSpec
 
 __all__ = ["RPSFT", "adjusted_log_hr_draws", "grid_quantiles", "paired_log_hr",
            "psi_posterior_grid"]
@@ -269,8 +269,8 @@ class RPSFT(ModelSpec):
     def from_dict(cls, d: Mapping[str, Any]) -> RPSFT:
         """Rebuild from :meth:`to_dict` output."""
         d = {k: v for k, v in d.items() if k != "model"}
-        d["psi_prior"] = Spec.from_dict(d["psi_prior"])
-        d["pem_priors"] = {k: Spec.from_dict(v) for k, v in (d.get("pem_priors") or {}).items()}
+        d["psi_prior"] = PriorSpec.from_dict(d["psi_prior"])
+        d["pem_priors"] = {k: PriorSpec.from_dict(v) for k, v in (d.get("pem_priors") or {}).items()}
         return cls(**d)
 
     def pem(self) -> PiecewiseExponential:
@@ -321,7 +321,7 @@ class RPSFT(ModelSpec):
                           f"{self.psi_range}; widen psi_range", UserWarning, stacklevel=2)
         return g
 
-    def to_dict(self) -> dict[str, Any]:  # psi_prior is a Spec: plain dict form
+    def to_dict(self) -> dict[str, Any]:  # psi_prior is a PriorSpec: plain dict form
         out = super().to_dict()
         out["psi_prior"] = self.psi_prior.to_dict()
         return out
