@@ -10,7 +10,7 @@ restoring the file (issue 18):
 | planted bug | where | failing test(s) here |
 |---|---|---|
 | every stage-2 fit given the same seed (``seed=int(seeds[0])``) | fitting/rpsft.py:117 | test_every_stage2_fit_has_its_own_seed |
-| stage 2 fitted at psi = 0 (``counterfactual_data(data, 0.0, ...)``) | fitting/rpsft.py:115 | test_control_curve_is_the_counterfactual_one, test_compare_analyses_adds_the_rpsft_row |
+| stage 2 fitted at psi = 0 (``counterfactual_data(data, 0.0, ...)``) | fitting/rpsft.py:115 | test_control_curve_is_the_counterfactual_one (the adjusted HR does not use stage 2, so the compare_analyses row still passes) |
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ bug alone in the code (commit f77c5e2), running this module, and restoring the f
 |---|---|---|
 | P(HR < 1) computed as P(HR > 1) | diagnostics/hr_table.py:56 | test_hr_table_probability_of_benefit |
 | ESS "bulk AND tail" -> "bulk OR tail" | diagnostics/convergence.py:142 | test_low_bulk_ess_fails_even_with_high_tail_ess, test_low_tail_ess_fails_even_with_high_bulk_ess |
-| ESS threshold 400 -> 100 | diagnostics/convergence.py:17 | test_ess_between_100_and_400_fails |
-| prior-sensitivity verdict inverted | diagnostics/sensitivity.py:115 | test_prior_sensitivity_flags_a_prior_that_dominates |
+| ESS threshold 400 -> 100 | diagnostics/convergence.py:17 | test_ess_between_100_and_400_fails (and the two above) |
+| prior-sensitivity verdict inverted | diagnostics/sensitivity.py:115 | test_prior_sensitivity_flags_a_prior_that_dominates, test_prior_sensitivity_passes_when_the_data_dominate |
 """
 
 from __future__ import annotations
