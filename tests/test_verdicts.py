@@ -80,21 +80,56 @@ def theta_row(check) -> dict:
 
 
 # --------------------------------------------------------------------------- hr_table
+def _fake_fit(hr: np.ndarray, *, approximate: bool = False) -> SimpleNamespace:
+    return SimpleNamespace(
+        idata=xr.DataTree.from_dict({"posterior": xr.Dataset({"hr": (("chain", "draw"), hr)})}),
+        data=SimpleNamespace(n=10, event=np.array([1, 0] * 5)), approximate=approximate)
+
+
 def test_hr_table_probability_of_benefit():
     # 70% of draws at HR ~ 0.8, 30% at HR ~ 1.25: P(HR < 1) = 0.7 exactly, P(HR > 1) = 0.3.
     rng = np.random.default_rng(1)
     hr = np.where(rng.random((4, 500)) < 0.7, 0.8, 1.25) * np.exp(rng.normal(0, 0.01, (4, 500)))
     expected = float((hr < 1).mean())
     assert 0.65 < expected < 0.75
-    fake = SimpleNamespace(idata=xr.DataTree.from_dict(
-        {"posterior": xr.Dataset({"hr": (("chain", "draw"), hr)})}),
-        data=SimpleNamespace(n=10, event=np.array([1, 0] * 5)), approximate=False)
-    row = hr_table({"ITT": fake}, delta=0.9).loc["ITT"]
+    row = hr_table({"ITT": _fake_fit(hr)}, delta=0.9).loc["ITT"]
     assert row["p_hr_lt_1"] == pytest.approx(expected, abs=1e-12)
     assert row["p_hr_lt_0.9"] == pytest.approx(expected, abs=1e-12)
     assert (row["n"], row["events"]) == (10, 5)
     # Benefit is the common case: the table must not report P(HR > 1) under this name.
     assert row["p_hr_lt_1"] > 0.5
+
+
+def test_hr_table_summaries_interval_and_flags():
+    rng = np.random.default_rng(2)
+    hr = np.exp(rng.normal(-0.3, 0.2, (4, 1000)))  # converges: independent draws
+    flat = hr.ravel()
+    table = hr_table({"ITT": _fake_fit(hr), "ADVI": _fake_fit(hr, approximate=True)})
+    assert list(table.index) == ["ITT", "ADVI"]
+    assert "p_hr_lt_0.9" not in table.columns  # no delta, no column
+    row = table.loc["ITT"]
+    assert row["hr_median"] == pytest.approx(np.median(flat), rel=1e-12)
+    assert row["hr_mean"] == pytest.approx(flat.mean(), rel=1e-12)
+    # Default: central 95% equal-tailed interval.
+    np.testing.assert_allclose([row["lower"], row["upper"]], np.quantile(flat, [0.025, 0.975]),
+                               rtol=1e-12)
+    assert table.attrs == {"prob": 0.95, "interval": "equal-tailed"}
+    check = check_convergence(_fake_fit(hr).idata)
+    assert row["converged"] and row["diagnostics"] == check.headline and not row["approximate"]
+    # A variational fit is flagged and never reported as converged.
+    advi = table.loc["ADVI"]
+    assert advi["approximate"] and not advi["converged"] and "APPROXIMATE" in advi["diagnostics"]
+    # Another probability: the quartiles.
+    half = hr_table({"ITT": _fake_fit(hr)}, prob=0.5)
+    np.testing.assert_allclose(half.loc["ITT", ["lower", "upper"]].astype(float),
+                               np.quantile(flat, [0.25, 0.75]), rtol=1e-12)
+    assert half.attrs["prob"] == 0.5
+
+
+def test_hr_table_keeps_an_unconverged_fit_flagged():
+    stuck = np.exp(iid(3, 2, 1000) * 0.1 + np.array([[0.0], [1.0]]))  # chains disagree
+    row = hr_table({"stuck": _fake_fit(stuck)}).loc["stuck"]
+    assert not row["converged"] and row["diagnostics"].startswith("NOT CONVERGED")
 
 
 # --------------------------------------------------------------------------- ESS rule
