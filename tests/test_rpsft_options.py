@@ -2,7 +2,13 @@
 ``autoswitch=False``, ``test="cox"`` / ``"weibull"``, the psi-grid edge warning and
 ``pem_priors``. Stage 1 is checked against counterfactual times written from R's formula
 (tests/rpsft_reference.py) and R's published numbers; ``pem_priors`` with one stage-2 fit
-(the module's one compile)."""
+(the module's one compile).
+
+Checked by planting (commit f77c5e2): RPSFT.counterfactual_options ignoring ``recensor`` and
+``autoswitch`` fails both option cases of test_logrank_z_options_against_reference and
+test_no_recensoring_matches_r; RPSFT.z_options ignoring ``test`` fails both cases of
+test_model_based_z_against_lifelines_on_reference_times.
+"""
 
 from __future__ import annotations
 
