@@ -15,7 +15,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pytest
 from simtools import simulate_pem
 
 from pexsurv import TrialData

@@ -16,7 +16,6 @@ bug alone in the code (commit f77c5e2), running this module, and restoring the f
 
 from __future__ import annotations
 
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
