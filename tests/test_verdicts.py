@@ -131,6 +131,25 @@ def test_hr_table_keeps_an_unconverged_fit_flagged():
     assert not row["converged"] and row["diagnostics"].startswith("NOT CONVERGED")
 
 
+def test_hr_table_edge_semantics():
+    """Strict inequalities, keyword-only options, and a duck-typed result without an
+    ``approximate`` attribute counted as MCMC (kills the last mutants of
+    benchmarks/mutation.md)."""
+    rng = np.random.default_rng(4)
+    hr = np.exp(rng.normal(0.0, 0.2, (4, 1000)))
+    hr[:, :100], hr[:, 100:200] = 1.0, 0.8  # 10% of draws exactly at 1, 10% at 0.8
+    fake = _fake_fit(hr)
+    row = hr_table({"x": fake}, delta=0.8).loc["x"]
+    assert row["p_hr_lt_1"] == pytest.approx(float((hr < 1).mean()), abs=1e-12)
+    assert row["p_hr_lt_0.8"] == pytest.approx(float((hr < 0.8).mean()), abs=1e-12)
+    assert row["p_hr_lt_1"] < float((hr <= 1).mean()) - 0.05
+    assert row["p_hr_lt_0.8"] < float((hr <= 0.8).mean()) - 0.05
+    with pytest.raises(TypeError):
+        hr_table({"x": fake}, 0.5)  # prob and delta are keyword-only
+    bare = SimpleNamespace(idata=fake.idata, data=fake.data)
+    assert not hr_table({"x": bare}).loc["x", "approximate"]
+
+
 # --------------------------------------------------------------------------- ESS rule
 def test_independent_draws_above_the_thresholds_pass():
     """The control case: without it, a gate that always fails would pass every test below."""
