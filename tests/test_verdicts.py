@@ -10,13 +10,12 @@ bug alone in the code (commit f77c5e2), running this module, and restoring the f
 |---|---|---|
 | P(HR < 1) computed as P(HR > 1) | diagnostics/hr_table.py:56 | test_hr_table_probability_of_benefit |
 | ESS "bulk AND tail" -> "bulk OR tail" | diagnostics/convergence.py:142 | test_low_bulk_ess_fails_even_with_high_tail_ess, test_low_tail_ess_fails_even_with_high_bulk_ess |
-| ESS threshold 400 -> 100 | diagnostics/convergence.py:17 | test_ess_between_100_and_400_fails |
-| prior-sensitivity verdict inverted | diagnostics/sensitivity.py:115 | test_prior_sensitivity_flags_a_prior_that_dominates |
+| ESS threshold 400 -> 100 | diagnostics/convergence.py:17 | test_ess_between_100_and_400_fails (and the two above) |
+| prior-sensitivity verdict inverted | diagnostics/sensitivity.py:115 | test_prior_sensitivity_flags_a_prior_that_dominates, test_prior_sensitivity_passes_when_the_data_dominate |
 """
 
 from __future__ import annotations
 
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -80,21 +79,75 @@ def theta_row(check) -> dict:
 
 
 # --------------------------------------------------------------------------- hr_table
+def _fake_fit(hr: np.ndarray, *, approximate: bool = False) -> SimpleNamespace:
+    return SimpleNamespace(
+        idata=xr.DataTree.from_dict({"posterior": xr.Dataset({"hr": (("chain", "draw"), hr)})}),
+        data=SimpleNamespace(n=10, event=np.array([1, 0] * 5)), approximate=approximate)
+
+
 def test_hr_table_probability_of_benefit():
     # 70% of draws at HR ~ 0.8, 30% at HR ~ 1.25: P(HR < 1) = 0.7 exactly, P(HR > 1) = 0.3.
     rng = np.random.default_rng(1)
     hr = np.where(rng.random((4, 500)) < 0.7, 0.8, 1.25) * np.exp(rng.normal(0, 0.01, (4, 500)))
     expected = float((hr < 1).mean())
     assert 0.65 < expected < 0.75
-    fake = SimpleNamespace(idata=xr.DataTree.from_dict(
-        {"posterior": xr.Dataset({"hr": (("chain", "draw"), hr)})}),
-        data=SimpleNamespace(n=10, event=np.array([1, 0] * 5)), approximate=False)
-    row = hr_table({"ITT": fake}, delta=0.9).loc["ITT"]
+    row = hr_table({"ITT": _fake_fit(hr)}, delta=0.9).loc["ITT"]
     assert row["p_hr_lt_1"] == pytest.approx(expected, abs=1e-12)
     assert row["p_hr_lt_0.9"] == pytest.approx(expected, abs=1e-12)
     assert (row["n"], row["events"]) == (10, 5)
     # Benefit is the common case: the table must not report P(HR > 1) under this name.
     assert row["p_hr_lt_1"] > 0.5
+
+
+def test_hr_table_summaries_interval_and_flags():
+    rng = np.random.default_rng(2)
+    hr = np.exp(rng.normal(-0.3, 0.2, (4, 1000)))  # converges: independent draws
+    flat = hr.ravel()
+    table = hr_table({"ITT": _fake_fit(hr), "ADVI": _fake_fit(hr, approximate=True)})
+    assert list(table.index) == ["ITT", "ADVI"]
+    assert "p_hr_lt_0.9" not in table.columns  # no delta, no column
+    row = table.loc["ITT"]
+    assert row["hr_median"] == pytest.approx(np.median(flat), rel=1e-12)
+    assert row["hr_mean"] == pytest.approx(flat.mean(), rel=1e-12)
+    # Default: central 95% equal-tailed interval.
+    np.testing.assert_allclose([row["lower"], row["upper"]], np.quantile(flat, [0.025, 0.975]),
+                               rtol=1e-12)
+    assert table.attrs == {"prob": 0.95, "interval": "equal-tailed"}
+    check = check_convergence(_fake_fit(hr).idata)
+    assert row["converged"] and row["diagnostics"] == check.headline and not row["approximate"]
+    # A variational fit is flagged and never reported as converged.
+    advi = table.loc["ADVI"]
+    assert advi["approximate"] and not advi["converged"] and "APPROXIMATE" in advi["diagnostics"]
+    # Another probability: the quartiles.
+    half = hr_table({"ITT": _fake_fit(hr)}, prob=0.5)
+    np.testing.assert_allclose(half.loc["ITT", ["lower", "upper"]].astype(float),
+                               np.quantile(flat, [0.25, 0.75]), rtol=1e-12)
+    assert half.attrs["prob"] == 0.5
+
+
+def test_hr_table_keeps_an_unconverged_fit_flagged():
+    stuck = np.exp(iid(3, 2, 1000) * 0.1 + np.array([[0.0], [1.0]]))  # chains disagree
+    row = hr_table({"stuck": _fake_fit(stuck)}).loc["stuck"]
+    assert not row["converged"] and row["diagnostics"].startswith("NOT CONVERGED")
+
+
+def test_hr_table_edge_semantics():
+    """Strict inequalities, keyword-only options, and a duck-typed result without an
+    ``approximate`` attribute counted as MCMC (kills the last mutants of
+    benchmarks/mutation.md)."""
+    rng = np.random.default_rng(4)
+    hr = np.exp(rng.normal(0.0, 0.2, (4, 1000)))
+    hr[:, :100], hr[:, 100:200] = 1.0, 0.8  # 10% of draws exactly at 1, 10% at 0.8
+    fake = _fake_fit(hr)
+    row = hr_table({"x": fake}, delta=0.8).loc["x"]
+    assert row["p_hr_lt_1"] == pytest.approx(float((hr < 1).mean()), abs=1e-12)
+    assert row["p_hr_lt_0.8"] == pytest.approx(float((hr < 0.8).mean()), abs=1e-12)
+    assert row["p_hr_lt_1"] < float((hr <= 1).mean()) - 0.05
+    assert row["p_hr_lt_0.8"] < float((hr <= 0.8).mean()) - 0.05
+    with pytest.raises(TypeError):
+        hr_table({"x": fake}, 0.5)  # prob and delta are keyword-only
+    bare = SimpleNamespace(idata=fake.idata, data=fake.data)
+    assert not hr_table({"x": bare}).loc["x", "approximate"]
 
 
 # --------------------------------------------------------------------------- ESS rule
