@@ -33,5 +33,10 @@ fi
 echo "Using $py ($("$py" --version))"
 "$py" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet -e ".[dev]"
+# Strict editable mode installs a tree of links to the sources (build/__editable__.*), a plain
+# folder that type checkers and editors follow (go-to-definition on pexsurv.models.X); the
+# default mode maps models/ etc. into pexsurv with an import hook that static tools cannot
+# read. Trade-off: a new module file appears in the installed package only after re-running
+# this install (edits to existing files show at once).
+"$venv/bin/python" -m pip install --quiet -e ".[dev]" --config-settings editable_mode=strict
 echo "pexsurv installed in $venv"

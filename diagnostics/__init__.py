@@ -4,7 +4,7 @@ hazard-ratio tables and the uniformity tests of simulation-based calibration ran
 simulations themselves are a workflow: :func:`pexsurv.workflows.simulation_based_calibration`).
 """
 
-from pexsurv.diagnostics.check import CheckResult
+from pexsurv.check import CheckResult
 from pexsurv.diagnostics.convergence import (
     THRESHOLDS,
     ConvergenceCheck,

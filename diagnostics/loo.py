@@ -22,7 +22,7 @@ from arviz_stats.utils import ELPDData
 from matplotlib.figure import Figure
 
 from pexsurv import _names as N
-from pexsurv.diagnostics.check import CheckResult
+from pexsurv.check import CheckResult
 # The builder is the model's likelihood (models layer); re-exported here for diagnostics users.
 from pexsurv.models.loglik import LOG_LIKELIHOOD_VAR, log_likelihood_tree
 

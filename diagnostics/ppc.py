@@ -27,9 +27,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pexsurv import _names as N
+from pexsurv.check import CheckResult
 from pexsurv.data import TrialData
 from pexsurv.defaults import CI_PROB, interval_bounds
-from pexsurv.diagnostics.check import CheckResult
 from pexsurv.diagnostics.replicate import SubjectHazards, censoring_times, event_times
 from pexsurv.intervals import exposure_matrix, exposure_table, interval_index, validate_cuts
 from pexsurv.km import kaplan_meier, km_survival_at

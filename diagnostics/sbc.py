@@ -36,8 +36,8 @@ from arviz_stats.ecdf_utils import ecdf_pit
 from matplotlib.figure import Figure
 from scipy import stats
 
+from pexsurv.check import CheckResult
 from pexsurv.defaults import CI_PROB
-from pexsurv.diagnostics.check import CheckResult
 
 __all__ = ["SBCResult", "sbc_ranks"]
 

@@ -14,7 +14,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from pexsurv import _names as N
-from pexsurv.diagnostics.check import CheckResult
+from pexsurv.check import CheckResult
 from pexsurv.diagnostics.loo import LOG_LIKELIHOOD_VAR, log_likelihood_tree
 
 if TYPE_CHECKING:

@@ -11,7 +11,14 @@ Examples
 """
 
 from importlib import import_module
+from pkgutil import extend_path
 from typing import Any
+
+# Run from the repository root, this source folder shadows the installed package, the only
+# one holding the subpackages mapped from the top-level folders (models/, priors/, fitting/,
+# diagnostics/): extend the search path to the installed `pexsurv` folder too, so that they
+# import from anywhere.
+__path__ = extend_path(__path__, __name__)
 
 from pexsurv._version import __version__
 from pexsurv.data import TrialData, TrialDataError
@@ -32,7 +39,7 @@ _LAZY = {
     "fit": "pexsurv.fitting",
     "compile_spec": "pexsurv.fitting",
     "check_convergence": "pexsurv.diagnostics",
-    "prior_predictive": "pexsurv.priors",
+    "prior_predictive": "pexsurv.fitting.predictive",
 }
 
 __all__ = [

@@ -747,6 +747,26 @@ class TrialData:
                             population=f"{self.population}>from_treatment_start",
                             origin="treatment_start", notes=self.notes + (note,))
 
+    def exclude_switchers(self) -> TrialData:
+        """Control subjects who crossed over dropped (a selected, prognostically different
+        group, so the comparison is biased when switching depends on prognosis)."""
+        self.require("switch_time", "exclude_switchers()")
+        switched = (self.arm == REFERENCE) & ~np.isnan(self.switch_time)
+        return self.derive(~switched, population=f"{self.population}>exclude_switchers",
+                           notes=self.notes + (f"exclude_switchers(): excluded "
+                                               f"{int(switched.sum())} control switcher(s)",))
+
+    def as_treated(self) -> TrialData:
+        """Ever vs never treated with the experimental therapy, from randomization: the naive
+        comparison press releases quote. Switchers and infused subjects count as treated from
+        time 0 (immortal time), non-infused experimental subjects as untreated (selection)."""
+        on, _ = self.on_experimental_from()
+        return self.derive(np.ones(self.n, dtype=bool), arm=(~np.isnan(on)).astype(np.int8),
+                           arms=("never treated", "ever treated"), switch_time=None,
+                           treatment_start=None, population=f"{self.population}>as_treated",
+                           notes=self.notes + ("as_treated(): arm = ever received experimental "
+                                               "therapy",))
+
     def require(self, name: str, what: str) -> None:
         """Raise a clear error when the optional column ``name`` was not loaded."""
         if getattr(self, name) is None:

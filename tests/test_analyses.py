@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pexsurv.workflows import ANALYSES, as_treated, compare_analyses, exclude_switchers
+from pexsurv.workflows import ANALYSES, compare_analyses
 
 
 def test_exclude_switchers(immdef_data):
-    d = exclude_switchers(immdef_data)
+    d = immdef_data.exclude_switchers()
     assert d.n == 1000 - 189 and np.isnan(d.switch_time).all()
     assert "excluded 189" in d.notes[-1]
 
 
 def test_as_treated_groups(immdef_data):
-    d = as_treated(immdef_data)
+    d = immdef_data.as_treated()
     # immediate arm (500) + 189 switchers are "ever treated".
     assert int(d.arm.sum()) == 689 and d.arms == ("never treated", "ever treated")
     np.testing.assert_array_equal(d.time, immdef_data.time)

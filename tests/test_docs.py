@@ -42,7 +42,7 @@ def test_readme_quickstart_runs(capsys):
 
 def test_readme_module_map_matches_exports():
     text = (ROOT / "README.md").read_text()
-    for sub in ("models", "priors", "fitting", "diagnostics"):
+    for sub in ("models", "priors", "fitting", "diagnostics", "workflows"):
         assert f"`pexsurv.{sub}`" in text
     for name in pexsurv.__all__:
         assert hasattr(pexsurv, name), name

@@ -1,8 +1,10 @@
-"""Packaging: the wheel holds `pexsurv` and its four mapped subpackages, nothing bare."""
+"""Packaging: the wheel holds `pexsurv` and its subpackages, nothing bare; the install is one
+static tools can follow; every imported distribution is declared."""
 
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import re
 import subprocess
 import sys
@@ -31,7 +33,7 @@ def wheel_names(tmp_path_factory) -> list[str]:
 def test_wheel_maps_code_folders_into_pexsurv(wheel_names):
     tops = {n.split("/")[0] for n in wheel_names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"pexsurv"}, f"bare top-level packages in the wheel: {tops - {'pexsurv'}}"
-    for sub in ("models", "priors", "fitting", "diagnostics"):
+    for sub in ("models", "priors", "fitting", "diagnostics", "workflows"):
         assert f"pexsurv/{sub}/__init__.py" in wheel_names
     assert "pexsurv/datasets/ct041_like.csv" in wheel_names
     assert not any(n.startswith(("tests/", "notebooks/", "pexsurv/tests/")) for n in wheel_names)
@@ -45,7 +47,30 @@ def test_subpackages_import_from_installed_location():
 
     for mod, folder in ((pexsurv.models, "models"), (pexsurv.priors, "priors"),
                         (pexsurv.fitting, "fitting"), (pexsurv.diagnostics, "diagnostics")):
-        assert Path(mod.__file__).parent == ROOT / folder
+        # The editable install links each file to its source (resolve() follows the link).
+        assert Path(mod.__file__).resolve().parent == ROOT / folder
+
+
+def test_install_is_a_folder_tree_static_tools_can_follow():
+    """Type checkers and editors find packages as folders on sys.path; they never run import
+    hooks. The installed pexsurv must be such a folder holding every subpackage (the strict
+    editable install of .ci/setup.sh), not a hook that maps models/ etc. at import time."""
+    paths = [p for p in sys.path if p and Path(p).resolve() != ROOT]
+    spec = importlib.machinery.PathFinder.find_spec("pexsurv", paths)
+    assert spec is not None and spec.submodule_search_locations, (
+        "no pexsurv folder on sys.path: re-install with bash .ci/setup.sh")
+    (folder,) = spec.submodule_search_locations
+    for sub in ("models", "priors", "fitting", "diagnostics", "workflows"):
+        init = Path(folder) / sub / "__init__.py"
+        assert init.is_file(), f"{init} missing: re-install with bash .ci/setup.sh"
+
+
+def test_subpackages_import_from_the_repository_root():
+    """From the root, the source folder pexsurv/ comes first on sys.path and lacks the
+    mapped subpackages; pexsurv/__init__.py extends its search path to the installed ones."""
+    res = subprocess.run([sys.executable, "-c", "import pexsurv.models, pexsurv.workflows"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
 
 
 def test_cli_version_and_errors(tmp_path):

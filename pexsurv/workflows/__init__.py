@@ -3,8 +3,8 @@
 
 - :func:`compare_analyses`: every analysis of a trial with delayed treatment start and
   crossover (ITT, modified ITT, per protocol, as treated, RPSFT, ...) side by side, with the
-  populations they are fitted on (:func:`populations`, :func:`exclude_switchers`,
-  :func:`as_treated`);
+  populations they are fitted on (:func:`populations`, from the
+  :class:`~pexsurv.TrialData` population methods);
 - :func:`simulation_based_calibration`: prior draws, simulated trials and refits, ranked and
   judged by :class:`pexsurv.diagnostics.SBCResult`.
 """
@@ -13,9 +13,7 @@ from pexsurv.workflows.compare import (
     ANALYSES,
     Analysis,
     ComparisonResult,
-    as_treated,
     compare_analyses,
-    exclude_switchers,
     populations,
 )
 from pexsurv.workflows.report import HazardRatioReport, hazard_ratio_report, posterior_checks
@@ -25,9 +23,7 @@ __all__ = [
     "ANALYSES",
     "Analysis",
     "ComparisonResult",
-    "as_treated",
     "compare_analyses",
-    "exclude_switchers",
     "populations",
     "simulation_based_calibration",
 ]

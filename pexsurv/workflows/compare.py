@@ -2,8 +2,7 @@
 
 Each analysis answers its own question under its own assumption; the table says which,
 and labels those that are biased when switching or non-treatment depends on prognosis.
-The analysis populations are :class:`~pexsurv.TrialData` methods; the two defined here
-(:func:`exclude_switchers`, :func:`as_treated`) only combine its public pieces.
+Every analysis population is a :class:`~pexsurv.TrialData` method (one home for populations).
 """
 
 from __future__ import annotations
@@ -22,27 +21,7 @@ from pexsurv.diagnostics.hr_table import hr_table
 from pexsurv.fitting import SamplerConfig, compile_spec, fit
 from pexsurv.models import PiecewiseExponential
 
-__all__ = ["ANALYSES", "Analysis", "ComparisonResult", "as_treated", "compare_analyses",
-           "exclude_switchers", "populations"]
-
-
-def exclude_switchers(data: TrialData) -> TrialData:
-    """Drop control patients who crossed over (a selected, prognostically different group)."""
-    data.require("switch_time", "exclude_switchers()")
-    switched = (data.arm == N.REFERENCE) & ~np.isnan(data.switch_time)
-    return data.derive(~switched, population=f"{data.population}>exclude_switchers",
-                        notes=data.notes + (f"excluded {int(switched.sum())} control switcher(s)",))
-
-
-def as_treated(data: TrialData) -> TrialData:
-    """Ever vs never treated with the experimental therapy, from randomization: the naive
-    comparison press releases quote. Switchers and infused patients count as treated from
-    time 0 (immortal time), non-infused experimental patients as untreated (selection)."""
-    on, _ = data.on_experimental_from()
-    return data.derive(np.ones(data.n, dtype=bool), arm=(~np.isnan(on)).astype(np.int8),
-                       arms=("never treated", "ever treated"), switch_time=None,
-                       treatment_start=None, population=f"{data.population}>as_treated",
-                       notes=data.notes + ("arm = ever received experimental therapy",))
+__all__ = ["ANALYSES", "Analysis", "ComparisonResult", "compare_analyses", "populations"]
 
 
 @dataclass(frozen=True)
@@ -79,13 +58,13 @@ ANALYSES: tuple[Analysis, ...] = (
              "switching independent of prognosis (informative censoring otherwise)", True,
              TrialData.per_protocol, needs=("switch_time",)),
     Analysis("exclude switchers", "effect versus never-switching controls",
-             "switchers are a random subset (they are not)", True, exclude_switchers,
+             "switchers are a random subset (they are not)", True, TrialData.exclude_switchers,
              needs=("switch_time",)),
     Analysis("time-varying exposure (as received)", "hazard while on vs off experimental therapy",
              "no time-varying confounding of switching by prognosis", True, lambda d: d,
              exposure="received"),
     Analysis("as treated (naive)", "ever vs never treated",
-             "none valid: immortal-time and selection bias", True, as_treated,
+             "none valid: immortal-time and selection bias", True, TrialData.as_treated,
              needs=("switch_time",)),
 )
 

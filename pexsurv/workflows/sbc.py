@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 from arviz_base import dataset_to_dataframe
 from rich.progress import track
@@ -38,6 +37,7 @@ from pexsurv.diagnostics.replicate import (
 )
 from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks
 from pexsurv.fitting import FitResult, SamplerConfig, compile_spec, fit
+from pexsurv.fitting.predictive import prior_predictive
 from pexsurv.models import PiecewiseExponential
 
 __all__ = ["simulation_based_calibration"]
@@ -77,12 +77,9 @@ def _prior_draws(spec: PiecewiseExponential, data: TrialData, n_sims: int,
     """``n_sims`` joint prior draws of ``spec`` on ``data``, held as a FitResult whose
     ``posterior`` group is the prior: the form the replicate simulator of
     :mod:`pexsurv.diagnostics.replicate` reads."""
-    model = spec.build(data)
-    idata = pm.sample_prior_predictive(draws=n_sims, model=model, random_seed=seed)
-    tree = xr.DataTree.from_dict({"posterior": idata["prior"].to_dataset(),
-                                  "constant_data": idata["constant_data"].to_dataset()})
-    return FitResult(idata=tree, spec=spec, priors=spec.resolved_priors(data), data=data,
-                     sampler=SamplerConfig(progress=False))
+    prior = prior_predictive(spec, data, n_sims, seed=seed)
+    return FitResult(idata=prior.as_posterior(), spec=spec, priors=spec.resolved_priors(data),
+                     data=data, sampler=SamplerConfig(progress=False))
 
 
 def _replicate(data: TrialData, hazards: SubjectHazards, sample: int,

@@ -1,11 +1,17 @@
-"""One result type for every check: a verdict, a table, a sentence and figures."""
+"""One result type for every check: a verdict, a table, a sentence and figures.
+
+In the core layer so that checks of every layer share it: the convergence check of the
+fitting layer as well as the post-fit checks of :mod:`pexsurv.diagnostics`.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
-import pandas as pd
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = ["CheckResult"]
 
@@ -29,9 +35,26 @@ class CheckResult(ABC):
 
     Examples
     --------
-    >>> from pexsurv.diagnostics import EventsCheck, LooCheck, SBCResult
-    >>> all(issubclass(c, CheckResult) for c in (EventsCheck, LooCheck, SBCResult))
-    True
+    >>> from dataclasses import dataclass
+    >>> import pandas as pd
+    >>> from matplotlib.figure import Figure
+    >>> @dataclass(frozen=True)
+    ... class NoMissing(CheckResult):
+    ...     passed: bool
+    ...     table: pd.DataFrame
+    ...     name: str = "no_missing"
+    ...     @property
+    ...     def text(self) -> str:
+    ...         return "no missing values" if self.passed else "missing values"
+    ...     def plot(self) -> Figure:
+    ...         fig = Figure()
+    ...         self.table.isna().sum().plot.bar(ax=fig.subplots())
+    ...         return fig
+    >>> table = pd.DataFrame({"time": [1.0, 2.0]})
+    >>> check = NoMissing(passed=not table.isna().any().any(), table=table)
+    >>> print(check), list(check.figures())
+    no missing values
+    (None, ['no_missing'])
     """
 
     passed: bool
