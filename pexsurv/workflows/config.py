@@ -324,6 +324,9 @@ class AnalysisConfig:
                               + ", ".join(f"{{ rule = \"{r}\", {' , '.join(a)} }}"
                                           for r, a in _CUT_RULES.items()))
         _unknown(f"[model] cuts (rule {cuts['rule']!r})", cuts, ("rule", *_CUT_RULES[cuts["rule"]]))
+        if cuts["rule"] == "fixed_width" and "width" not in cuts:
+            raise ConfigError("[model] cuts: rule \"fixed_width\" needs width = <time units> "
+                              "(max_time defaults to the longest follow-up)")
 
     def _prior_specs(self) -> dict[str, Any]:
         from pexsurv.priors import Spec
