@@ -3,7 +3,9 @@ with a message naming the key and the valid choices, before anything is fitted o
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import re
 import tomllib
 
@@ -67,17 +69,23 @@ def _write(folder, text):
 
 @pytest.fixture(scope="module")
 def fitted(trial_csv):
-    """``pexsurv fit`` on the simulated CSV (two populations, one compiled model)."""
+    """``pexsurv fit`` on the simulated CSV (two populations, one compiled model): exit
+    status, output folder, stderr."""
     config = _write(trial_csv.parent, CONFIG + SAMPLER)
-    code = main(["fit", str(config), "--quiet"])
-    return code, trial_csv.parent / "out"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["fit", str(config), "--quiet"])
+    return code, trial_csv.parent / "out", err.getvalue()
 
 
 def test_fit_end_to_end_writes_one_fit_per_population_report_and_config(fitted, trial_csv):
-    code, out = fitted
+    code, out, err = fitted
     # Exit 0 when every fit passes its convergence gate, 1 otherwise (200 draws may not).
     gates = [FitResult.load(out / f"PFS_{p}.nc").convergence.passed for p in ("itt", "treated")]
     assert code == (0 if all(gates) else 1)
+    failed = [f"PFS_{p}" for p, ok in zip(("itt", "treated"), gates) if not ok]
+    # The gate the demo shares names each failed fit.
+    assert (f"fit(s) failed the convergence gate: {', '.join(failed)}" in err) == bool(failed)
     names = {p.name for p in out.iterdir()}
     assert {"PFS_itt.nc", "PFS_treated.nc", "report.html", "report.md", "report.csv",
             "config.toml", "config.json"} <= names
@@ -90,7 +98,7 @@ def test_fit_end_to_end_writes_one_fit_per_population_report_and_config(fitted, 
 def test_fit_honours_the_config(fitted, trial_csv):
     """Populations, cut rule, prior and sampler of the file are what was fitted; compared
     with the data loaded and derived independently here."""
-    _, out = fitted
+    _, out, _ = fitted
     itt = TrialData.from_csv(trial_csv, time="pfs_time", event="pfs_event", arm="arm",
                              reference="control", id="id", treatment_start="treatment_start")
     cuts = tuple(equal_events(itt, k=3))
@@ -211,11 +219,20 @@ def test_init_then_fit_runs_the_example_as_is(tmp_path, capsys):
     text = config.read_text()
     start = text.index("[sampler]")
     end = text.index("[report]")
-    config.write_text(text[:start] + SAMPLER + "\n" + text[end:])
+    text = text[:start] + SAMPLER + "\n" + text[end:]
+    # Plus as_treated, whose arms are relabelled (never/ever treated): it must not share the
+    # compiled model (and with it the arm labels) of the randomized populations.
+    pops = '["itt", "treated", "per_protocol"]'
+    assert pops in text
+    config.write_text(text.replace(pops, pops[:-1] + ', "as_treated"]'))
     code = main(["fit", str(config), "--quiet"])
     out = tmp_path / "results"
-    gates = [FitResult.load(out / f"OS_{p}.nc").convergence.passed
-             for p in ("itt", "treated", "per_protocol")]
-    assert code == (0 if all(gates) else 1)
+    results = {p: FitResult.load(out / f"OS_{p}.nc")
+               for p in ("itt", "treated", "per_protocol", "as_treated")}
+    assert code == (0 if all(r.convergence.passed for r in results.values()) else 1)
+    for result in results.values():
+        arms = result.idata["constant_data"].to_dataset().coords["arm"].values
+        assert tuple(map(str, arms)) == result.data.arms
+    assert results["as_treated"].data.arms == ("never treated", "ever treated")
     report = (out / "report.md").read_text()
     assert "OS_per_protocol" in report

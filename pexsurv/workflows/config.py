@@ -472,18 +472,22 @@ class AnalysisConfig:
         config = self.sampler_config(spec, progress=progress)
         say(f"{type(spec).__name__} with cuts {list(prepared.cuts)}; {config.describe()}")
         # One compiled graph serves every population when the cell layout is fixed (same
-        # cuts, arms and strata): the aggregated likelihood of an assigned-exposure PEM.
+        # cuts, arms and strata): the aggregated likelihood of an assigned-exposure PEM. It
+        # is keyed by the arm and stratum labels too, which the graph's coordinates keep
+        # from the data it was compiled on (as_treated relabels the arms).
         shared = (type(spec).__name__ == "PiecewiseExponential" and spec.exposure == "assigned"
                   and not spec.covariates)
-        compiled, compiles = None, 0
+        cache: dict[tuple, Any] = {}
+        compiles = 0
         results, files = {}, []
         for i, (name, data) in enumerate(prepared.data.items(), 1):
             label = f"{self.endpoint}_{name}"
             say(f"[{i}/{len(prepared.data)}] fitting {label} (n = {data.n})")
-            if shared and compiled is None:
-                compiled, compiles = compile_spec(spec, data, config), compiles + 1
-            elif not shared:
-                compiles += 1
+            key = (data.arms, data.stratum_levels if spec.strata else ())
+            if shared and key not in cache:
+                cache[key] = compile_spec(spec, data, config)
+            compiled = cache.get(key) if shared else None
+            compiles += compiled is None  # fit compiles its own
             with warnings.catch_warnings():
                 # The verdict is in the result and the report; the CLI prints it once.
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -500,7 +504,7 @@ class AnalysisConfig:
         (out / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
         files.append(out / "config.json")
         return AnalysisRun(results=MappingProxyType(results), report=report, files=tuple(files),
-                           compiles=compiles)
+                           compiles=compiles + len(cache))
 
 
 def save_report(report: Any, folder: Path) -> list[Path]:
