@@ -140,8 +140,10 @@ class Prepared:
 
 @dataclass(frozen=True)
 class AnalysisRun:
-    """What :meth:`AnalysisConfig.run` produced: the fits by label, the report and the
-    files written."""
+    """What :meth:`AnalysisConfig.run` produced: the fits by label
+    (``<endpoint>_<population>``), the :class:`~pexsurv.workflows.HazardRatioReport`, the
+    files written and the number of model compilations (one per model structure and arm
+    labelling when the graph can be shared)."""
 
     results: Mapping[str, Any]
     report: Any
@@ -483,7 +485,7 @@ class AnalysisConfig:
         for i, (name, data) in enumerate(prepared.data.items(), 1):
             label = f"{self.endpoint}_{name}"
             say(f"[{i}/{len(prepared.data)}] fitting {label} (n = {data.n})")
-            key = (data.arms, data.stratum_levels if spec.strata else ())
+            key = (data.arms, data.stratum_levels if getattr(spec, "strata", False) else ())
             if shared and key not in cache:
                 cache[key] = compile_spec(spec, data, config)
             compiled = cache.get(key) if shared else None
