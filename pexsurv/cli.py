@@ -125,14 +125,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         # keeps the arm labels of the data it was compiled on; a fit whose data relabel the
         # arms (as treated: never/ever treated) then carries the ITT labels, which the
         # report cannot match. Such fits are not saved until the re-use keys on the labels.
-        for label in _mislabelled(fits):
+        mislabelled = _mislabelled(fits)
+        for label in mislabelled:
             say(f"not saved: {label} (its draws carry another population's arm labels)")
-            fits.pop(label)
-        for label, result in fits.items():
+        saved = {k: r for k, r in fits.items() if k not in mislabelled}
+        for label, result in saved.items():
             say(f"saved {result.save(out / f'{label}.nc')}")
         say("writing the report")
         report = hazard_ratio_report(
-            fits, endpoint={k: k.split("_")[0].upper() for k in fits}, seed=args.seed)
+            saved, endpoint={k: k.split("_")[0].upper() for k in saved}, seed=args.seed)
         for path in save_report(report, out):
             say(f"wrote {path}")
     return _convergence_gate("demo", fits)

@@ -4,6 +4,7 @@ with a message naming the key and the valid choices, before anything is fitted o
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import io
 import re
@@ -236,3 +237,14 @@ def test_init_then_fit_runs_the_example_as_is(tmp_path, capsys):
     assert results["as_treated"].data.arms == ("never treated", "ever treated")
     report = (out / "report.md").read_text()
     assert "OS_per_protocol" in report
+
+
+def test_demo_leaves_out_fits_whose_draws_carry_other_arm_labels(fitted):
+    """The demo's guard against compiled-model re-use across relabelled arms (as treated)."""
+    from pexsurv.cli import _mislabelled
+
+    _, out, _ = fitted
+    result = FitResult.load(out / "PFS_itt.nc")
+    relabelled = dataclasses.replace(result, data=dataclasses.replace(
+        result.data, arms=("never treated", "ever treated")))
+    assert _mislabelled({"itt": result, "as_treated": relabelled}) == ["as_treated"]
