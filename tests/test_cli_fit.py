@@ -143,6 +143,8 @@ def test_fit_honours_the_config(fitted, trial_csv):
      r"\.csv or \.parquet"),
     (lambda t: t.replace('path = "trial.csv"', 'path = "nowhere.csv"'),
      r"\[data\] path: .*nowhere.csv: no such file"),
+    (lambda t: t.replace("milestones = [6.0]", "milestones = 6.0"),
+     r"\[report\] milestones: must be a list of positive numbers, got 6.0"),
     (lambda t: t.replace("checks = false", "check = false"),
      r"\[report\]: unknown key\(s\) \['check'\]"),
 ])

@@ -300,12 +300,32 @@ class AnalysisConfig:
         self._check_cuts(self.model["cuts"])
         self._prior_specs()
         _unknown("[report]", self.report, _REPORT_KEYS)
+        self._check_report()
         fields = tuple(f.name for f in dataclasses.fields(SamplerConfig))
         _unknown("[sampler]", self.sampler, fields)
         _checked("[sampler]", lambda: SamplerConfig(**self.sampler))
         # The model's own options (effect, exposure, psi_range, ...) need the cut points;
         # checked with placeholder cuts here so that a bad value fails before the data load.
         self._spec((1.0,))
+
+    def _check_report(self) -> None:
+        """Types of the report options, so that a typo fails now, not after the fits."""
+        def number(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+
+        expected = {"thresholds": ("a list of positive numbers",
+                                   lambda v: isinstance(v, list) and all(map(number, v))),
+                    "milestones": ("a list of positive numbers",
+                                   lambda v: isinstance(v, list) and all(map(number, v))),
+                    "horizon": ("a positive number", number),
+                    "time_unit": ("a text such as \"months\"", lambda v: isinstance(v, str)),
+                    "checks": ("true or false", lambda v: isinstance(v, bool)),
+                    "seed": ("a non-negative integer",
+                             lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0)}
+        for key, value in self.report.items():
+            what, ok = expected[key]
+            if not ok(value):
+                raise ConfigError(f"[report] {key}: must be {what}, got {value!r}")
 
     @property
     def data_path(self) -> Path:
