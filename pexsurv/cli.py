@@ -7,11 +7,12 @@ stops with one line and exit status 130.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -53,19 +54,40 @@ def _print_hr_table(title: str, table: pd.DataFrame, extra: tuple[str, ...] = ()
     print()
 
 
+def _say(args: argparse.Namespace) -> Callable[[str], None]:
+    """Progress lines on stderr (results stay on stdout), silenced by ``--quiet``."""
+    if getattr(args, "quiet", False):
+        return lambda _: None
+    return lambda line: print(line, file=sys.stderr, flush=True)
+
+
+def _slug(text: str) -> str:
+    """A file-name-safe form of an analysis label ("modified ITT (treated)" -> "modified_itt_treated")."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pexsurv.diagnostics.convergence import ConvergenceWarning
     from pexsurv.diagnostics.hr_table import hr_table
     from pexsurv.fitting import SamplerConfig, compile_spec, fit
     from pexsurv.intervals import equal_events
     from pexsurv.models import RPSFT, PiecewiseExponential, rpsftm_gestimate
-    from pexsurv.workflows import compare_analyses
+    from pexsurv.workflows import compare_analyses, hazard_ratio_report
+    from pexsurv.workflows.config import save_report
 
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise CLIError(f"--out {out}: exists and is not a folder")
+        out.mkdir(parents=True, exist_ok=True)
+    say = _say(args)
+    # Sampler progress bars only where someone watches them (not in CI logs or pipes).
+    bars = not args.quiet and sys.stderr.isatty()
     pd.set_option("display.width", 160)
     print(f"pexsurv {__version__} demo: embedded SYNTHETIC CT041-like trial "
           "(pexsurv.datasets.ct041_like; not the real trial data). Time unit: months.\n")
     config = SamplerConfig(draws=args.draws, tune=args.draws, chains=4, seed=args.seed,
-                           progress=False)
+                           progress=bars)
     for endpoint in ("pfs", "os"):
         for label, data in _populations(endpoint):
             print(f"== {endpoint.upper()} | {label} | n = {data.n}")
@@ -75,6 +97,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         # Unconverged fits are flagged in the tables below (and on stderr), once each.
         warnings.simplefilter("ignore", ConvergenceWarning)
         pfs = _populations("pfs")
+        say(f"fitting PFS: {len(pfs)} populations, one compiled model")
         # One partition per endpoint (SAS PHREG BAYES style, from the ITT events) keeps the
         # cell layout fixed, so one compiled model serves every population.
         spec = PiecewiseExponential(cuts=tuple(equal_events(pfs[0][1], k=args.intervals)))
@@ -84,16 +107,92 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         _print_hr_table(f"PFS: Bayesian PH piecewise-exponential HR, {args.intervals} intervals",
                         hr_table(results))
 
+        say("fitting OS: every analysis of the comparison, then the Bayesian RPSFT")
         os_itt = _populations("os")[0][1]
         cuts = tuple(equal_events(os_itt, k=args.intervals))
         g = rpsftm_gestimate(os_itt)
         comparison = compare_analyses(os_itt, cuts, rpsft=RPSFT(cuts=cuts), seed=args.seed,
-                                      draws=args.draws)
+                                      draws=args.draws, progress=bars)
     _print_hr_table("OS: every analysis side by side", comparison.table, ("biased_if_prognostic",))
     print("Assumptions:")
     for label, row in comparison.table.iterrows():
         print(f"  {label}: {row['assumption']}")
     print(f"\nOS, classic RPSFT g-estimation (log-rank, recensored): {g}")
+    fits = {**{f"pfs_{_slug(k)}": r for k, r in results.items()},
+            **{f"os_{_slug(k)}": r for k, r in comparison.results.items()}}
+    if out is not None:
+        # compare_analyses re-uses one compiled model across populations, and the model
+        # keeps the arm labels of the data it was compiled on; a fit whose data relabel the
+        # arms (as treated: never/ever treated) then carries the ITT labels, which the
+        # report cannot match. Such fits are not saved until the re-use keys on the labels.
+        mislabelled = _mislabelled(fits)
+        for label in mislabelled:
+            say(f"not saved: {label} (its draws carry another population's arm labels)")
+        saved = {k: r for k, r in fits.items() if k not in mislabelled}
+        for label, result in saved.items():
+            say(f"saved {result.save(out / f'{label}.nc')}")
+        say("writing the report")
+        report = hazard_ratio_report(
+            saved, endpoint={k: k.split("_")[0].upper() for k in saved}, seed=args.seed)
+        for path in save_report(report, out):
+            say(f"wrote {path}")
+    return _convergence_gate("demo", fits)
+
+
+def _mislabelled(fits: Mapping[str, Any]) -> list[str]:
+    """Labels of fits whose model's arm coordinate differs from their data's arm labels."""
+    from pexsurv import _names as N
+
+    bad = []
+    for label, result in fits.items():
+        tree = result.idata
+        arms = (tree["constant_data"].to_dataset().coords.get(N.ARM)
+                if "constant_data" in tree.children else None)
+        if arms is not None and tuple(map(str, arms.values)) != tuple(result.data.arms):
+            bad.append(label)
+    return bad
+
+
+def _convergence_gate(command: str, fits: Mapping[str, Any]) -> int:
+    """Exit status of a command that fitted ``fits``: 1 (naming them on stderr) when any
+    MCMC fit failed its convergence check, else 0."""
+    failed = [k for k, r in fits.items() if not r.approximate and not r.convergence.passed]
+    if failed:
+        print(f"pexsurv: {command}: {len(failed)} fit(s) failed the convergence gate: "
+              f"{', '.join(failed)} (see the report; raise draws and tune, or target_accept)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from pexsurv.workflows.config import AnalysisConfig
+
+    say = _say(args)
+    config = AnalysisConfig.from_toml(args.config)
+    prepared = config.validate()  # the whole configuration, against the data, before any fit
+    say(f"{args.config}: valid; {len(prepared.data)} population(s): "
+        + ", ".join(f"{k} (n = {d.n})" for k, d in prepared.data.items()))
+    if args.check_only:
+        return 0
+    run = config.run(progress=not args.quiet and sys.stderr.isatty(), echo=say)
+    print(run.report.to_markdown())
+    for path in run.files:
+        say(f"wrote {path}")
+    return _convergence_gate("fit", run.results)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from pexsurv.workflows.config import write_example
+
+    folder = Path(args.path)
+    if args.path.endswith(".toml"):
+        folder, name = folder.parent, folder.name
+    else:
+        name = "analysis.toml"
+    toml_path, csv_path = write_example(folder, name, overwrite=args.force)
+    print(f"wrote {toml_path} and {csv_path}; edit it, then run: pexsurv fit {toml_path}",
+          file=sys.stderr)
     return 0
 
 
@@ -130,6 +229,7 @@ def _load_results(folder: str) -> dict:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from pexsurv.workflows import hazard_ratio_report
+    from pexsurv.workflows.config import save_report
 
     results = _load_results(args.result_dir)
     out = Path(args.out or args.result_dir)
@@ -137,9 +237,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise CLIError(f"output folder {out} does not exist")
     report = hazard_ratio_report(results, time_unit=args.time_unit, checks=not args.no_checks,
                                  seed=args.seed)
-    written = [report.to_html(out / "report.html")]
-    (out / "report.md").write_text(report.to_markdown())
-    written += [out / "report.md", *report.to_csv(out / "report.csv")]
+    written = save_report(report, out)
     if report.banner:
         print(report.banner, file=sys.stderr)
     for path in written:
@@ -173,7 +271,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1, help="sampler seed (default 1)")
     demo.add_argument("--draws", type=int, default=1000, help="draws (and tuning steps) per chain")
     demo.add_argument("--intervals", type=int, default=4, help="baseline intervals (equal events)")
+    demo.add_argument("--out", help="folder to save the fits (*.nc) and the report in")
+    demo.add_argument("--quiet", action="store_true", help="no progress lines or bars (tables "
+                      "still go to stdout)")
     demo.set_defaults(func=_cmd_demo)
+
+    fit_ = sub.add_parser("fit", help="run the analysis a TOML configuration describes (fits, "
+                          "report, config copy in its output folder)")
+    fit_.add_argument("config", help="analysis configuration (write an example: pexsurv init)")
+    fit_.add_argument("--check-only", action="store_true",
+                      help="validate the configuration against the data, fit nothing")
+    fit_.add_argument("--quiet", action="store_true", help="no progress lines or bars")
+    fit_.set_defaults(func=_cmd_fit)
+
+    init = sub.add_parser("init", help="write a commented example configuration and the "
+                          "synthetic CT041-like CSV it analyses")
+    init.add_argument("path", nargs="?", default=".",
+                      help="folder (default: here) or NAME.toml (default name analysis.toml)")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.set_defaults(func=_cmd_init)
 
     sim = sub.add_parser("simulate", help="simulate a trial and write it as CSV")
     sim.add_argument("--scenario", default="ct041_like", help="scenario name (default ct041_like)")

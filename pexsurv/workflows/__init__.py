@@ -5,6 +5,8 @@
   crossover (ITT, modified ITT, per protocol, as treated, RPSFT, ...) side by side, with the
   populations they are fitted on (:func:`populations`, from the
   :class:`~pexsurv.TrialData` population methods);
+- :class:`AnalysisConfig`: one analysis of a user's trial from a TOML file (what
+  ``pexsurv fit`` runs);
 - :func:`simulation_based_calibration`: prior draws, simulated trials and refits, ranked and
   judged by :class:`pexsurv.diagnostics.SBCResult`.
 """
@@ -16,13 +18,16 @@ from pexsurv.workflows.compare import (
     compare_analyses,
     populations,
 )
+from pexsurv.workflows.config import AnalysisConfig, ConfigError
 from pexsurv.workflows.report import HazardRatioReport, hazard_ratio_report, posterior_checks
 from pexsurv.workflows.sbc import simulation_based_calibration
 
 __all__ = [
     "ANALYSES",
     "Analysis",
+    "AnalysisConfig",
     "ComparisonResult",
+    "ConfigError",
     "HazardRatioReport",
     "compare_analyses",
     "hazard_ratio_report",
