@@ -28,6 +28,7 @@ def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, 
     """Fit a :class:`~pexsurv.models.PiecewiseExponential` (called by
     :func:`pexsurv.fitting.fit`)."""
     priors = spec.resolved_priors(data)
+    design = spec.design(data)
     if compiled is None:
         compiled = compile_model(spec.build(data, priors=priors), config,
                                  spec_hash=spec.spec_hash())
@@ -37,9 +38,10 @@ def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, 
             raise ValueError("the compiled model was built from another spec; compile this one "
                              "with pexsurv.fitting.compile_spec(spec, data, config)")
         # Same graph, new values: only the pm.Data inputs change.
-        compiled.set_data(spec.data_values(data, priors))
+        compiled.set_data(spec.data_values(data, priors, design=design))
         compile_seconds = compiled.prepare(config)
     idata, sampling_seconds = compiled.sample(config)
+    idata = _labelled(idata, spec.coords(design, data))
     result = FitResult(idata=idata, spec=spec, priors=priors, data=data, sampler=config,
                        runs=(StageRun.sampled("posterior", config, idata),),
                        timings={"compile_seconds": compile_seconds,
@@ -48,6 +50,23 @@ def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, 
     if log_likelihood:
         result = dataclasses.replace(result, idata=log_likelihood_tree(result))
     return result
+
+
+def _labelled(idata, coords: dict[str, Any]):
+    """The draws labelled by ``data``'s own coordinates (arms, strata, covariates...).
+
+    A re-used compiled graph keeps the labels of the data it was first built on; the shapes
+    match (set_data checked them) but the names may not, e.g. an as-treated population's
+    "never treated"/"ever treated" arms sampled on a graph built for "control"/"car-t".
+    """
+    tree = idata.copy()
+    for node in tree.subtree:
+        ds = node.to_dataset()
+        new = {d: list(v) for d, v in coords.items()
+               if d in ds.dims and len(v) == ds.sizes[d] and list(ds[d].values) != list(v)}
+        if new:
+            node.dataset = ds.assign_coords(new)
+    return tree
 
 
 register_model(PiecewiseExponential, ModelFitting(fit=fit_pem, compile=compile_pem))

@@ -172,6 +172,19 @@ def test_reused_model_sees_new_data(spec, compiled):
                                   ref.idata["constant_data"]["observed_events"])
 
 
+def test_reused_model_labels_draws_with_the_new_data(spec, compiled):
+    """A graph compiled on arms 0/1 fitted to data whose arms are named otherwise: the draws
+    carry the new data's arm labels (derived quantities and reports select by label)."""
+    df = simulate_pem(4, 300, BASE, np.array(CUTS), -0.5)
+    df["arm"] = np.where(df["arm"] == 1, "ever treated", "never treated")
+    relabelled = TrialData.from_dataframe(df, time="time", event="event", arm="arm", id="id",
+                                          reference="never treated")
+    r = fit(spec, relabelled, draws=200, tune=200, seed=1, progress=False, compiled=compiled)
+    assert list(r.idata["constant_data"]["arm"].values) == ["never treated", "ever treated"]
+    assert list(r.idata["constant_data"]["arm"].values) == list(relabelled.arms)
+    assert list(compiled_arms := compiled.model.coords["arm"]) != list(relabelled.arms), compiled_arms
+
+
 def test_reuse_refuses_other_spec_or_shape(compiled):
     other = PiecewiseExponential(cuts=(2.0,))
     with pytest.raises(ValueError, match="built from another spec"):

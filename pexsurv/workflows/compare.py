@@ -144,8 +144,10 @@ def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
     for a in applicable:
         derived = derived_by_label[a.label]
         spec = specs[a.exposure]
-        if a.exposure == "assigned":  # one compiled model for every arm x interval layout
-            compiled.setdefault(a.exposure, compile_spec(spec, derived, config))
+        if a.exposure == "assigned" and a.exposure not in compiled:
+            # one compiled model for every population of the arm x interval layout (the fit
+            # relabels the draws with each population's own arms)
+            compiled[a.exposure] = compile_spec(spec, derived, config)
         results[a.label] = fit(spec, derived, sampler=config, compiled=compiled.get(a.exposure))
         meta[a.label] = {"question": a.question, "assumption": a.assumption,
                          "biased_if_prognostic": a.biased_if_prognostic}
