@@ -35,6 +35,7 @@ from pexsurv.models import PiecewiseExponential, median_survival
 from pexsurv.models.base import ModelSpec
 from pexsurv.fitting import prior_predictive
 from pexsurv.priors import Normal
+from pexsurv.warnings import ExtrapolationWarning
 from simtools import simulate_pem
 
 CUTS = (1.0, 3.0)
@@ -203,7 +204,9 @@ def test_save_load_round_trip(result, tmp_path):
     assert back.sampler == result.sampler and back.timings == dict(result.timings)
     assert back.runs == result.runs
     assert back.data.fingerprint() == result.data.fingerprint()
-    xr.testing.assert_allclose(median_survival(back), median_survival(result))
+    with warnings.catch_warnings():  # some median draws lie beyond follow-up: flagged, same
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        xr.testing.assert_allclose(median_survival(back), median_survival(result))
     assert repr(back) == repr(result)
 
 

@@ -168,7 +168,7 @@ def test_numbers_rounded_to_their_mcse(real_report):
     assert {"hr", "hr_mean", "hr_hdi_lower", "p_hr_lt_1", "median_diff", "rmst_diff_upper"} <= set(mcse)
     for col in mcse.columns:
         value, m = raw.at["OS ITT", col], mcse.at["OS ITT", col]
-        assert table.at["OS ITT", col] == round(value, mcse_decimals(m)), col
+        assert table.at["OS ITT", col] == round(float(value), mcse_decimals(m)), col
     # 800 draws: the HR's MCSE is of order 0.005-0.02, so 3-4 decimals, never full precision.
     assert 0.001 < mcse.at["OS ITT", "hr"] < 0.05
     assert table.at["OS ITT", "hr"] != raw.at["OS ITT", "hr"]
