@@ -123,7 +123,7 @@ def test_every_stage2_fit_has_its_own_seed(compiled):
 
 
 def test_compare_analyses_adds_the_rpsft_row(switching):
-    from pexsurv.analyses import ANALYSES, compare_analyses
+    from pexsurv.workflows import ANALYSES, compare_analyses
 
     itt_only = tuple(a for a in ANALYSES if a.label == "ITT")  # one PEM compile, not two
     with warnings.catch_warnings():

@@ -18,7 +18,8 @@ import numpy as np
 from simtools import simulate_pem
 
 from pexsurv import TrialData
-from pexsurv.diagnostics import ConvergenceWarning, simulation_based_calibration
+from pexsurv.diagnostics import ConvergenceWarning
+from pexsurv.workflows import simulation_based_calibration
 from pexsurv.fitting import SamplerConfig
 from pexsurv.models import PiecewiseExponential
 from pexsurv.priors import IndependentNormal, Normal
