@@ -121,36 +121,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     fits = {**{f"pfs_{_slug(k)}": r for k, r in results.items()},
             **{f"os_{_slug(k)}": r for k, r in comparison.results.items()}}
     if out is not None:
-        # compare_analyses re-uses one compiled model across populations, and the model
-        # keeps the arm labels of the data it was compiled on; a fit whose data relabel the
-        # arms (as treated: never/ever treated) then carries the ITT labels, which the
-        # report cannot match. Such fits are not saved until the re-use keys on the labels.
-        mislabelled = _mislabelled(fits)
-        for label in mislabelled:
-            say(f"not saved: {label} (its draws carry another population's arm labels)")
-        saved = {k: r for k, r in fits.items() if k not in mislabelled}
-        for label, result in saved.items():
+        for label, result in fits.items():
             say(f"saved {result.save(out / f'{label}.nc')}")
         say("writing the report")
         report = hazard_ratio_report(
-            saved, endpoint={k: k.split("_")[0].upper() for k in saved}, seed=args.seed)
+            fits, endpoint={k: k.split("_")[0].upper() for k in fits}, seed=args.seed)
         for path in save_report(report, out):
             say(f"wrote {path}")
     return _convergence_gate("demo", fits)
-
-
-def _mislabelled(fits: Mapping[str, Any]) -> list[str]:
-    """Labels of fits whose model's arm coordinate differs from their data's arm labels."""
-    from pexsurv import _names as N
-
-    bad = []
-    for label, result in fits.items():
-        tree = result.idata
-        arms = (tree["constant_data"].to_dataset().coords.get(N.ARM)
-                if "constant_data" in tree.children else None)
-        if arms is not None and tuple(map(str, arms.values)) != tuple(result.data.arms):
-            bad.append(label)
-    return bad
 
 
 def _convergence_gate(command: str, fits: Mapping[str, Any]) -> int:

@@ -114,11 +114,11 @@ def test_pem_priors_reach_the_stage2_fit(immdef_data):
     # A tight prior on the log HR of the stage-2 PEM, far from what the data say (about
     # -0.26): the stage-2 arm effect must sit at the prior, and the priors be recorded.
     prior = Normal(1.0, 0.01)
-    spec = RPSFT(cuts=(1.0,), psi_prior=Uniform(-2.0, 2.0), n_psi_draws=4, draws_per_fit=100,
-                 tune_per_fit=200, chains=2, pem_priors={"log_hr": prior})
+    spec = RPSFT(cuts=(1.0,), psi_prior=Uniform(-2.0, 2.0), n_psi_draws=4,
+                 pem_priors={"log_hr": prior})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        result = fit(spec, immdef_data, seed=1, progress=False)
+        result = fit(spec, immdef_data, seed=1, progress=False, draws=100, tune=200, chains=2)
     assert result.priors["log_hr"] == prior
     stage2 = result.posterior["log_hr_two_stage"]
     assert float(stage2.mean()) == pytest.approx(1.0, abs=0.03)

@@ -351,7 +351,7 @@ class AnalysisConfig:
                               "(max_time defaults to the longest follow-up)")
 
     def _prior_specs(self) -> dict[str, Any]:
-        from pexsurv.priors import Spec
+        from pexsurv.priors import PriorSpec
 
         # One table per graph name, read exactly as pexsurv.priors.priors_from_toml reads
         # a prior file.
@@ -360,7 +360,7 @@ class AnalysisConfig:
             if not isinstance(table, Mapping):
                 raise ConfigError(f"[priors] {name}: must be a table like [priors.{name}] with "
                                   "a 'dist' key")
-            out[name] = _checked(f"[priors] {name}", lambda t=table: Spec.from_dict(t))
+            out[name] = _checked(f"[priors] {name}", lambda t=table: PriorSpec.from_dict(t))
         return out
 
     def _spec(self, cuts: tuple[float, ...]) -> Any:
@@ -481,7 +481,7 @@ class AnalysisConfig:
         -------
         AnalysisRun
         """
-        from pexsurv.fitting import ConvergenceWarning, compile_spec, fit
+        from pexsurv.fitting import ConvergenceWarning, StageRun, compile_spec, fit
         from pexsurv.workflows.report import hazard_ratio_report
 
         say = echo or (lambda _: None)
@@ -492,11 +492,11 @@ class AnalysisConfig:
         out.mkdir(parents=True, exist_ok=True)
         spec = prepared.spec
         config = self.sampler_config(spec, progress=progress)
-        say(f"{type(spec).__name__} with cuts {list(prepared.cuts)}; {config.describe()}")
+        say(f"{type(spec).__name__} with cuts {list(prepared.cuts)}; "
+            f"{StageRun.configured('each fit', config)}")
         # One compiled graph serves every population when the cell layout is fixed (same
-        # cuts, arms and strata): the aggregated likelihood of an assigned-exposure PEM. It
-        # is keyed by the arm and stratum labels too, which the graph's coordinates keep
-        # from the data it was compiled on (as_treated relabels the arms).
+        # cuts and strata): the aggregated likelihood of an assigned-exposure PEM; fit labels
+        # each population's draws with its own arms (as_treated renames them).
         shared = (type(spec).__name__ == "PiecewiseExponential" and spec.exposure == "assigned"
                   and not spec.covariates)
         cache: dict[tuple, Any] = {}
@@ -505,7 +505,7 @@ class AnalysisConfig:
         for i, (name, data) in enumerate(prepared.data.items(), 1):
             label = f"{self.endpoint}_{name}"
             say(f"[{i}/{len(prepared.data)}] fitting {label} (n = {data.n})")
-            key = (data.arms, data.stratum_levels if getattr(spec, "strata", False) else ())
+            key = data.stratum_levels if getattr(spec, "strata", False) else ()
             if shared and key not in cache:
                 cache[key] = compile_spec(spec, data, config)
             compiled = cache.get(key) if shared else None
