@@ -157,7 +157,7 @@ def test_cli_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
 
 def test_cli_ctrl_c_in_a_running_demo():
     exe = Path(sys.executable).parent / "pexsurv"
-    proc = subprocess.Popen([exe, "demo", "--draws", "200"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([exe, "demo", "--draws", "200", "--quiet"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     t0 = time.perf_counter()
     out, err = _interrupt_when_ready(proc, "demo", delay=1.0)

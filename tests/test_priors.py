@@ -392,11 +392,6 @@ def test_public_api_is_exported():
     assert {"resolve_priors", "priors_to_toml", "priors_from_toml", "hr_prior", "PRESETS"} <= set(P.__all__)
 
 
-def test_spec_is_the_old_name_of_prior_spec():
-    # Kept while fitting/result.py moves to PriorSpec (issue 11).
-    assert P.Spec is P.PriorSpec and "PriorSpec" in P.__all__
-
-
 def test_vague_priors_cover_every_parameter_flatly():
     every = P.vague_priors()
     assert set(every) == {LOG_HAZARD_BASE, LOG_HR, "log_hr_scale", "beta"}

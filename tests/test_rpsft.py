@@ -4,6 +4,7 @@ under prognosis-driven switching, and the two-stage adjusted survival."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
