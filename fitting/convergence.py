@@ -15,7 +15,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from matplotlib.figure import Figure
+
 from pexsurv._names import NOT_MCMC, RPSFT_STAGE2
+from pexsurv.check import CheckResult
 
 __all__ = ["THRESHOLDS", "ConvergenceCheck", "ConvergenceWarning", "check_convergence"]
 
@@ -32,8 +35,8 @@ class ConvergenceWarning(UserWarning):
 
 
 @dataclass(frozen=True)
-class ConvergenceCheck:
-    """Outcome of :func:`check_convergence`.
+class ConvergenceCheck(CheckResult):
+    """Outcome of :func:`check_convergence` (a :class:`~pexsurv.check.CheckResult`).
 
     Attributes
     ----------
@@ -82,25 +85,30 @@ class ConvergenceCheck:
         lines += [f"- advice: {a}" for a in self.advice]
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.text
-
-
-def _flat_table(stats: dict[str, xr.Dataset]) -> pd.DataFrame:
-    """One row per scalar element of every variable, e.g. ``log_hazard_base[(0, 2]]``."""
-    frames = []
-    for name, ds in stats.items():
-        rows = {}
-        for var, da in ds.data_vars.items():
-            if da.ndim == 0:
-                rows[var] = float(da)
-                continue
-            stacked = da.stack(_elem=da.dims)
-            for idx, value in zip(stacked["_elem"].values, stacked.values, strict=True):
-                label = ", ".join(str(i) for i in np.atleast_1d(idx))
-                rows[f"{var}[{label}]"] = float(value)
-        frames.append(pd.Series(rows, name=name))
-    return pd.concat(frames, axis=1)
+    def plot(self) -> Figure:
+        """R-hat and the smaller of bulk and tail ESS per parameter, against their
+        thresholds (dashed); failing parameters in red."""
+        fig = Figure(figsize=(9, 0.8 + 0.25 * len(self.table)), layout="constrained")
+        ax_rhat, ax_ess = fig.subplots(1, 2, sharey=True)
+        names = list(self.table.index)
+        y = np.arange(len(names))
+        ess = self.table[["ess_bulk", "ess_tail"]].min(axis=1)
+        for ax, values, ok, limit, label in (
+                (ax_rhat, self.table["r_hat"], self.table["r_hat_ok"], THRESHOLDS["r_hat"],
+                 "R-hat (rank-normalised)"),
+                (ax_ess, ess, self.table["ess_ok"], THRESHOLDS["ess_bulk"],
+                 "min(bulk, tail) ESS (draws)")):
+            good = ok.to_numpy(dtype=bool)
+            ax.scatter(values[good], y[good], color="tab:blue", label="passes")
+            ax.scatter(values[~good], y[~good], color="tab:red", label="fails")
+            ax.axvline(limit, color="grey", linestyle="--", label=f"threshold {limit:g}")
+            ax.set_xlabel(label)
+            ax.legend(loc="best", fontsize="small")
+        ax_rhat.set_yticks(y, names)
+        ax_rhat.set_ylabel("parameter")
+        verdict = "passed" if self.passed else f"FAILED ({len(self.problems)} problem(s))"
+        fig.suptitle(f"Convergence check: {verdict}; {self.divergences} divergences")
+        return fig
 
 
 def _sample_stat(tree: xr.DataTree, *names: str) -> xr.DataArray | None:
@@ -129,7 +137,7 @@ def check_convergence(result: Any, *, var_names: list[str] | None = None,
     --------
     >>> from pexsurv.testing import fake_posterior
     >>> check = check_convergence(fake_posterior(jitter=0.1, chains=4, draws=50))
-    >>> check.passed  # 200 independent draws cannot reach ESS 400
+    >>> check.passed  # 200 draws: R-hat above 1.01 and ESS below 400
     False
     """
     tree = getattr(result, "idata", result)
@@ -138,12 +146,9 @@ def check_convergence(result: Any, *, var_names: list[str] | None = None,
     # Draws not made by MCMC (a Bayesian RPSFT's grid quantiles of psi and its bootstrap
     # hazard ratios) carry a NOT_MCMC attribute: R-hat and ESS do not apply to them.
     post = post[var_names or [v for v in post.data_vars if NOT_MCMC not in post[v].attrs]]
-    table = _flat_table({
-        "r_hat": az.rhat(post),
-        "ess_bulk": az.ess(post, method="bulk"),
-        "ess_tail": az.ess(post, method="tail"),
-        "mcse_mean": az.mcse(post),
-    })
+    # ArviZ's own diagnostics table: one row per scalar element, e.g. log_hazard_base[(0, 2]]
+    table = pd.DataFrame(az.summary(post, kind="diagnostics", round_to="none")[
+        ["r_hat", "ess_bulk", "ess_tail", "mcse_mean"]])
     table["r_hat_ok"] = table["r_hat"] <= THRESHOLDS["r_hat"]
     table["ess_ok"] = (table["ess_bulk"] >= THRESHOLDS["ess_bulk"]) & (
         table["ess_tail"] >= THRESHOLDS["ess_tail"])

@@ -22,6 +22,7 @@ import xarray as xr
 
 from pexsurv._names import NOT_MCMC
 from pexsurv.data import TrialData
+from pexsurv.defaults import CI_PROB
 from pexsurv.fitting.config import SamplerConfig
 from pexsurv.fitting.convergence import ConvergenceCheck, check_convergence
 from pexsurv.fitting.registry import spec_type
@@ -264,7 +265,7 @@ class FitResult:
         names = var_names or [v for v in ("psi", "acceleration", "hr", "log_hr", "hr_period",
                                           "hr_two_stage", "log_hazard_base", "beta")
                               if v in self.posterior]
-        table = az.summary(self.idata, var_names=names, ci_prob=0.95)
+        table = az.summary(self.idata, var_names=names, ci_prob=CI_PROB)
         not_mcmc = [v for v in names if NOT_MCMC in self.posterior[v].attrs]
         rows = [i for i in table.index if i.split("[")[0] in not_mcmc]
         blank = ["ess_bulk", "ess_tail", "r_hat"]

@@ -23,6 +23,7 @@ from pexsurv import TrialData
 from pexsurv.diagnostics import (
     CheckResult,
     SBCResult,
+    check_convergence,
     compare,
     loo,
     observed_vs_expected_events,
@@ -218,7 +219,8 @@ def test_every_check_is_one_result_type(fits):
     """Reports treat every check alike: a bool verdict, a table, a text and named figures."""
     result = fits["true"]
     ranks = pd.DataFrame({"x": np.random.default_rng(1).integers(0, 50, 40)})
-    checks = [posterior_predictive_survival(result, n_draws=20, seed=13),
+    checks = [check_convergence(result),
+              posterior_predictive_survival(result, n_draws=20, seed=13),
               observed_vs_expected_events(result, seed=13), loo(result),
               prior_sensitivity(result), SBCResult.from_ranks(ranks, max_rank=49)]
     for check in checks:
