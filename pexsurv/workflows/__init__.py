@@ -7,6 +7,9 @@
   :class:`~pexsurv.TrialData` population methods);
 - :class:`AnalysisConfig`: one analysis of a user's trial from a TOML file (what
   ``pexsurv fit`` runs);
+- :func:`simulation_metrics` (and :func:`bias`, :func:`rmse`, :func:`coverage`,
+  :func:`interval_width`): operating characteristics over simulated trials with Monte Carlo
+  standard errors, as the validation studies report them;
 - :func:`simulation_based_calibration`: prior draws, simulated trials and refits, ranked and
   judged by :class:`pexsurv.diagnostics.SBCResult`.
 """
@@ -19,6 +22,15 @@ from pexsurv.workflows.compare import (
     populations,
 )
 from pexsurv.workflows.config import AnalysisConfig, ConfigError
+from pexsurv.workflows.metrics import (
+    MonteCarloEstimate,
+    SimulationMetrics,
+    bias,
+    coverage,
+    interval_width,
+    rmse,
+    simulation_metrics,
+)
 from pexsurv.workflows.report import HazardRatioReport, hazard_ratio_report, posterior_checks
 from pexsurv.workflows.sbc import simulation_based_calibration
 
@@ -29,9 +41,16 @@ __all__ = [
     "ComparisonResult",
     "ConfigError",
     "HazardRatioReport",
+    "MonteCarloEstimate",
+    "SimulationMetrics",
+    "bias",
     "compare_analyses",
+    "coverage",
     "hazard_ratio_report",
+    "interval_width",
     "populations",
     "posterior_checks",
+    "rmse",
     "simulation_based_calibration",
+    "simulation_metrics",
 ]
