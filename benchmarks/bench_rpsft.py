@@ -16,7 +16,7 @@ fraction 0.2-0.8 of U with probability min(U / 3, 0.9), so switchers have better
 2. The full Bayesian RPSFT, ``fit(RPSFT(cuts, ...), data, seed=..., progress=False)`` with
    the vague Normal(0, 10) prior, 4,001-point grid over (-2, 2) and, passed explicitly,
    n_psi_draws=200 and, per stage-2 fit, draws=100, tune=300, chains=4 (nutpie; change with
-   ``--n-psi-draws`` etc.), cuts at the quartiles of the observed event times. If the
+   ``--n-psi-draws`` etc.), cuts from the package rule `equal_events(data, k=4)` (four equal-event intervals). If the
    installed spec's own defaults differ from these, they are timed as well (setting [B]). Wall seconds of the whole ``fit`` call and its
    ``result.timings`` (stage 1, compile, stage-2 sampling); the rest of the wall time is
    post-processing (per-fit diagnostics, pooling, the convergence check).
@@ -47,6 +47,7 @@ import pandas as pd
 from pexsurv import TrialData
 from pexsurv._names import RPSFT_STAGE2
 from pexsurv.fitting import default_config, fit
+from pexsurv.intervals import equal_events
 # Imported now, not lazily at the first fit, so one run uses one version of the package
 # even if its files are edited while the run goes on.
 import pexsurv.fitting.rpsft  # noqa: E402,F401
@@ -64,11 +65,6 @@ TARGET_BAYES_S = {1_000: 60.0, 10_000: 120.0}
 
 
 # --------------------------------------------------------------------------- data
-def quartile_cuts(data: TrialData) -> tuple[float, ...]:
-    """Cuts at the quartiles of the observed event times (both arms pooled)."""
-    return tuple(float(c) for c in np.quantile(data.time[data.event == 1], [0.25, 0.5, 0.75]))
-
-
 def describe(data: TrialData) -> str:
     ctl = data.arm == 0
     switched = ctl & np.isfinite(data.switch_time)
@@ -146,7 +142,7 @@ def settings_text(settings: dict) -> str:
 
 
 def time_bayes(data: TrialData, seed: int, settings: dict) -> dict:
-    spec = RPSFT(cuts=quartile_cuts(data), n_psi_draws=settings["n_psi_draws"])
+    spec = RPSFT(cuts=tuple(equal_events(data, k=4)), n_psi_draws=settings["n_psi_draws"])
     with OtherCpu() as mon, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         w, c = time.perf_counter(), time.process_time()
@@ -205,7 +201,7 @@ def main() -> None:
     w = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        warm = fit(RPSFT(cuts=quartile_cuts(small), n_psi_draws=2), small, seed=1,
+        warm = fit(RPSFT(cuts=tuple(equal_events(small, k=4)), n_psi_draws=2), small, seed=1,
                    progress=False)
     warm_fit = time.perf_counter() - w
     print(f"warm-up: gestimate {warm_gest:.2f} s, RPSFT(n_psi_draws=2) {warm_fit:.2f} s "
@@ -306,7 +302,7 @@ def main() -> None:
     else:
         cfg_lines.append("* these are also the spec's defaults in the installed package")
     L += ["", "## 2. Bayesian RPSFT, both stages (`fit(RPSFT(cuts, ...), data)`)", "",
-          "Spec: `RPSFT(cuts=<quartiles of event times>, ...)` with default psi_prior = "
+          "Spec: `RPSFT(cuts=equal_events(data, k=4), ...)` with default psi_prior = "
           "Normal(0, 10), psi_range = (-2, 2), grid_size = 4001 and stage-2 settings:", ""]
     L += cfg_lines + ["",
           f"nutpie; `fit(..., seed={args.seed}, progress=False)`. One fit per N and setting "

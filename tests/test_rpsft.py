@@ -306,8 +306,7 @@ def test_adjusted_hr_interval_covers_in_small_replicates():
     probability at most 0.04, the known-bad one (0.40) with 0.002. It cannot tell 95% from
     84% (passes 84% coverage with probability 0.70): that needs about 100 trials (normal
     approximation: 0.11 >= (2.33 sqrt(.95 .05) + 1.645 sqrt(.84 .16)) / sqrt(n) gives
-    n >= 102) and is the job of the validation study (400 trials, 95.5% coverage:
-    validation/rpsft_study.md)."""
+    n >= 102) and is the job of the validation study (validation/rpsft_study.md)."""
     from pexsurv.models import adjusted_log_hr_draws
 
     covered, covered_bad, widths = 0, 0, []
