@@ -32,6 +32,7 @@ References
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ import numpy as np
 from pexsurv._names import EXPERIMENTAL, REFERENCE
 from pexsurv.data import TrialData, TrialDataError
 
-__all__ = ["Counterfactual", "counterfactual_data", "counterfactual_times"]
+__all__ = ["AccelerationFactor", "Counterfactual", "counterfactual_data", "counterfactual_times"]
 
 
 def _exposure(data: TrialData) -> tuple[np.ndarray, np.ndarray]:
@@ -224,3 +225,24 @@ def counterfactual_data(data: TrialData, psi: float, *, recensor: bool = True,
                        censor_time=None, population=f"{data.population}>rpsft_counterfactual",
                        notes=data.notes + (f"control arm counterfactual untreated times at "
                                            f"psi={psi:.4g}",))
+
+
+class AccelerationFactor:
+    """``exp(psi)`` and its interval, for every estimate of the structural model's psi
+    (g-estimation, IPE, TSE): the untreated lifetime used up per unit of time on therapy.
+
+    Subclasses are dataclasses with the fields ``psi`` and ``ci`` (lower, upper).
+    """
+
+    psi: float
+    ci: tuple[float, float]
+
+    @property
+    def acceleration(self) -> float:
+        """``exp(psi)`` (< 1: the therapy prolongs survival)."""
+        return math.exp(self.psi)
+
+    @property
+    def acceleration_ci(self) -> tuple[float, float]:
+        """``exp`` of the limits of psi's interval."""
+        return math.exp(self.ci[0]), math.exp(self.ci[1])

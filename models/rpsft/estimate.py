@@ -21,7 +21,7 @@ import pandas as pd
 from pexsurv._names import EXPERIMENTAL, PSI
 from pexsurv.cox import cox_hr
 from pexsurv.data import TrialData
-from pexsurv.models.rpsft.counterfactual import Counterfactual
+from pexsurv.models.rpsft.counterfactual import AccelerationFactor, Counterfactual
 
 __all__ = ["ASSUMPTIONS", "SwitchEstimate", "TrialArrays", "boot_hr", "bootstrap",
            "percentile_limits"]
@@ -148,7 +148,7 @@ def bootstrap(replicate: Callable[[np.ndarray], tuple[float, float]], groups: np
 
 
 @dataclass(frozen=True, eq=False)
-class SwitchEstimate:
+class SwitchEstimate(AccelerationFactor):
     """Result of :func:`~pexsurv.models.rpsft.ipe.ipe` or
     :func:`~pexsurv.models.rpsft.tse.tse_simple`.
 
@@ -199,15 +199,6 @@ class SwitchEstimate:
     details: dict[str, Any]
     settings: dict[str, Any]
 
-    @property
-    def acceleration(self) -> float:
-        """``exp(psi)``: untreated lifetime used up per unit of time on therapy (< 1: benefit)."""
-        return math.exp(self.psi)
-
-    @property
-    def acceleration_ci(self) -> tuple[float, float]:
-        """``exp`` of the psi interval."""
-        return math.exp(self.ci[0]), math.exp(self.ci[1])
 
     @property
     def hr(self) -> dict[str, float]:

@@ -31,7 +31,7 @@ from pexsurv._names import COL_ARM, COL_EVENT, COL_STOP, COL_STRATUM, EXPERIMENT
 from pexsurv.cox import cox_hr
 from pexsurv.data import TrialData
 from pexsurv.logrank import pack_event_group, stratified_logrank_z
-from pexsurv.models.rpsft.counterfactual import Counterfactual
+from pexsurv.models.rpsft.counterfactual import AccelerationFactor, Counterfactual
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -337,7 +337,7 @@ def adjusted_hr(data: TrialData, psi: float, *, recensor: bool = True, autoswitc
 
 # ---------------------------------------------------------------------------- result
 @dataclass(frozen=True, eq=False)
-class GEstimate:
+class GEstimate(AccelerationFactor):
     """Result of :func:`rpsftm_gestimate`.
 
     Attributes
@@ -380,15 +380,6 @@ class GEstimate:
     z_itt: float
     settings: dict[str, Any]
 
-    @property
-    def acceleration(self) -> float:
-        """``exp(psi)``: untreated lifetime used up per unit of time on therapy (< 1: benefit)."""
-        return math.exp(self.psi)
-
-    @property
-    def acceleration_ci(self) -> tuple[float, float]:
-        """``exp`` of the psi confidence limits."""
-        return math.exp(self.ci[0]), math.exp(self.ci[1])
 
     def summary(self) -> pd.DataFrame:
         """Estimates with their confidence limits, one row per quantity.
