@@ -293,3 +293,28 @@ def boot_hr(hr_adjusted: dict[str, float], boot: pd.DataFrame,
     lo, hi = percentile_limits(boot["log_hr"].to_numpy(), alpha)
     return {"hr": hr_adjusted["hr"], "lower": math.exp(lo), "upper": math.exp(hi),
             "log_hr": hr_adjusted["log_hr"], "se": float(boot["log_hr"].std(ddof=1))}
+
+
+def bootstrap_intervals(replicate: Callable[[np.ndarray], tuple[float, float]],
+                        arrays: TrialArrays, n_boot: int, seed: int | None,
+                        hr_adjusted: dict[str, float], alpha: float
+                        ) -> tuple[pd.DataFrame, tuple[float, float], dict[str, float]]:
+    """:func:`bootstrap` within arm (and stratum) of ``arrays``, then the percentile
+    interval of psi and :func:`boot_hr`: the bootstrap every switching estimator reports.
+
+    Returns
+    -------
+    boot : pandas.DataFrame
+    psi_ci : tuple of float
+    hr_boot : dict
+    """
+    boot = bootstrap(replicate, arrays.groups(), int(n_boot), seed)
+    return boot, percentile_limits(boot["psi"].to_numpy(), alpha), boot_hr(hr_adjusted, boot,
+                                                                           alpha)
+
+
+def counterfactual_frame(data: TrialData, time_cf: np.ndarray,
+                         event_cf: np.ndarray) -> pd.DataFrame:
+    """The per-subject table of counterfactual times a switching estimate carries."""
+    return pd.DataFrame({"id": data.id, "arm": np.asarray(data.arms)[data.arm],
+                         "time_cf": time_cf, "event_cf": event_cf.astype(np.int8)})

@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import optimize, stats
 
 from pexsurv._names import REFERENCE
@@ -41,9 +40,8 @@ from pexsurv.models.rpsft.counterfactual import Counterfactual
 from pexsurv.models.rpsft.estimate import (
     SwitchEstimate,
     TrialArrays,
-    boot_hr,
-    bootstrap,
-    percentile_limits,
+    bootstrap_intervals,
+    counterfactual_frame,
 )
 from pexsurv.models.rpsft.gestimation import _hr
 
@@ -269,12 +267,10 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
                 return math.nan, math.nan
             return psi_b, sample.cox(*sample.adjusted(psi_b), alpha)["log_hr"]
 
-        boot = bootstrap(replicate, arrays.groups(), int(n_boot), seed)
-        ci, ci_type = percentile_limits(boot["psi"].to_numpy(), alpha), "bootstrap percentile"
-        hr_boot = boot_hr(hr_adj, boot, alpha)
+        boot, ci, hr_boot = bootstrap_intervals(replicate, arrays, n_boot, seed, hr_adj, alpha)
+        ci_type = "bootstrap percentile"
 
-    counterfactual = pd.DataFrame({"id": data.id, "arm": np.asarray(data.arms)[data.arm],
-                                   "time_cf": time_cf, "event_cf": event_cf.astype(np.int8)})
+    counterfactual = counterfactual_frame(data, time_cf, event_cf)
     settings = {
         "aft_dist": aft_dist, "recensor": recensor, "autoswitch": autoswitch,
         "treat_modifier": ("per-subject" if np.ndim(treat_modifier)
