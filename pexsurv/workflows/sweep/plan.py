@@ -146,7 +146,9 @@ class SweepPlan:
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as stored in ``plan.json``."""
-        return {"dims": {k: list(v) for k, v in self.dims.items()},
+        # A list of pairs, not a table: the store writes JSON with sorted keys, and the
+        # grid's order of settings is the result's order of dimensions.
+        return {"dims": [[k, list(v)] for k, v in self.dims.items()],
                 "thresholds": list(self.thresholds),
                 "scenarios": [{"key": s.key, "coords": dict(s.coords), "config": s.config}
                               for s in self.scenarios]}

@@ -125,7 +125,7 @@ def load_sweep(store: str | os.PathLike[str] | Store, *, plan: Any = None,
         saved = target.read_plan()
         if saved is None:
             raise ConfigError(f"store {target.path}: no plan.json (not a sweep store)")
-        dims, thresholds = saved["dims"], saved["thresholds"]
+        dims, thresholds = dict(saved["dims"]), saved["thresholds"]
         scenarios = [(s["key"], s["coords"]) for s in saved["scenarios"]]
     else:
         dims, thresholds = plan.dims, plan.thresholds
