@@ -237,6 +237,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from pexsurv.workflows.sweep.sweepfile import run_sweep_file
+
+    result, spec = run_sweep_file(args.sweep_file, executor=args.executor,
+                                  scheduler=args.scheduler, store=args.store,
+                                  workers=args.workers, progress=not args.quiet,
+                                  echo=_say(args))
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(result.table().drop(columns=["seed"]).round(3).to_string())
+    if spec.rule is not None:
+        print(f"\n{result.robustness(spec.rule)}")
+    for problem in result.problems:
+        print(f"WARNING: {problem}", file=sys.stderr)
+    return 0 if result.complete and not (result.dataset["status"] != "converged").any() else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pexsurv",
@@ -291,6 +307,17 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("result_dir", help="folder holding saved fits (*.nc)")
     chk.add_argument("--seed", type=int, default=0, help="seed of the posterior predictive check")
     chk.set_defaults(func=_cmd_check)
+
+    swp = sub.add_parser("sweep", help="fit an analysis under every combination of alternative "
+                         "settings (a grid); re-running resumes from the store")
+    swp.add_argument("sweep_file", help="sweep TOML file: base analysis, [grid], store, executor")
+    swp.add_argument("--executor", choices=("serial", "processes", "dask"),
+                     help="override the file's executor")
+    swp.add_argument("--scheduler", help="Dask scheduler address (implies --executor dask)")
+    swp.add_argument("--store", help="results folder (default: the file's store)")
+    swp.add_argument("--workers", type=int, help="worker processes of --executor processes")
+    swp.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+    swp.set_defaults(func=_cmd_sweep)
     return parser
 
 
