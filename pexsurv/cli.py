@@ -253,6 +253,21 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if result.complete and not (result.dataset["status"] != "converged").any() else 1
 
 
+def _cmd_oc(args: argparse.Namespace) -> int:
+    from pexsurv.workflows.oc import run_oc_file
+
+    oc = run_oc_file(args.oc_file, executor=args.executor, scheduler=args.scheduler,
+                     store=args.store, workers=args.workers, progress=not args.quiet)
+    _say(args)(f"fitted {oc.fitted} trial(s) now ({oc.compiles} compilation(s)); results in "
+               f"{oc.store}")
+    print(f"Operating characteristics of the rule {oc.rule} (Monte Carlo SE beside each)")
+    with pd.option_context("display.width", 200):
+        print(oc.table.round(4).to_string())
+    for problem in oc.problems:
+        print(f"WARNING: {problem}", file=sys.stderr)
+    return 1 if oc.problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pexsurv",
@@ -318,6 +333,18 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--workers", type=int, help="worker processes of --executor processes")
     swp.add_argument("--quiet", action="store_true", help="no progress bar or lines")
     swp.set_defaults(func=_cmd_sweep)
+
+    occ = sub.add_parser("oc", help="operating characteristics of a Bayesian decision rule "
+                         "over simulated trials (power, type I error, bias, coverage); "
+                         "re-running resumes")
+    occ.add_argument("oc_file", help="OC TOML file: design, scenarios, n_trials, decision, store")
+    occ.add_argument("--executor", choices=("serial", "processes", "dask"),
+                     help="override the file's executor")
+    occ.add_argument("--scheduler", help="Dask scheduler address (implies --executor dask)")
+    occ.add_argument("--store", help="results folder (default: the file's store)")
+    occ.add_argument("--workers", type=int, help="worker processes of --executor processes")
+    occ.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+    occ.set_defaults(func=_cmd_oc)
     return parser
 
 

@@ -421,7 +421,17 @@ class AnalysisConfig:
         ConfigError
             Naming the key, the valid choices or the missing column.
         """
-        itt = self.load_data()
+        return self.prepare(self.load_data())
+
+    def prepare(self, itt: TrialData) -> Prepared:
+        """:meth:`validate` on ITT data already loaded (e.g. a simulated trial): every
+        population, the cut points and the model, checked on ``itt``. Nothing is fitted.
+
+        Raises
+        ------
+        ConfigError
+            Naming the key, the valid choices or the missing column.
+        """
         data = {}
         for name in self.populations:
             with warnings.catch_warnings():
