@@ -11,7 +11,11 @@
   :func:`interval_width`): operating characteristics over simulated trials with Monte Carlo
   standard errors, as the validation studies report them;
 - :func:`simulation_based_calibration`: prior draws, simulated trials and refits, ranked and
-  judged by :class:`pexsurv.diagnostics.SBCResult`.
+  judged by :class:`pexsurv.diagnostics.SBCResult`;
+- :func:`sweep`: one analysis under every combination of alternative settings, serial, in
+  local processes or on Dask, into a resumable store (:class:`SweepResult`);
+- :func:`operating_characteristics`: power, type I error, bias and coverage of a Bayesian
+  decision rule over simulated trials, on the same store and executors.
 """
 
 from pexsurv.workflows.compare import (
@@ -32,7 +36,9 @@ from pexsurv.workflows.metrics import (
     simulation_metrics,
 )
 from pexsurv.workflows.report import HazardRatioReport, hazard_ratio_report, posterior_checks
+from pexsurv.workflows.oc import OCDesign, OCResult, operating_characteristics
 from pexsurv.workflows.sbc import simulation_based_calibration
+from pexsurv.workflows.sweep import DecisionRule, Robustness, SweepResult, sweep
 
 __all__ = [
     "ANALYSES",
@@ -40,17 +46,24 @@ __all__ = [
     "AnalysisConfig",
     "ComparisonResult",
     "ConfigError",
+    "DecisionRule",
     "HazardRatioReport",
     "MonteCarloEstimate",
+    "OCDesign",
+    "OCResult",
+    "Robustness",
     "SimulationMetrics",
+    "SweepResult",
     "bias",
     "compare_analyses",
     "coverage",
     "hazard_ratio_report",
     "interval_width",
+    "operating_characteristics",
     "populations",
     "posterior_checks",
     "rmse",
     "simulation_based_calibration",
     "simulation_metrics",
+    "sweep",
 ]
