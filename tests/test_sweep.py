@@ -282,3 +282,17 @@ def test_cli_sweep_rejects_a_bad_file(tmp_path, capsys):
     bad.write_text('base = "a.toml"\ncolour = "red"\n[grid]\n')
     assert main(["sweep", str(bad)]) == 2
     assert "unknown key(s) ['colour']" in capsys.readouterr().err
+
+
+def test_rpsft_treat_modifier_shares_the_stage2_structure(base):
+    raw = base.to_dict()
+    raw.update(model={"type": "rpsft", "cuts": [2.0, 6.0]}, priors={})
+    rpsft = AnalysisConfig.from_dict(raw, base=base.base)
+    plan = plan_sweep(rpsft, {"model.treat_modifier": [1.0, 0.5],
+                              "priors.log_hazard_base": [{"dist": "IndependentNormal", "sigma": 5.0},
+                                                         {"dist": "IndependentNormal", "sigma": 2.0}]})
+    # The compiled model is the stage-2 PEM: the modifier changes its data, the baseline
+    # prior's scale a pm.Data value; neither a recompilation.
+    assert len({t.key for t in plan.tasks}) == 4 and len({t.structure for t in plan.tasks}) == 1
+    other_cuts = plan_sweep(rpsft, {"model.cuts": [[2.0, 6.0], [3.0]]})
+    assert len({t.structure for t in other_cuts.tasks}) == 2

@@ -116,7 +116,7 @@ def _run_task(task: Task, single_core: bool) -> dict[str, Any]:
     record: dict[str, Any] = {"key": task.key, "structure": task.structure,
                               "seed": task.sampler["seed"], "labels": dict(task.labels),
                               "worker": f"{socket.gethostname()}:{os.getpid()}",
-                              "compiled": False, "error": None}
+                              "compiled": False, "error": None, "warnings": []}
     try:
         spec = _spec(task.spec)
         data = task.data() if callable(task.data) else task.data
@@ -140,10 +140,13 @@ def _run_task(task: Task, single_core: bool) -> dict[str, Any]:
         # for this spec by its hash: re-point it at this scenario's spec.
         compiled.spec_hash = compiled_hash(spec)
         t_fit = time.perf_counter()
-        with warnings.catch_warnings():
-            # The verdict is in the record (and the sweep's table), not a warning per fit.
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            # Warnings go into the record (a worker's stderr is seen by no one); the
+            # convergence verdict is there already, in full.
+            warnings.simplefilter("always")
             result = fit(spec, data, sampler=config, compiled=compiled)
+        record["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught
+                                     if not issubclass(w.category, ConvergenceWarning)})
         t_summary = time.perf_counter()
         record.update(summarize_fit(result, task.thresholds))
         t_end = time.perf_counter()

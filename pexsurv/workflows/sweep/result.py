@@ -205,7 +205,7 @@ class SweepResult:
     fitted, compiles : int
         Scenarios fitted and models compiled by this call (0 when all were resumed).
     problems : list of str
-        What went wrong on the way (dead workers, failed scenarios).
+        What went wrong on the way (dead workers, failed scenarios, warnings of fits).
 
     Examples
     --------

@@ -137,7 +137,9 @@ def load_sweep(store: str | os.PathLike[str] | Store, *, plan: Any = None,
     report = report or ExecutionReport()
     problems = list(report.problems) + [
         f"[{', '.join(f'{k}={v}' for k, v in rec['labels'].items())}] {rec['error']}"
-        for rec in records if rec is not None and rec.get("error")]
+        for rec in records if rec is not None and rec.get("error")] + [
+        f"[{', '.join(f'{k}={v}' for k, v in rec['labels'].items())}] {w}"
+        for rec in records if rec is not None for w in rec.get("warnings", [])]
     return SweepResult(dataset=build_dataset(dims, cells, thresholds), records=records,
                        store=Path(target.path), fitted=report.fitted, compiles=report.compiles,
                        problems=problems)
