@@ -76,7 +76,10 @@ def sweep(
         In this process; in ``workers`` local processes (one core per fit); or on a Dask
         cluster (``client=`` a ``distributed.Client``, or ``scheduler=`` its address).
     resume : bool
-        Skip the scenarios the store already holds (False: refit and overwrite them).
+        Skip the scenarios the store already holds (False: refit and overwrite them). A
+        scenario whose fit raised is stored with its ``error`` (listed in
+        ``SweepResult.problems``) and so is not retried: delete its file
+        (``scenarios/<key>.json``) to retry it.
     workers : int, optional
         Processes of the ``"processes"`` executor (default: the machine's cores).
     chunk_size : int, optional
