@@ -346,7 +346,8 @@ def run_oc_file(path: str | os.PathLike[str], *, executor: str | None = None,
         [scenarios.ct041_like]           # the design as it is
     """
     path = Path(path)
-    raw = read_toml(path, "operating-characteristics", "see `pexsurv oc --help`")
+    raw = read_toml(path, "operating-characteristics", "an example is in the docstring of "
+                    "pexsurv.workflows.oc.run_oc_file")
     unknown = sorted(set(raw) - set(_OC_KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; valid keys: {', '.join(_OC_KEYS)}")

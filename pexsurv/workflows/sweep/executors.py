@@ -303,8 +303,8 @@ def execute(tasks: Sequence[Task], store: Store, *, executor: str = "serial",
     client, scheduler
         Dask: a ``distributed.Client``, or the scheduler's address to connect to.
     chunk_size : int, optional
-        Tasks sent to a worker at once (default: an even share per worker, at most 16). A
-        killed worker loses its chunk in flight, no more.
+        Tasks sent to a worker at once (default: about two chunks per worker, at most 16
+        tasks each). A killed worker loses its chunk in flight, no more.
     max_restarts : int
         ``"processes"``: pool restarts after dead workers before giving up.
     progress : bool

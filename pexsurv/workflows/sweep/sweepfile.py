@@ -70,7 +70,8 @@ class SweepFile:
     def from_toml(cls, path: str | os.PathLike[str]) -> SweepFile:
         """Read and check a sweep file; paths in it are relative to its folder."""
         path = Path(path)
-        raw = read_toml(path, "sweep", "see `pexsurv sweep --help` for an example")
+        raw = read_toml(path, "sweep", "an example is in the README, section "
+                        "\"Sensitivity sweeps\", and in pexsurv.workflows.sweep.sweepfile")
         unknown = sorted(set(raw) - set(_KEYS))
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {unknown}; valid keys: {', '.join(_KEYS)}")
