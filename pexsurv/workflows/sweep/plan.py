@@ -182,6 +182,7 @@ def plan_sweep(base: AnalysisConfig, grid: Mapping[str, Any],
     scenarios = expand_grid(base, grid)
     digests: dict[Path, str] = {}
     validated: dict[str, Any] = {}
+    structures: dict[tuple, str] = {}
     planned, tasks, errors = [], [], []
     for scenario in scenarios:
         where = ", ".join(f"{k}={v}" for k, v in scenario.coords.items())
@@ -209,7 +210,11 @@ def plan_sweep(base: AnalysisConfig, grid: Mapping[str, Any],
             continue
         scenario = Scenario(coords=scenario.coords, config=scenario.config, key=key)
         planned.append(scenario)
-        tasks.append(Task(key=key, structure=structure_key(spec, data, sampler),
+        # The structure depends on the model and data (model_key) and the sampler kind only.
+        kind = (model_key, sampler.get("sampler"), sampler.get("method"))
+        if kind not in structures:
+            structures[kind] = structure_key(spec, data, sampler)
+        tasks.append(Task(key=key, structure=structures[kind],
                           spec=spec.to_dict(), data=data, sampler=sampler,
                           thresholds=thresholds, labels=dict(scenario.coords)))
     if errors:
