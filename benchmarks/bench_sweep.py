@@ -31,13 +31,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 
 from pexsurv.workflows import AnalysisConfig
 from pexsurv.workflows.config import write_example
 from pexsurv.workflows.oc import OCDesign, operating_characteristics
 from pexsurv.workflows.sweep import Store, sweep
-from pexsurv.workflows.sweep import store as store_module
 
 SIGMAS = [1.0, 0.5, 2.0, 0.25, 4.0]
 
