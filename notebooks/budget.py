@@ -74,7 +74,7 @@ def fast_mode(value: str | None) -> bool:
 FAST: bool = fast_mode(os.environ.get(VARIABLE))
 
 BUDGET: Budget = (
-    Budget(draws=500, psi_draws=20, boot=30, trials=8, truth_n=20_000, ppc_draws=100)
+    Budget(draws=500, psi_draws=20, boot=30, trials=5, truth_n=20_000, ppc_draws=100)
     if FAST else
     # Package defaults (PEM draws, RPSFT n_psi_draws, PPC n_draws) and study sizes whose
     # Monte Carlo error is small next to the differences the notebooks discuss.
