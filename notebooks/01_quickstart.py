@@ -27,7 +27,7 @@
 # advanced gastric cancer, 104 vs 52 patients randomized 2:1); no patient-level trial data
 # were used. Times are in months from randomization.
 #
-# The compute budget (draws, simulated trials) comes from `budget.py` beside this notebook:
+# The compute budget (psi draws, simulated trials) comes from `budget.py` beside this notebook:
 # the full budget by default, a reduced one when the environment variable
 # `PEXSURV_FAST=1` is set (as in CI).
 
@@ -190,8 +190,7 @@ km_figure(pfs, "PFS with the 4 equal-event intervals", cuts)
 # the draws reproducible bit for bit.
 
 # %%
-result = fit(PiecewiseExponential(cuts=cuts), pfs, draws=BUDGET.draws, tune=BUDGET.draws,
-             seed=1, progress=False)
+result = fit(PiecewiseExponential(cuts=cuts), pfs, seed=1, progress=False)
 print(result)
 result.summary()
 

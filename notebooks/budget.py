@@ -2,14 +2,14 @@
 
 Unset (or ``0``), every notebook runs at the package's defaults and gives the numbers
 worth quoting. ``PEXSURV_FAST=1`` (what CI sets, see ``tests/test_notebooks.py``) cuts
-draws, psi draws, bootstrap replicates and simulated trials so that all notebooks run in
-a few minutes on two cores; the story is the same, the Monte Carlo error larger (the
-tables round to it, so they show fewer digits).
+psi draws, posterior predictive replicates, bootstrap replicates and simulated trials so
+that all notebooks run in a few minutes on two cores; the story is the same, the Monte
+Carlo error larger (the tables round to it, so they show fewer digits).
 
 Examples
 --------
 >>> from budget import BUDGET
->>> BUDGET.draws >= 300
+>>> BUDGET.psi_draws >= 20
 True
 """
 
@@ -27,11 +27,12 @@ VARIABLE = "PEXSURV_FAST"
 class Budget:
     """Sizes of the Monte Carlo work of the notebooks.
 
+    Piecewise-exponential fits always run at the package's default (4 chains x 1000
+    draws): sampling one takes a fraction of a second next to its compilation, and fewer
+    draws would only fail the effective-sample-size gate.
+
     Attributes
     ----------
-    draws : int
-        Posterior draws per chain of each piecewise-exponential fit (and as many tuning
-        steps); 4 chains.
     psi_draws : int
         psi values carried into the Bayesian RPSFT's stage 2 (``RPSFT(n_psi_draws=...)``).
     boot : int
@@ -44,7 +45,6 @@ class Budget:
         Posterior predictive replicate trials of the Kaplan-Meier check.
     """
 
-    draws: int
     psi_draws: int
     boot: int
     trials: int
@@ -74,9 +74,9 @@ def fast_mode(value: str | None) -> bool:
 FAST: bool = fast_mode(os.environ.get(VARIABLE))
 
 BUDGET: Budget = (
-    Budget(draws=500, psi_draws=20, boot=30, trials=5, truth_n=20_000, ppc_draws=100)
+    Budget(psi_draws=20, boot=30, trials=5, truth_n=20_000, ppc_draws=100)
     if FAST else
-    # Package defaults (PEM draws, RPSFT n_psi_draws, PPC n_draws) and study sizes whose
+    # Package defaults (RPSFT n_psi_draws, PPC n_draws) and study sizes whose
     # Monte Carlo error is small next to the differences the notebooks discuss.
-    Budget(draws=1000, psi_draws=200, boot=500, trials=100, truth_n=200_000, ppc_draws=200)
+    Budget(psi_draws=200, boot=500, trials=100, truth_n=200_000, ppc_draws=200)
 )
