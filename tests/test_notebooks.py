@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import doctest
 import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -112,27 +113,29 @@ def test_notebook_sources_are_percent_scripts_paired_with_ipynb():
     assert "*.ipynb" in (NOTEBOOKS / ".gitignore").read_text().split()
 
 
-def _budget_module():
+def _budget_module(monkeypatch):
+    """A fresh import of notebooks/budget.py (it reads the environment when imported)."""
     spec = importlib.util.spec_from_file_location("budget", NOTEBOOKS / "budget.py")
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "budget", module)  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
 
 def test_budget_reads_one_variable(monkeypatch):
     monkeypatch.setenv("PEXSURV_FAST", "1")
-    fast = _budget_module()
+    fast = _budget_module(monkeypatch)
     monkeypatch.delenv("PEXSURV_FAST")
-    full = _budget_module()
+    full = _budget_module(monkeypatch)
     assert fast.FAST and not full.FAST
     for field in ("psi_draws", "boot", "trials", "truth_n", "ppc_draws"):
         assert getattr(fast.BUDGET, field) < getattr(full.BUDGET, field), field
     monkeypatch.setenv("PEXSURV_FAST", "yes")
     with pytest.raises(ValueError, match="PEXSURV_FAST='yes'"):
-        _budget_module()
+        _budget_module(monkeypatch)
 
 
 def test_budget_docstrings(monkeypatch):
     monkeypatch.syspath_prepend(str(NOTEBOOKS))
-    failures, _ = doctest.testmod(_budget_module())
+    failures, _ = doctest.testmod(_budget_module(monkeypatch))
     assert failures == 0
