@@ -186,7 +186,7 @@ def loo_figure(table: pd.DataFrame) -> Figure:
     ax.set_yticks(y, table.index)
     ax.set(title="PSIS-LOO: predictive accuracy of candidate PFS models",
            xlabel="ELPD difference (log predictive density, nats)", ylabel="model")
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(fontsize="small", loc="upper left")
     return fig
 
 
@@ -229,11 +229,13 @@ pd.DataFrame(hr, index=["posterior median HR", "2.5%", "97.5%"]).T
 
 # %%
 # ArviZ draws this figure through pyplot (so the notebook shows it without returning it),
-# with a title per panel but no axis labels: added here.
+# titled by variable only and without axis labels: both added here.
 fig = sceptic_prior.plot()
-fig.suptitle("Power-scaling: PFS log HR under the sceptical prior")
 for ax in fig.axes:
-    ax.set(xlabel="log hazard ratio (no unit)", ylabel="posterior density")
+    if ax.get_title():
+        scaled = ax.get_title().split("\n")[-1]
+        ax.set(title=f"Sceptical prior, PFS log HR: {scaled} power-scaled",
+               xlabel="log hazard ratio (no unit)", ylabel="posterior density")
 
 # %% [markdown]
 # Such a prior is not wrong, but it must be reported as what it is: the posterior moves
