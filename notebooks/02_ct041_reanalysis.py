@@ -111,6 +111,17 @@ sections["Survival"].iloc[:, :3]
 # cells, a single-arm-style view that here lands between the other two.
 
 # %%
+HR_TICKS = [0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0]
+
+
+def hr_axis(ax, low: float, high: float) -> None:
+    """Log-scaled hazard-ratio x axis with plain tick labels."""
+    ax.set_xscale("log")
+    ticks = [t for t in HR_TICKS if low <= t <= high]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+
+
 def forest(rows: pd.DataFrame, title: str) -> Figure:
     """Posterior median HR with its 95% interval, one row per analysis (log axis)."""
     fig = Figure(figsize=(8, 0.5 * len(rows) + 1.5), layout="constrained")
@@ -122,11 +133,11 @@ def forest(rows: pd.DataFrame, title: str) -> Figure:
                                                  rows["cox_upper"] - rows["cox_hr"]],
                 fmt="s", color="C1", label="Cox HR, 95% confidence interval")
     ax.axvline(1.0, color="black", linewidth=1, label="HR = 1 (no difference)")
-    ax.set_xscale("log")
+    hr_axis(ax, rows[["hr_lower", "cox_lower"]].min().min(), 2.0)
     ax.set_yticks(y, rows.index)
     ax.set(title=title, xlabel="hazard ratio, CAR-T / control (log scale, no unit)",
            ylabel="analysis")
-    ax.legend(loc="lower right", fontsize="small")
+    fig.legend(loc="outside lower center", ncols=3, fontsize="small")
     return fig
 
 
@@ -426,11 +437,11 @@ def landing_figure() -> Figure:
         ax.plot(np.exp(np.mean(np.log(hr))), y[j], "D", color="C3",
                 label="HR at the mean log HR" if j == 0 else None)
     ax.axvline(np.exp(truth), color="black", linestyle="--", label="true no-switch HR")
-    ax.set_xscale("log")
+    hr_axis(ax, 0.1, 2.0)
     ax.set_yticks(y, methods)
     ax.set(title=f"OS hazard ratio across {BUDGET.trials} simulated CT041-like trials",
            xlabel="hazard ratio, CAR-T / control (log scale, no unit)", ylabel="analysis")
-    ax.legend(fontsize="small", loc="lower right")
+    fig.legend(loc="outside lower center", ncols=3, fontsize="small")
     return fig
 
 
