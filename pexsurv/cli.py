@@ -237,6 +237,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from pexsurv.workflows.validate import validate
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: exists and is not a folder")
+    report = validate("full" if args.full else "quick", seed=args.seed,
+                      checks=args.check or None, echo=_say(args))
+    out.mkdir(parents=True, exist_ok=True)
+    print(report.to_markdown())
+    for path in report.save(out):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0 if report.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pexsurv",
@@ -291,6 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("result_dir", help="folder holding saved fits (*.nc)")
     chk.add_argument("--seed", type=int, default=0, help="seed of the posterior predictive check")
     chk.set_defaults(func=_cmd_check)
+
+    val = sub.add_parser("validate", help="run the package's validation (SBC, coverage, "
+                         "agreement with ML, Cox and R rpsftm, reproducibility) and write a "
+                         "pass/fail report; exit 0 when all pass, 1 when any fails")
+    size = val.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small runs, a few minutes (default)")
+    size.add_argument("--full", action="store_true", help="the full runs (about 20 minutes)")
+    val.add_argument("--out", default="validation-report", help="folder for validate_<level>"
+                     ".md/.json/.html (default ./validation-report)")
+    val.add_argument("--seed", type=int, default=1, help="seed of every simulation and fit")
+    val.add_argument("--check", action="append", metavar="NAME",
+                     help="run only this check (repeatable; names in the report)")
+    val.add_argument("--quiet", action="store_true", help="no progress lines")
+    val.set_defaults(func=_cmd_validate)
     return parser
 
 
