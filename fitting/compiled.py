@@ -109,8 +109,8 @@ class CompiledModel:
         Fingerprint of the likelihood rows' constants (set by the model's fitting, which
         refuses data of another layout).
     shared_from : _Compilation, optional
-        The cached compilation this model's nutpie form was taken from (another model of the
-        same graph), or None when it was compiled for this model.
+        The kept nutpie compilation this model samples with: made for this model, or for
+        another model of the same graph (:func:`same_graph`) and given this model's data.
     """
 
     model: pm.Model
@@ -139,8 +139,11 @@ class CompiledModel:
                     "A compiled model serves only data of the same shape: rebuild instead."
                 )
             new[name] = value
-        with self.model:
-            pm.set_data(new)
+        # The model a shared compilation was made from is also read by its initial-point
+        # function while another handle samples (_synced): change it under the lock.
+        with self.shared_from.lock if self.shared_from is not None else contextlib.nullcontext():
+            with self.model:
+                pm.set_data(new)
         if self.compiled is not None:
             # nutpie knows only the inputs of the log density; the rest (e.g. cut points,
             # stratum weights) live on the pm.Model for the constant_data group.
@@ -158,7 +161,7 @@ class CompiledModel:
             import nutpie
 
             self.compiled = nutpie.compile_pymc_model(self.model)
-            _remember(self.model, self.compiled)
+            self.shared_from = _remember(self.model, self.compiled)
         else:
             self.compiled = self.shared_from.compiled
             self.set_data(self.data_values())  # this model's data into the shared form
@@ -205,11 +208,11 @@ class CompiledModel:
 
     @contextlib.contextmanager
     def _synced(self) -> Iterator[None]:
-        """While sampling a shared compilation, hold its lock and give the model it was
-        compiled from this model's data: nutpie draws initial points with that model's
-        PyTensor function (prior centres are data), so the draws equal those of a
-        compilation made for this model, bit for bit."""
-        if self.shared_from is None:
+        """While sampling, hold the compilation's lock and give the model it was compiled
+        from this model's data: nutpie draws initial points with that model's PyTensor
+        function (prior centres are data), so the draws equal those of a compilation made
+        for this model, bit for bit."""
+        if self.shared_from is None:  # not compiled through prepare(): nothing shared
             yield
             return
         origin = self.shared_from.model
@@ -268,10 +271,12 @@ def _cached(model: pm.Model) -> _Compilation | None:
     return None
 
 
-def _remember(model: pm.Model, compiled: Any) -> None:
+def _remember(model: pm.Model, compiled: Any) -> _Compilation:
+    entry = _Compilation(model=model, compiled=compiled, lock=threading.Lock())
     with _CACHE_LOCK:
-        _CACHE.append(_Compilation(model=model, compiled=compiled, lock=threading.Lock()))
+        _CACHE.append(entry)
         del _CACHE[:-_CACHE_SIZE]
+    return entry
 
 
 def _outputs(model: pm.Model) -> list:
