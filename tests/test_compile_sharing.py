@@ -15,6 +15,8 @@ from pexsurv.intervals import equal_events
 from pexsurv.models import PiecewiseExponential
 
 CONFIG = SamplerConfig(draws=100, tune=100, chains=2, seed=4, progress=False)
+# Short chains on purpose (draws are compared, not judged).
+pytestmark = pytest.mark.filterwarnings("ignore::pexsurv.fitting.ConvergenceWarning")
 
 
 @pytest.fixture
