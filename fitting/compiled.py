@@ -205,7 +205,6 @@ class CompiledModel:
         _require_complete(idata, config)
         return idata, time.perf_counter() - t0
 
-
     @contextlib.contextmanager
     def _synced(self) -> Iterator[None]:
         """While sampling, hold the compilation's lock and give the model it was compiled
