@@ -4,6 +4,10 @@ Usage::
 
     .venv/bin/python benchmarks/bench_demo.py                  # -> benchmarks/bench_demo.md
     .venv/bin/python benchmarks/bench_demo.py --out-dir /tmp/demo --out /tmp/bench_demo.md
+    .venv/bin/python benchmarks/bench_demo.py --processes 2    # each run in a new process
+
+``--processes`` runs the demo in fresh Python processes one after the other: what a second
+``pexsurv demo`` costs once PyTensor's on-disk numba cache (``~/.pytensor``) is warm.
 
 The demo runs in this process (``pexsurv.cli.main(["demo", "--quiet", ...])``) with
 ``nutpie.compile_pymc_model``, the one function every compilation of the fitting layer goes
@@ -17,9 +21,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -60,12 +66,26 @@ def main_bench() -> None:
     parser.add_argument("--out-dir", help="also pass --out DIR to the demo (fits + report)")
     parser.add_argument("--runs", type=int, default=2, help="runs in this process (default 2: "
                         "the second shows what warm numba/PyTensor caches leave)")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="instead, this many runs, each in a new Python process")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     demo_args = ["--out", args.out_dir] if args.out_dir else []
     t0 = time.perf_counter()
     import pexsurv.fitting  # noqa: F401  (import time reported apart from the runs)
     imported = time.perf_counter() - t0
-    runs = [run(demo_args) for _ in range(args.runs)]
+    if args.child:  # one run for a parent with --processes: the numbers as one JSON line
+        print(json.dumps({**run(demo_args), "import": imported}))
+        return
+    if args.processes:
+        child = [sys.executable, __file__, "--child",
+                 *(["--out-dir", args.out_dir] if args.out_dir else [])]
+        runs = [json.loads(subprocess.run(child, check=True, capture_output=True, text=True)
+                           .stdout.strip().splitlines()[-1]) for _ in range(args.processes)]
+        where = "new process"
+    else:
+        runs = [run(demo_args) for _ in range(args.runs)]
+        where = "same process"
     rows = [f"| {i} | {r['wall']:.1f} | {r['compiles']} | {r['compile_seconds']:.1f} | "
             f"{r['status']} |" for i, r in enumerate(runs, 1)]
     text = "\n".join([
@@ -75,7 +95,8 @@ def main_bench() -> None:
         f"{os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.1f} at the end "
         "(a shared machine: wall times rise with the load).", "",
         f"Import of pexsurv.fitting: {imported:.1f} s (not in the runs).", "",
-        "| run (same process) | wall s | compiles | compile s | exit |", "|---|---|---|---|---|", *rows, "",
+        f"| run ({where}) | wall s | compiles | compile s | exit |", "|---|---|---|---|---|",
+        *rows, "",
     ])
     Path(args.out).write_text(text)
     print(text)

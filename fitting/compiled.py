@@ -1,6 +1,13 @@
 """Compile once, sample many: a built model with its nutpie compilation, reusable with new
 data or new prior hyper-parameters of the same shapes.
 
+Within a process, nutpie compilations are also shared between models whose log density
+and deterministics are the *same computation* up to the values of their ``pm.Data``
+inputs (:func:`same_graph`): PFS and OS fits with the same number of cut points, or a
+stage-2 RPSFT model and the ITT PEM, compile once. The check compares the graphs
+themselves (every constant included), so models that differ in anything but data never
+share a compilation.
+
 Sampling here runs exactly what the :class:`SamplerConfig` says, or fails: an interrupted
 run (Ctrl-C) raises :class:`KeyboardInterrupt` instead of returning the partial trace that
 nutpie, PyMC and ADVI hand back when they catch it themselves, and a run that returns fewer
@@ -21,10 +28,14 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 from pymc.backends.arviz import patch_nutpie_idata
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import equal_computations
+from pytensor.graph.traversal import graph_inputs
 
 from pexsurv.fitting.config import SamplerConfig
 
-__all__ = ["CompiledModel", "IncompleteSamplingError", "compile_model"]
+__all__ = ["CompiledModel", "IncompleteSamplingError", "clear_compile_cache", "compile_model",
+           "same_graph"]
 
 
 class IncompleteSamplingError(RuntimeError):
@@ -94,12 +105,20 @@ class CompiledModel:
     compile_seconds : float
     spec_hash : str, optional
         Hash of the spec the model was built from (``fit`` refuses another spec's model).
+    layout : str, optional
+        Fingerprint of the likelihood rows' constants (set by the model's fitting, which
+        refuses data of another layout).
+    shared_from : _Compilation, optional
+        The kept nutpie compilation this model samples with: made for this model, or for
+        another model of the same graph (:func:`same_graph`) and given this model's data.
     """
 
     model: pm.Model
     compiled: Any = None
     compile_seconds: float = 0.0
     spec_hash: str | None = None
+    layout: str | None = None
+    shared_from: _Compilation | None = None
 
     def data_values(self) -> dict[str, np.ndarray]:
         """Current values of every ``pm.Data`` input."""
@@ -120,8 +139,11 @@ class CompiledModel:
                     "A compiled model serves only data of the same shape: rebuild instead."
                 )
             new[name] = value
-        with self.model:
-            pm.set_data(new)
+        # The model a shared compilation was made from is also read by its initial-point
+        # function while another handle samples (_synced): change it under the lock.
+        with self.shared_from.lock if self.shared_from is not None else contextlib.nullcontext():
+            with self.model:
+                pm.set_data(new)
         if self.compiled is not None:
             # nutpie knows only the inputs of the log density; the rest (e.g. cut points,
             # stratum weights) live on the pm.Model for the constant_data group.
@@ -133,10 +155,16 @@ class CompiledModel:
         compiled for PyMC's sampler, then sampled with nutpie); returns the seconds spent."""
         if not _needs_nutpie(config) or self.compiled is not None:
             return 0.0
-        import nutpie
-
         t0 = time.perf_counter()
-        self.compiled = nutpie.compile_pymc_model(self.model)
+        self.shared_from = _cached(self.model)
+        if self.shared_from is None:
+            import nutpie
+
+            self.compiled = nutpie.compile_pymc_model(self.model)
+            self.shared_from = _remember(self.model, self.compiled)
+        else:
+            self.compiled = self.shared_from.compiled
+            self.set_data(self.data_values())  # this model's data into the shared form
         return time.perf_counter() - t0
 
     def sample(self, config: SamplerConfig) -> tuple[xr.DataTree, float]:
@@ -161,11 +189,14 @@ class CompiledModel:
             elif config.sampler == "nutpie":
                 import nutpie
 
-                idata = nutpie.sample(self.compiled, draws=config.draws, tune=config.tune,
-                                      chains=config.chains, seed=config.seed,
-                                      progress_bar=config.progress, save_warmup=False,
-                                      target_accept=config.target_accept, **config.options)
+                with self._synced():
+                    idata = nutpie.sample(self.compiled, draws=config.draws, tune=config.tune,
+                                          chains=config.chains, seed=config.seed,
+                                          progress_bar=config.progress, save_warmup=False,
+                                          target_accept=config.target_accept, **config.options)
                 patch_nutpie_idata(idata, self.model, sampling_time=time.perf_counter() - t0)
+                # A shared compilation names dims by the model it was compiled for.
+                idata = relabel(idata, self.model.coords)
             else:
                 idata = pm.sample(draws=config.draws, tune=config.tune, chains=config.chains,
                                   target_accept=config.target_accept, random_seed=config.seed,
@@ -173,6 +204,121 @@ class CompiledModel:
                                   model=self.model, **config.options)
         _require_complete(idata, config)
         return idata, time.perf_counter() - t0
+
+    @contextlib.contextmanager
+    def _synced(self) -> Iterator[None]:
+        """While sampling, hold the compilation's lock and give the model it was compiled
+        from this model's data: nutpie draws initial points with that model's PyTensor
+        function (prior centres are data), so the draws equal those of a compilation made
+        for this model, bit for bit."""
+        if self.shared_from is None:  # not compiled through prepare(): nothing shared
+            yield
+            return
+        origin = self.shared_from.model
+        current = {v.name: np.asarray(v.get_value()) for v in origin.data_vars}
+        mine = {k: v for k, v in self.data_values().items()
+                if k in current and v.shape == current[k].shape}
+        with self.shared_from.lock:
+            with origin:
+                pm.set_data(mine)
+            yield
+
+
+def relabel(idata: xr.DataTree, coords: Mapping[str, Any]) -> xr.DataTree:
+    """``idata`` with each dim's coordinate values replaced by ``coords`` where the dim
+    exists with the same length and other values (draws of a re-used graph carry the
+    labels of the data it was built for)."""
+    tree = idata.copy()
+    for node in tree.subtree:
+        ds = node.to_dataset()
+        new = {d: list(v) for d, v in coords.items()
+               if v is not None and d in ds.dims and len(v) == ds.sizes[d]
+               and list(ds[d].values) != list(v)}
+        if new:
+            node.dataset = ds.assign_coords(new)
+    return tree
+
+
+@dataclass(eq=False)
+class _Compilation:
+    """A nutpie compilation kept for re-use, with the model it was compiled from."""
+
+    model: pm.Model
+    compiled: Any
+    lock: threading.Lock
+
+
+# Most recent last; a handful of layouts covers a session (each holds numba code).
+_CACHE: list[_Compilation] = []
+_CACHE_SIZE = 8
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_compile_cache() -> None:
+    """Forget every nutpie compilation kept for re-use in this process."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _cached(model: pm.Model) -> _Compilation | None:
+    with _CACHE_LOCK:
+        for entry in reversed(_CACHE):
+            if same_graph(model, entry.model):
+                _CACHE.remove(entry)
+                _CACHE.append(entry)
+                return entry
+    return None
+
+
+def _remember(model: pm.Model, compiled: Any) -> _Compilation:
+    entry = _Compilation(model=model, compiled=compiled, lock=threading.Lock())
+    with _CACHE_LOCK:
+        _CACHE.append(entry)
+        del _CACHE[:-_CACHE_SIZE]
+    return entry
+
+
+def _outputs(model: pm.Model) -> list:
+    """What nutpie compiles: the log density and the deterministics, on value variables."""
+    return [model.logp(), *model.replace_rvs_by_values(model.deterministics)]
+
+
+def same_graph(a: pm.Model, b: pm.Model) -> bool:
+    """Whether ``a`` and ``b`` compute the same log density and deterministics from their
+    value variables and shared inputs paired by name: ``pm.Data`` of equal shapes and
+    dtypes (their values may differ), every other shared input (dim lengths) and every
+    constant equal.
+
+    Examples
+    --------
+    >>> from pexsurv import datasets
+    >>> from pexsurv.models import PiecewiseExponential
+    >>> pfs, os_ = datasets.ct041_like("pfs"), datasets.ct041_like("os")
+    >>> same_graph(PiecewiseExponential(cuts=[2.0, 6.0]).build(pfs),
+    ...            PiecewiseExponential(cuts=[3.0, 9.0]).build(os_))
+    True
+    >>> same_graph(PiecewiseExponential(cuts=[2.0, 6.0]).build(pfs),
+    ...            PiecewiseExponential(cuts=[2.0]).build(pfs))
+    False
+    """
+    if ([v.name for v in a.value_vars] != [v.name for v in b.value_vars]
+            or [d.name for d in a.deterministics] != [d.name for d in b.deterministics]):
+        return False
+    out_a, out_b = _outputs(a), _outputs(b)
+    shared_a, shared_b = ({v.name: v for v in graph_inputs(out) if isinstance(v, SharedVariable)}
+                          for out in (out_a, out_b))
+    if shared_a.keys() != shared_b.keys():
+        return False
+    data = {v.name for v in a.data_vars}
+    for name in shared_a:
+        x, y = np.asarray(shared_a[name].get_value()), np.asarray(shared_b[name].get_value())
+        if x.shape != y.shape or x.dtype != y.dtype or (name not in data
+                                                         and not np.array_equal(x, y)):
+            return False
+    names = sorted(shared_a)
+    return equal_computations(out_a, out_b,
+                              in_xs=[*a.value_vars, *(shared_a[n] for n in names)],
+                              in_ys=[*b.value_vars, *(shared_b[n] for n in names)])
 
 
 def _needs_nutpie(config: SamplerConfig) -> bool:

@@ -4,14 +4,18 @@ as configured, and optionally add the per-patient log-likelihood."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Any
 
+import numpy as np
+
 from pexsurv.data import TrialData
-from pexsurv.fitting.compiled import CompiledModel, compile_model
+from pexsurv.fitting.compiled import CompiledModel, compile_model, relabel
 from pexsurv.fitting.config import SamplerConfig
 from pexsurv.fitting.registry import ModelFitting, register_model
 from pexsurv.fitting.result import FitResult, StageRun
 from pexsurv.models import PiecewiseExponential
+from pexsurv.models.design import PEMDesign
 from pexsurv.models.loglik import log_likelihood_tree
 
 __all__ = ["compile_pem", "fit_pem"]
@@ -19,7 +23,21 @@ __all__ = ["compile_pem", "fit_pem"]
 
 def compile_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig) -> CompiledModel:
     """Build ``spec`` on ``data`` and compile it for ``config``."""
-    return compile_model(spec.build(data), config, spec_hash=spec.spec_hash())
+    compiled = compile_model(spec.build(data), config, spec_hash=spec.spec_hash())
+    compiled.layout = layout(spec.design(data))
+    return compiled
+
+
+def layout(design: PEMDesign) -> str:
+    """Fingerprint of what a design puts into the graph as constants (each row's interval,
+    stratum, treatment state and covariate values): another data set can re-use a compiled
+    model only when it gives the same, its events and exposure being the only data."""
+    digest = hashlib.sha256()
+    for part in (design.interval, design.stratum, design.treat, design.x):
+        part = np.ascontiguousarray(part)
+        digest.update(f"{part.dtype}{part.shape}".encode())
+        digest.update(part.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, *,
@@ -32,16 +50,26 @@ def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, 
     if compiled is None:
         compiled = compile_model(spec.build(data, priors=priors), config,
                                  spec_hash=spec.spec_hash())
+        compiled.layout = layout(design)
         compile_seconds = compiled.compile_seconds
     else:
         if compiled.spec_hash != spec.spec_hash():
             raise ValueError("the compiled model was built from another spec; compile this one "
                              "with pexsurv.fitting.compile_spec(spec, data, config)")
+        if compiled.layout is not None and compiled.layout != layout(design):
+            raise ValueError(
+                "the compiled model's likelihood rows differ from this data's (another "
+                "subject-episode layout or covariate values are constants of the graph): "
+                "fit without compiled=, or compile for this data with "
+                "pexsurv.fitting.compile_spec(spec, data, config)")
         # Same graph, new values: only the pm.Data inputs change.
         compiled.set_data(spec.data_values(data, priors, design=design))
         compile_seconds = compiled.prepare(config)
     idata, sampling_seconds = compiled.sample(config)
-    idata = _labelled(idata, spec.coords(design, data))
+    # A re-used graph keeps the labels of the data it was first built on; the shapes match
+    # (set_data checked them) but the names may not, e.g. an as-treated population's
+    # "never treated"/"ever treated" arms sampled on a graph built for "control"/"car-t".
+    idata = relabel(idata, spec.coords(design, data))
     result = FitResult(idata=idata, spec=spec, priors=priors, data=data, sampler=config,
                        runs=(StageRun.sampled("posterior", config, idata),),
                        timings={"compile_seconds": compile_seconds,
@@ -50,23 +78,6 @@ def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, 
     if log_likelihood:
         result = dataclasses.replace(result, idata=log_likelihood_tree(result))
     return result
-
-
-def _labelled(idata, coords: dict[str, Any]):
-    """The draws labelled by ``data``'s own coordinates (arms, strata, covariates...).
-
-    A re-used compiled graph keeps the labels of the data it was first built on; the shapes
-    match (set_data checked them) but the names may not, e.g. an as-treated population's
-    "never treated"/"ever treated" arms sampled on a graph built for "control"/"car-t".
-    """
-    tree = idata.copy()
-    for node in tree.subtree:
-        ds = node.to_dataset()
-        new = {d: list(v) for d, v in coords.items()
-               if d in ds.dims and len(v) == ds.sizes[d] and list(ds[d].values) != list(v)}
-        if new:
-            node.dataset = ds.assign_coords(new)
-    return tree
 
 
 register_model(PiecewiseExponential, ModelFitting(fit=fit_pem, compile=compile_pem))

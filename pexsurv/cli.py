@@ -7,6 +7,7 @@ stops with one line and exit status 130.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import warnings
@@ -26,6 +27,12 @@ __all__ = ["main"]
 
 class CLIError(Exception):
     """A user-facing error: printed to stderr, exit status 2."""
+
+
+# The saved fits a `pexsurv fit` or `pexsurv demo --out` run wrote, by file name: `report`
+# and `check` read these only, so fits left in the folder by an earlier run of another
+# configuration are not mistaken for this run's.
+MANIFEST = "fits.json"
 
 
 # The populations the demo summarises and fits on PFS: analyses of
@@ -121,8 +128,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     fits = {**{f"pfs_{_slug(k)}": r for k, r in results.items()},
             **{f"os_{_slug(k)}": r for k, r in comparison.results.items()}}
     if out is not None:
-        for label, result in fits.items():
-            say(f"saved {result.save(out / f'{label}.nc')}")
+        _write_manifest(out, [result.save(out / f"{label}.nc") for label, result in fits.items()])
+        say(f"saved {len(fits)} fits in {out} (listed in {MANIFEST})")
         say("writing the report")
         report = hazard_ratio_report(
             fits, endpoint={k: k.split("_")[0].upper() for k in fits}, seed=args.seed)
@@ -153,11 +160,22 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         + ", ".join(f"{k} (n = {d.n})" for k, d in prepared.data.items()))
     if args.check_only:
         return 0
+    # Until this run has written its own list, the folder's fits are not a run's output.
+    (config.output_dir / MANIFEST).unlink(missing_ok=True)
     run = config.run(progress=not args.quiet and sys.stderr.isatty(), echo=say)
+    _write_manifest(config.output_dir, [p for p in run.files if p.suffix == ".nc"])
     print(run.report.to_markdown())
     for path in run.files:
         say(f"wrote {path}")
     return _convergence_gate("fit", run.results)
+
+
+def _write_manifest(folder: Path, fits: Sequence[Path]) -> Path:
+    """List ``fits`` (saved in ``folder``) as the folder's results (:data:`MANIFEST`)."""
+    path = folder / MANIFEST
+    path.write_text(json.dumps({"fits": [Path(f).name for f in fits],
+                                "written_by": f"pexsurv {__version__}"}, indent=1) + "\n")
+    return path
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -192,14 +210,33 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _load_results(folder: str) -> dict:
-    """Every saved fit (``*.nc``, :meth:`pexsurv.fitting.FitResult.save`) in ``folder``,
-    labelled by file name without the extension, in name order."""
+    """The saved fits of ``folder``, labelled by file name without the extension: those
+    its :data:`MANIFEST` lists when a ``pexsurv fit``/``demo`` run wrote one (other ``*.nc``
+    files are named on stderr and left out), else every ``*.nc`` in name order."""
     from pexsurv.fitting import FitResult
 
     path = Path(folder)
     if not path.is_dir():
         raise CLIError(f"{folder}: not a folder (give the folder holding the saved *.nc fits)")
-    files = sorted(path.glob("*.nc"))
+    on_disk = sorted(path.glob("*.nc"))
+    manifest = path / MANIFEST
+    if manifest.exists():
+        try:
+            listed = json.loads(manifest.read_text())["fits"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CLIError(f"{manifest}: not a list of fits ({exc}); delete it to read every "
+                           "*.nc in the folder") from exc
+        files = [path / name for name in listed]
+        missing = [f.name for f in files if not f.exists()]
+        if missing:
+            raise CLIError(f"{manifest} lists fits that are not in the folder: {missing[:10]}; "
+                           "re-run the analysis, or delete it to read every *.nc in the folder")
+        ignored = [f.name for f in on_disk if f not in files]
+        if ignored:
+            print(f"pexsurv: ignoring {len(ignored)} saved fit(s) that the last run did not "
+                  f"write ({MANIFEST}): {', '.join(ignored[:10])}", file=sys.stderr)
+    else:
+        files = on_disk
     if not files:
         raise CLIError(f"{folder}: no saved fits (*.nc, written by FitResult.save) in it")
     return {f.stem: FitResult.load(f) for f in files}
@@ -266,6 +303,20 @@ def _cmd_oc(args: argparse.Namespace) -> int:
     for problem in oc.problems:
         print(f"WARNING: {problem}", file=sys.stderr)
     return 1 if oc.problems else 0
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from pexsurv.workflows.validate import validate
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out}: exists and is not a folder")
+    report = validate("full" if args.full else "quick", seed=args.seed,
+                      checks=args.check or None, echo=_say(args))
+    out.mkdir(parents=True, exist_ok=True)
+    print(report.to_markdown())
+    for path in report.save(out):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0 if report.passed else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -345,6 +396,20 @@ def build_parser() -> argparse.ArgumentParser:
     occ.add_argument("--workers", type=int, help="worker processes of --executor processes")
     occ.add_argument("--quiet", action="store_true", help="no progress bar or lines")
     occ.set_defaults(func=_cmd_oc)
+
+    val = sub.add_parser("validate", help="run the package's validation (SBC, coverage, "
+                         "agreement with ML, Cox and R rpsftm, reproducibility) and write a "
+                         "pass/fail report; exit 0 when all pass, 1 when any fails")
+    size = val.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small runs, a few minutes (default)")
+    size.add_argument("--full", action="store_true", help="the full runs (about 20 minutes)")
+    val.add_argument("--out", default="validation-report", help="folder for validate_<level>"
+                     ".md/.json/.html (default ./validation-report)")
+    val.add_argument("--seed", type=int, default=1, help="seed of every simulation and fit")
+    val.add_argument("--check", action="append", metavar="NAME",
+                     help="run only this check (repeatable; names in the report)")
+    val.add_argument("--quiet", action="store_true", help="no progress lines")
+    val.set_defaults(func=_cmd_validate)
     return parser
 
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from pexsurv import TrialData
-
-# Reference data ship with the repository (origin, licence and R numbers in tests/data/README.md).
-DATA = Path(__file__).resolve().parent / "data"
+from pexsurv import TrialData, datasets
 
 
 @pytest.fixture(scope="session")
 def immdef() -> pd.DataFrame:
-    return pd.read_csv(DATA / "immdef.csv")
+    # Packaged reference data (origin, licence and R numbers in pexsurv/datasets/immdef.md),
+    # the same file `pexsurv validate` reads.
+    return datasets.load_immdef()
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Independent references for RPSFT tests on immdef: counterfactual untreated times written
-from R's rpsftm formula (tests/data/README.md), not from the package's code, and a plain
+from R's rpsftm formula (pexsurv/datasets/immdef.md), not from the package's code, and a plain
 log-rank Z. Both are checked against R's Z table in test_rpsft_options.py."""
 
 from __future__ import annotations

@@ -238,3 +238,39 @@ def test_init_then_fit_runs_the_example_as_is(tmp_path, capsys):
     assert results["as_treated"].data.arms == ("never treated", "ever treated")
     report = (out / "report.md").read_text()
     assert "OS_per_protocol" in report
+
+
+def test_a_rerun_with_fewer_populations_leaves_stale_fits_out_of_report_and_check(
+        trial_csv, tmp_path, capsys):
+    """`pexsurv fit` into a folder holding an earlier run's fits: report and check read
+    the fits this run wrote (fits.json), not the stale PFS_treated.nc of the earlier run."""
+    csv = tmp_path / "trial.csv"
+    csv.write_bytes(trial_csv.read_bytes())
+    first = _write(tmp_path, CONFIG + SAMPLER)
+    assert main(["fit", str(first), "--quiet"]) in (0, 1)
+    out = tmp_path / "out"
+    assert {"PFS_itt.nc", "PFS_treated.nc"} <= {p.name for p in out.iterdir()}
+    _write(tmp_path, CONFIG.replace('["itt", "treated"]', '["itt"]') + SAMPLER)
+    assert main(["fit", str(first), "--quiet"]) in (0, 1)
+    assert (out / "PFS_treated.nc").exists()  # the user's file is not deleted...
+    table = pd.read_csv(out / "report.csv", index_col="analysis")
+    assert table.index.tolist() == ["PFS_itt"]  # ...and not reported
+    capsys.readouterr()
+    assert main(["report", str(out), "--no-checks"]) == 0
+    err = capsys.readouterr().err
+    assert "ignoring 1 saved fit(s) that the last run did not write (fits.json): PFS_treated.nc" in err
+    assert pd.read_csv(out / "report.csv", index_col="analysis").index.tolist() == ["PFS_itt"]
+    main(["check", str(out)])
+    captured = capsys.readouterr()
+    assert "== PFS_itt" in captured.out and "PFS_treated" not in captured.out
+    # A folder of fits saved by hand (no fits.json) is read whole, as before.
+    (out / "fits.json").unlink()
+    assert main(["report", str(out), "--no-checks"]) == 0
+    assert sorted(pd.read_csv(out / "report.csv", index_col="analysis").index) == [
+        "PFS_itt", "PFS_treated"]
+
+
+def test_a_manifest_listing_a_missing_fit_is_an_error(tmp_path, capsys):
+    (tmp_path / "fits.json").write_text('{"fits": ["gone.nc"]}')
+    assert main(["report", str(tmp_path)]) == 2
+    assert "lists fits that are not in the folder: ['gone.nc']" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Classic RPSFTM g-estimation against R's rpsftm 1.2.9 on immdef, lifelines and known truth.
 
-The R numbers are those of ``tests/data/README.md`` (R 4.2.2, rpsftm 1.2.9, survival
+The R numbers are those of ``pexsurv/datasets/immdef.md`` (R 4.2.2, rpsftm 1.2.9, survival
 3.5-3). R solves Z(psi) = target with ``uniroot`` to a tolerance of about 7e-4, so its printed
 roots lie up to ~3e-4 from the jump points of the step function Z; the README also lists the
 jump points themselves (bisection to 1e-12), which a port that solves exactly must match.

@@ -24,7 +24,7 @@ from pexsurv.fitting import fit
 from pexsurv.models import RPSFT, z_on_grid
 from pexsurv.priors import Normal, Uniform
 
-# R (tests/data/README.md): Z(psi) of fit a (log-rank, recensoring, autoswitch).
+# R (pexsurv/datasets/immdef.md): Z(psi) of fit a (log-rank, recensoring, autoswitch).
 R_Z = {-0.50: 3.658526, -0.35: 1.974833, -0.25: 0.553971, -0.20: 0.120386,
        -0.15: -0.280014, -0.10: -1.001379, 0.00: -1.913881, 0.20: -3.702021}
 
@@ -59,7 +59,7 @@ def crossing(grid, level: float) -> float:
 
 
 def test_no_recensoring_matches_r(immdef_data):
-    # R fit b2 (no censor_time), sign changes by bisection (tests/data/README.md): psi-hat
+    # R fit b2 (no censor_time), sign changes by bisection (pexsurv/datasets/immdef.md): psi-hat
     # -0.185059, CI (-0.366448, 0.004133). The recensored fit a is at -0.181178 and
     # (-0.349655, 0.002048): a 0.001 tolerance on a 0.0002 grid tells them apart.
     spec = RPSFT(cuts=(1.0,), psi_prior=Uniform(-2.0, 2.0), grid_size=20001, recensor=False)
