@@ -43,7 +43,7 @@ from pexsurv.models.rpsft.estimate import (
     bootstrap_intervals,
     counterfactual_frame,
 )
-from pexsurv.models.rpsft.gestimation import _hr
+from pexsurv.models.rpsft.gestimation import wald_hr
 
 __all__ = ["ipe"]
 
@@ -246,7 +246,7 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
         hr_adj = arrays.cox(time_cf, event_cf, alpha)
         # An ITT Z of exactly 0 preserves p = 1: an infinitely wide interval.
         se_p = abs(hr_adj["log_hr"] / z_itt) if z_itt != 0 else math.inf
-        hr_adj_p = _hr(hr_adj["log_hr"], se_p, alpha)
+        hr_adj_p = wald_hr(hr_adj["log_hr"], se_p, alpha)
         se_psi = abs(psi / z_itt) if z_itt != 0 else math.inf
         half = float(stats.norm.ppf(1 - alpha / 2)) * se_psi
         ci, ci_type = (psi - half, psi + half), "log-rank p-value"
