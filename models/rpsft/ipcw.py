@@ -383,9 +383,9 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
     >>> from pexsurv.simulate import simulate_time_varying_switching
     >>> sim = simulate_time_varying_switching(600, seed=4)
     >>> fit = ipcw(sim.data, sim.long, baseline=["marker0"], time_varying=["marker"])
-    >>> fit.hr["hr"] < fit.hr_itt["hr"]
+    >>> bool(fit.hr["hr"] < fit.hr_itt["hr"])
     True
-    >>> fit.switching_models.loc[("denominator", "marker"), "coef"] > 0
+    >>> bool(fit.switching_models.loc[("denominator", "marker"), "coef"] > 0)
     True
     """
     if not isinstance(data, TrialData):

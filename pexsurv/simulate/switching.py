@@ -138,7 +138,7 @@ def simulate_time_varying_switching(
         n: int, *, seed: int, log_hr: float = -0.5, switching: bool = True,
         visit_interval: float = 0.25, horizon: float = 6.0, base_hazard: float = 0.3,
         marker_effect: float = 0.8, marker_drift_sd: float = 0.35,
-        switch_logit: tuple[float, float] = (-2.5, 1.5)) -> TimeVaryingSwitching:
+        switch_logit: tuple[float, float] = (-2.5, 1.0)) -> TimeVaryingSwitching:
     """Simulate switching driven by a time-varying prognostic marker (the IPCW setting).
 
     1:1 randomisation. Each patient has a marker ``X(t)``: ``X_0 ~ N(0, 1)`` at
