@@ -61,6 +61,10 @@ class TrialArrays:
         The counterfactual map (fixed options; only psi varies).
     extra : dict of str to numpy.ndarray
         Method-specific per-subject arrays (rows first).
+    two_way : bool
+        Whether experimental-arm patients were off therapy for part of follow-up (switched
+        away, or started late): then :meth:`adjusted` gives that arm's always-treated
+        counterfactual times instead of the observed ones.
     """
 
     time: np.ndarray
@@ -69,14 +73,15 @@ class TrialArrays:
     strata: np.ndarray | None
     cf: Counterfactual
     extra: dict[str, np.ndarray]
+    two_way: bool = False
 
     @classmethod
-    def from_data(cls, data: TrialData, cf: Counterfactual,
+    def from_data(cls, data: TrialData, cf: Counterfactual, *, two_way: bool = False,
                   **extra: np.ndarray) -> TrialArrays:
         """The arrays of ``data`` with the map ``cf`` and ``extra`` arrays."""
         return cls(time=data.time, event=data.event.astype(float),
                    experimental=data.arm == EXPERIMENTAL, strata=data.strata, cf=cf,
-                   extra=extra)
+                   extra=extra, two_way=two_way)
 
     def take(self, index: np.ndarray) -> TrialArrays:
         """The subjects at ``index`` (repeats allowed: a bootstrap sample)."""
@@ -84,12 +89,19 @@ class TrialArrays:
                            experimental=self.experimental[index],
                            strata=None if self.strata is None else self.strata[index],
                            cf=self.cf.reordered(index),
-                           extra={k: v[index] for k, v in self.extra.items()})
+                           extra={k: v[index] for k, v in self.extra.items()},
+                           two_way=self.two_way)
 
     def adjusted(self, psi: float) -> tuple[np.ndarray, np.ndarray]:
-        """Observed times in the experimental arm, counterfactual untreated (recensored)
-        times at ``psi`` in the control arm, and their events."""
+        """The comparison had nobody switched, at ``psi``: counterfactual untreated
+        (recensored) times in the control arm against, in the experimental arm, the
+        observed times (one-way switching) or (``two_way``) the always-treated
+        counterfactual times ``V = exp(-psi m) U* = T_on + exp(-psi m) T_off`` recensored on
+        that scale (``exp(-psi m) C*``), with their events."""
         u, e = self.cf.outcomes(np.array([psi]))
+        if self.two_way:
+            v = np.exp(-psi * self.cf.modifier) * u[0]
+            return np.where(self.experimental, v, u[0]), e[0]
         return (np.where(self.experimental, self.time, u[0]),
                 np.where(self.experimental, self.event, e[0]))
 

@@ -29,6 +29,7 @@ from pexsurv.simulate.switching import (
     TimeVaryingSwitching,
     simulate_switch_at_progression,
     simulate_time_varying_switching,
+    simulate_two_way_switching,
 )
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "simulate_rpsft",
     "simulate_switch_at_progression",
     "simulate_time_varying_switching",
+    "simulate_two_way_switching",
     "simulate_trial",
     "summarize_ct041",
     "summarize_trial",

@@ -5,6 +5,8 @@ secondary baseline (progression) and depends only on a prognostic marker measure
 post-progression survival follows a Weibull accelerated failure time model in that marker
 and the switch. :func:`simulate_time_varying_switching` (IPCW): switching at any visit
 depends on the current value of a time-varying prognostic marker, recorded in a long table.
+:func:`simulate_two_way_switching` (RPSFT, IPE): exact RPSFT structure with crossover in the
+control arm and switches away from therapy in the experimental arm.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pexsurv.data import TrialData
 from pexsurv.longdata import LongData
 
 __all__ = ["SwitchAtProgression", "TimeVaryingSwitching", "simulate_switch_at_progression",
-           "simulate_time_varying_switching"]
+           "simulate_time_varying_switching", "simulate_two_way_switching"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -232,3 +234,60 @@ def simulate_time_varying_switching(
                                "marker": marker[subj, visit]})
     long = LongData.from_dataframe(long_frame, data, covariates=["marker"])
     return TimeVaryingSwitching(data=data, long=long, frame=frame)
+
+
+def simulate_two_way_switching(n: int, *, seed: int, psi: float = -0.5,
+                               switching: bool = True) -> TrialData:
+    """A trial with exact RPSFT structure and switching in both arms.
+
+    1:1 randomisation; untreated time ``U ~ Exp(mean 2)``; administrative censoring
+    ``C ~ Uniform(2, 5)``. A control patient switches onto the experimental therapy with
+    probability ``min(U / 3, 0.9)`` at a uniform 0.2-0.8 fraction of ``U`` (as
+    :func:`pexsurv.simulate.simulate_rpsft`). An experimental patient stops it (switches
+    away) with probability ``max(0.9 - U / 4, 0.2)`` (the sicker stop more often) at a
+    uniform 0.1-0.5 fraction ``f`` of their treated lifetime ``exp(-psi) U``; having used
+    ``exp(psi) s`` of ``U`` in the ``s`` months on therapy, they live
+    ``T = s + (U - exp(psi) s)``. Both arms satisfy ``U = T_off + exp(psi) T_on`` exactly,
+    and because ``U`` is exponential the no-switch hazard ratio is ``exp(psi)``.
+
+    Parameters
+    ----------
+    n : int
+    seed : int
+    psi : float
+        True log acceleration factor.
+    switching : bool
+        ``False`` gives the same trial without switching in either arm (the truth).
+
+    Returns
+    -------
+    TrialData
+        ``switch_time`` holds crossover (control) and switches away (experimental);
+        ``censor_time`` the potential censoring time; arm 0 = control.
+
+    Examples
+    --------
+    >>> data = simulate_two_way_switching(400, seed=1)
+    >>> away = np.isfinite(data.switch_time) & (data.arm == 1)
+    >>> bool(away.any()), bool(np.isfinite(data.switch_time[data.arm == 0]).any())
+    (True, True)
+    """
+    rng = np.random.default_rng(seed)
+    arm = rng.permutation(np.r_[np.zeros(n // 2, int), np.ones(n - n // 2, int)])
+    u = rng.exponential(2.0, n)
+    c = rng.uniform(2.0, 5.0, n)
+    fraction = np.where(arm == 0, rng.uniform(0.2, 0.8, n), rng.uniform(0.1, 0.5, n))
+    draw = rng.uniform(size=n)
+    gain = np.exp(-psi)
+    cross = (arm == 0) & (draw < np.clip(u / 3.0, 0, 0.9)) & switching
+    away = (arm == 1) & (draw < np.clip(0.9 - u / 4.0, 0.2, None)) & switching
+    s = np.where(arm == 0, fraction * u, fraction * gain * u)
+    t = np.where(arm == 1, np.where(away, s + (u - s / gain), gain * u),
+                 np.where(cross, s + (u - s) * gain, u))
+    time = np.minimum(t, c)
+    frame = pd.DataFrame({"id": np.arange(n), "arm": arm, "time": time,
+                          "event": (t <= c).astype(int),
+                          "switch_time": np.where((cross | away) & (s < time), s, np.nan),
+                          "censor_time": c})
+    return TrialData.from_dataframe(frame, time="time", event="event", arm="arm", reference=0,
+                                    id="id", switch_time="switch_time", censor_time="censor_time")
