@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from lifelines import LogNormalAFTFitter, WeibullAFTFitter
+from lifelines import CoxPHFitter, LogNormalAFTFitter, WeibullAFTFitter
 from scipy import optimize
 
 from pexsurv import TrialData, TrialDataError
@@ -231,9 +231,16 @@ def test_two_way_ipe_compares_always_treated_with_never_treated(two_way):
     assert fit.details["two_way"]
     u, e = by_hand(two_way, fit.psi)
     exp = two_way.arm == 1
-    expected = np.where(exp, math.exp(-fit.psi) * u, u)
-    np.testing.assert_allclose(fit.counterfactual["time_cf"], expected, rtol=1e-12)
-    np.testing.assert_array_equal(fit.counterfactual["event_cf"], e)
+    # Reported: the experimental arm as observed against the control arm untreated.
+    np.testing.assert_allclose(fit.counterfactual["time_cf"], np.where(exp, two_way.time, u),
+                               rtol=1e-12)
+    np.testing.assert_array_equal(fit.counterfactual["event_cf"],
+                                  np.where(exp, two_way.event, e))
+    # Always treated (V = exp(-psi) U*) against never treated, Cox by lifelines.
+    frame = pd.DataFrame({"t": np.where(exp, math.exp(-fit.psi) * u, u), "e": e,
+                          "arm": exp.astype(float)})
+    log_hr = CoxPHFitter().fit(frame, "t", "e").params_["arm"]
+    assert fit.details["hr_always_treated"]["log_hr"] == pytest.approx(log_hr, abs=1e-7)
     # Each IPE step is lifelines' AFT on these times, built by hand; psi is its fixed
     # point up to the jump recensoring makes (an event switched off near the root).
     for psi, step in fit.details["evaluations"][-2:]:

@@ -92,14 +92,15 @@ class TrialArrays:
                            extra={k: v[index] for k, v in self.extra.items()},
                            two_way=self.two_way)
 
-    def adjusted(self, psi: float) -> tuple[np.ndarray, np.ndarray]:
-        """The comparison had nobody switched, at ``psi``: counterfactual untreated
-        (recensored) times in the control arm against, in the experimental arm, the
-        observed times (one-way switching) or (``two_way``) the always-treated
-        counterfactual times ``V = exp(-psi m) U* = T_on + exp(-psi m) T_off`` recensored on
-        that scale (``exp(-psi m) C*``), with their events."""
+    def adjusted(self, psi: float,
+                 always_treated: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Counterfactual untreated (recensored) times at ``psi`` in the control arm
+        against, in the experimental arm, the observed times or (``always_treated``,
+        default ``two_way``) the always-treated counterfactual times
+        ``V = exp(-psi m) U* = T_on + exp(-psi m) T_off``, recensored on that scale
+        (``exp(-psi m) C*``); with their events."""
         u, e = self.cf.outcomes(np.array([psi]))
-        if self.two_way:
+        if self.two_way if always_treated is None else always_treated:
             v = np.exp(-psi * self.cf.modifier) * u[0]
             return np.where(self.experimental, v, u[0]), e[0]
         return (np.where(self.experimental, self.time, u[0]),

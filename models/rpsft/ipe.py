@@ -18,8 +18,11 @@ follow-up (``switch_time`` in the experimental arm: they stopped or switched awa
 its *always-treated* counterfactual times ``V = exp(-psi m) U = T_on + exp(-psi m) T_off``
 (U as in RPSFT, both arms recensored as R's ``rpsftm`` does: ``autoswitch`` recensors every
 arm in which someone deviated, ``V`` at ``exp(-psi m) C*``). The AFT then compares "always
-on" with "never on" and its arm coefficient is again ``-psi m``; the adjusted HR is the HR
-had nobody switched in either arm. ``details["two_way"]`` says which form was used. Like RPSFT it rests on randomization and a *common
+on" with "never on" and its arm coefficient is again ``-psi m``. The reported adjusted HR
+keeps the question of every method here, the effect had control patients not switched
+(the experimental arm as observed, as :func:`rpsftm_gestimate` reports it);
+``details["hr_always_treated"]`` is the HR had nobody switched in either arm (``V``
+against ``U``). ``details["two_way"]`` says which form was used. Like RPSFT it rests on randomization and a *common
 treatment effect*: therapy multiplies untreated lifetime by the same factor whether taken
 from randomization or after crossover. It adds the parametric family of the AFT model.
 The rules (recensoring, ``autoswitch``, ``treat_modifier``, the ITT-p interval) follow R's
@@ -245,7 +248,9 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
 
     z_itt = logrank_z(data.time, data.event, arrays.experimental, strata=data.strata)
     if math.isfinite(psi):
-        time_cf, event_cf = arrays.adjusted(psi)
+        # The reported HR answers the question of every method here (had control patients
+        # not switched): the experimental arm as observed, as rpsftm_gestimate reports it.
+        time_cf, event_cf = arrays.adjusted(psi, always_treated=False)
         hr_adj = arrays.cox(time_cf, event_cf, alpha)
         # An ITT Z of exactly 0 preserves p = 1: an infinitely wide interval.
         se_p = abs(hr_adj["log_hr"] / z_itt) if z_itt != 0 else math.inf
@@ -258,6 +263,9 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
         nan = dict.fromkeys(("hr", "lower", "upper", "log_hr", "se"), math.nan)
         hr_adj, hr_adj_p, ci, ci_type = nan, dict(nan), (math.nan, math.nan), "none"
 
+    # Two-way: also the HR had nobody switched in either arm (always vs never treated).
+    hr_always = (arrays.cox(*arrays.adjusted(psi, always_treated=True), alpha)
+                 if two_way and math.isfinite(psi) else None)
     boot, hr_boot = None, None
     if n_boot:
         def replicate(index: np.ndarray) -> tuple[float, float]:
@@ -268,7 +276,8 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
                 psi_b, _, _ = _solve(sample, aft_dist, tol, int(max_iter), (lo, hi))
             if not math.isfinite(psi_b):
                 return math.nan, math.nan
-            return psi_b, sample.cox(*sample.adjusted(psi_b), alpha)["log_hr"]
+            return psi_b, sample.cox(*sample.adjusted(psi_b, always_treated=False),
+                                     alpha)["log_hr"]
 
         boot, ci, hr_boot = bootstrap_intervals(replicate, arrays, n_boot, seed, hr_adj, alpha)
         ci_type = "bootstrap percentile"
@@ -289,5 +298,6 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
         counterfactual=counterfactual, hr_itt=arrays.cox(arrays.time, arrays.event, alpha),
         hr_adjusted=hr_adj, hr_adjusted_itt_p=hr_adj_p, hr_adjusted_boot=hr_boot,
         z_itt=z_itt, boot=boot, details={"evaluations": trace, "solver": how,
-                                         "two_way": two_way},
+                                         "two_way": two_way,
+                                         "hr_always_treated": hr_always},
         settings=settings)
