@@ -325,3 +325,17 @@ def test_bad_input_is_refused_with_the_ids(sim):
     none = simulate_time_varying_switching(300, seed=11, switching=False)
     with pytest.raises(TrialDataError, match="switching model cannot be fitted"):
         ipcw(none.data, none.long, **MODEL)
+
+
+def test_joins_compare_analyses_with_its_assumption(sim):
+    from pexsurv.workflows.compare import ANALYSES, compare_analyses
+
+    est = ipcw(sim.data, sim.long, **MODEL)
+    itt_only = tuple(a for a in ANALYSES if a.label == "ITT")
+    out = compare_analyses(sim.data, [1.0], seed=2, draws=300, analyses=itt_only,
+                           switching=(est,))
+    row = out.table.loc["IPCW"]
+    assert row["hr_median"] == pytest.approx(est.hr["hr"])
+    assert row["interval"] == "Cox robust (weights fixed)"
+    assert "no unmeasured confounding" in row["assumption"] and not row["biased_if_prognostic"]
+    assert out.results["IPCW"] is est

@@ -340,7 +340,9 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
     Parameters
     ----------
     data : TrialData
-        Needs ``switch_time`` (control-arm crossover only, after randomization).
+        Needs ``switch_time`` (control-arm crossover only, after randomization). With
+        strata, the weighted Cox model is stratified (the weighted PEM is not) and the
+        bootstrap resamples within arm and stratum.
     long : LongData
         The patients' time-varying covariates (built on ``data``).
     baseline : sequence of str
