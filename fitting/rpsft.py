@@ -19,7 +19,16 @@ from pexsurv.fitting.compiled import CompiledModel, compile_model
 from pexsurv.fitting.config import SamplerConfig
 from pexsurv.fitting.registry import ModelFitting, register_model
 from pexsurv.fitting.result import FitResult, StageRun
-from pexsurv.models import RPSFT, adjusted_log_hr_draws, counterfactual_data
+from pexsurv.models import (
+    RPSFT,
+    PiecewiseExponential,
+    adjusted_log_hr_draws,
+    counterfactual_data,
+    tse_simple,
+)
+from pexsurv.models.rpsft.bayes import grid_quantiles
+from pexsurv.models.rpsft.tse import tse_counterfactual
+from pexsurv.priors import Normal
 
 __all__ = ["RPSFT_DEFAULTS", "BayesianTSE", "compile_stage2", "fit_rpsft", "fit_tse_bayes"]
 
@@ -181,6 +190,8 @@ class BayesianTSE:
     r_hat_max : numpy.ndarray
         Largest R-hat of each stage-2 fit.
     settings : dict
+    compiled : CompiledModel
+        The stage-2 PEM, to pass to the next call (simulation studies).
     """
 
     psi: np.ndarray
@@ -190,6 +201,7 @@ class BayesianTSE:
     stage1: Any
     r_hat_max: np.ndarray
     settings: dict[str, Any]
+    compiled: CompiledModel
 
     def hr_interval(self, prob: float = 0.95) -> dict[str, float]:
         """Posterior median and equal-tailed interval of the adjusted HR (pooled draws)."""
@@ -232,8 +244,8 @@ def fit_tse_bayes(data: TrialData, secondary_baseline: Any, baseline_covariates:
         Settings of each stage-2 fit (default 250 draws after 300 tuning steps, 4 chains,
         seed 0).
     compiled : CompiledModel, optional
-        A compiled stage-2 PEM of the same cuts (e.g. from an earlier call:
-        ``result.settings["compiled"]``), for simulation studies.
+        A compiled stage-2 PEM of the same cuts (``result.compiled`` of an earlier call),
+        for simulation studies.
     grid_size : int
         Points of the stage-1 posterior grid.
 
@@ -249,11 +261,6 @@ def fit_tse_bayes(data: TrialData, secondary_baseline: Any, baseline_covariates:
     ...                     cuts=(1.0, 2.0), n_psi_draws=10)            # doctest: +SKIP
     >>> res.hr_interval()                                             # doctest: +SKIP
     """
-    from pexsurv.models import PiecewiseExponential, tse_simple
-    from pexsurv.models.rpsft.bayes import grid_quantiles
-    from pexsurv.models.rpsft.tse import tse_counterfactual
-    from pexsurv.priors import Normal
-
     prior = Normal(0.0, 10.0) if psi_prior is None else psi_prior
     config = sampler or SamplerConfig(draws=RPSFT_DEFAULTS["draws"],
                                       tune=RPSFT_DEFAULTS["tune"], chains=4, seed=0,
@@ -300,6 +307,6 @@ def fit_tse_bayes(data: TrialData, secondary_baseline: Any, baseline_covariates:
     settings = {"cuts": pem.cuts, "n_psi_draws": int(n_psi_draws), "aft_dist": aft_dist,
                 "recensor": recensor, "autoswitch": autoswitch, "psi_prior": repr(prior),
                 "draws": config.draws, "tune": config.tune, "chains": config.chains,
-                "seed": config.seed, "compiled": compiled}
+                "seed": config.seed}
     return BayesianTSE(psi=psis, psi_mean=mean, psi_sd=sd, posterior=posterior, stage1=stage1,
-                       r_hat_max=np.array(r_hat), settings=settings)
+                       r_hat_max=np.array(r_hat), settings=settings, compiled=compiled)

@@ -68,7 +68,7 @@ def main() -> None:
         res = fit_tse_bayes(sim.data, sim.secondary_baseline, sim.baseline_covariates,
                             cuts=CUTS, n_psi_draws=args.psi_draws, compiled=compiled,
                             sampler=dataclasses.replace(config, seed=trial))
-        compiled = res.settings["compiled"]
+        compiled = res.compiled
         bayes = res.hr_interval()
         wald = res.stage1.hr_adjusted
         rows.append((math.log(bayes["lower"]) < truth < math.log(bayes["upper"]),

@@ -444,7 +444,7 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
                             "tstart": rows.start[a], "tstop": rows.stop[a],
                             "event": rows.event[a].astype(np.int8), "weight": fitted.weight[a]})
     control_w = fitted.weight[a & (rows.experimental == 0)]
-    details = {"n_switchers": int(np.isfinite(_switch_times(data)).sum()),
+    details = {"n_switchers": int(np.isfinite(data.switch_time).sum()),
                "n_model_rows": int(rows.model.sum()),
                "weight_min": float(control_w.min()), "weight_mean": float(control_w.mean()),
                "weight_max": float(control_w.max()),
