@@ -9,7 +9,12 @@ they stand in for the switchers too (Robins and Finkelstein [1]_; NICE DSU TSD 1
    patient's switch is one discrete-time observation: ``y = 1`` if the patient switches
    at the row's start. A pooled logistic regression on an intercept, the row's start time,
    the baseline covariates and the time-varying covariates (their values at the row's
-   start) gives the probability ``p_k`` of switching at the start of row ``k``.
+   start) gives the probability ``p_k`` of switching at the start of row ``k``. Row starts
+   are the decision points (visits, where the covariates are measured): the model is
+   exact when switches happen at row starts, as in most trials. A switch between row
+   starts gets a row of its own starting at the switch (last measured values carried
+   forward, :meth:`~pexsurv.longdata.LongData.split_at`); that is an approximation, since
+   nobody else has a decision point there: record the covariates at the switch instead.
 2. **Weights.** A control patient's row ``k`` (before any switch) gets
    ``W_k = prod_{j <= k} 1 / (1 - p_j)``; *stabilised* weights multiply by the same product
    of a model with the intercept and time only (the marginal probability of not having
