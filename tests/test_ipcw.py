@@ -339,3 +339,15 @@ def test_joins_compare_analyses_with_its_assumption(sim):
     assert row["interval"] == "Cox robust (weights fixed)"
     assert "no unmeasured confounding" in row["assumption"] and not row["biased_if_prognostic"]
     assert out.results["IPCW"] is est
+
+
+def test_a_switch_between_visits_gets_a_row_boundary(sim):
+    data = sim.data
+    sw = data.switch_time
+    i = np.flatnonzero(np.isfinite(sw) & (sw + 0.1 < data.time))[0]
+    moved = data.derive(np.ones(data.n, bool), switch_time=np.where(np.arange(data.n) == i,
+                                                                    sw + 0.1, sw))
+    fit = ipcw(moved, sim.long, **MODEL)
+    rows = fit.weights[fit.weights["id"] == data.id[i]]
+    assert rows["tstop"].iloc[-1] == pytest.approx(sw[i] + 0.1)  # censored at the switch
+    assert rows["event"].sum() == 0
