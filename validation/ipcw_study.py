@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python validation/ipcw_study.py --trials 40 --n 1000 --n-boot 200
+    .venv/bin/python validation/ipcw_study.py --trials 200 --n 1000 --n-boot 200  # ~20 min
 
 Trials from :func:`pexsurv.simulate.simulate_time_varying_switching` (defaults: log HR
 -0.5 given the marker, about 40% of control patients switch). The truth is the population
