@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python validation/tse_bayes_coverage.py --trials 40 --n 600
+    .venv/bin/python validation/tse_bayes_coverage.py --trials 100 --n 600  # ~4 min
 
 Trials from :func:`pexsurv.simulate.simulate_switch_at_progression` (psi = -0.5; switching
 at progression driven by a marker measured there: simple TSE's assumptions hold). For each
