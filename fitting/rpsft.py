@@ -19,9 +19,18 @@ from pexsurv.fitting.compiled import CompiledModel, compile_model
 from pexsurv.fitting.config import SamplerConfig
 from pexsurv.fitting.registry import ModelFitting, register_model
 from pexsurv.fitting.result import FitResult, StageRun
-from pexsurv.models import RPSFT, adjusted_log_hr_draws, counterfactual_data
+from pexsurv.models import (
+    RPSFT,
+    PiecewiseExponential,
+    adjusted_log_hr_draws,
+    counterfactual_data,
+    tse_simple,
+)
+from pexsurv.models.rpsft.bayes import grid_quantiles
+from pexsurv.models.rpsft.tse import tse_counterfactual
+from pexsurv.priors import Normal
 
-__all__ = ["RPSFT_DEFAULTS", "compile_stage2", "fit_rpsft"]
+__all__ = ["RPSFT_DEFAULTS", "BayesianTSE", "compile_stage2", "fit_rpsft", "fit_tse_bayes"]
 
 # Sampler settings of each stage-2 fit when the caller gives none: the M fits are pooled,
 # so each can be short (their per-fit R-hat is checked against a looser bound).
@@ -160,3 +169,144 @@ register_model(RPSFT, ModelFitting(
     fit=fit_rpsft, compile=compile_stage2, defaults=RPSFT_DEFAULTS, methods=("mcmc",),
     why_not="its stage-2 draws are pooled over many short MCMC fits and checked per fit; "
             "for a quick look use MCMC with fewer n_psi_draws and draws"))
+
+
+# ------------------------------------------------------------------ Bayesian two-stage
+@dataclasses.dataclass(frozen=True, eq=False)
+class BayesianTSE:
+    """Result of :func:`fit_tse_bayes`.
+
+    Attributes
+    ----------
+    psi : numpy.ndarray
+        The M stage-1 posterior quantiles of psi carried into stage 2.
+    psi_mean, psi_sd : float
+        Mean and SD of stage 1's posterior of psi.
+    posterior : xarray.Dataset
+        Pooled stage-2 draws, dims ``(psi_draw, chain, draw)``: ``log_hr`` (experimental
+        vs control had control patients not switched) and ``log_hazard_base``.
+    stage1 : SwitchEstimate
+        The frequentist simple TSE fit on the same data (stage 1's estimate and SE).
+    r_hat_max : numpy.ndarray
+        Largest R-hat of each stage-2 fit.
+    settings : dict
+    compiled : CompiledModel
+        The stage-2 PEM, to pass to the next call (simulation studies).
+    """
+
+    psi: np.ndarray
+    psi_mean: float
+    psi_sd: float
+    posterior: xr.Dataset
+    stage1: Any
+    r_hat_max: np.ndarray
+    settings: dict[str, Any]
+    compiled: CompiledModel
+
+    def hr_interval(self, prob: float = 0.95) -> dict[str, float]:
+        """Posterior median and equal-tailed interval of the adjusted HR (pooled draws)."""
+        draws = np.exp(self.posterior[N.LOG_HR].values.ravel())
+        lo, med, hi = np.quantile(draws, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
+        return {"hr": float(med), "lower": float(lo), "upper": float(hi)}
+
+
+def fit_tse_bayes(data: TrialData, secondary_baseline: Any, baseline_covariates: Any = None,
+                  *, cuts: Any, psi_prior: Any = None, n_psi_draws: int = 50,
+                  sampler: SamplerConfig | None = None, compiled: CompiledModel | None = None,
+                  aft_dist: str = "weibull", recensor: bool = True, autoswitch: bool = True,
+                  grid_size: int = 2001) -> BayesianTSE:
+    """Bayesian simple two-stage estimation: stage 1's posterior of psi carried into a
+    piecewise-exponential stage 2, one compiled PEM over the M psi draws.
+
+    Stage 1 is the AFT model of :func:`pexsurv.models.tse_simple` (switchers vs
+    non-switchers after the secondary baseline, adjusted for the covariates measured there).
+    Its posterior of psi is the large-sample (Bernstein-von Mises) one: the AFT
+    likelihood's normal approximation ``N(psi_hat, se^2)`` times ``psi_prior`` (default
+    ``Normal(0, 10)``), computed on a grid. Its ``(k + 1/2)/M`` quantiles each give a
+    counterfactual data set (:func:`pexsurv.models.rpsft.tse.tse_counterfactual`), the
+    compiled PEM is sampled on each with its own seed, and the draws are pooled: the
+    adjusted HR's posterior is the mixture over psi. Unlike the Bayesian RPSFT (where psi
+    rests on a between-arm test and the mixture under-covers), stage 1 here uses only
+    control patients after the secondary baseline; whether the mixture covers is measured
+    in ``validation/tse_bayes_coverage.py``.
+
+    Parameters
+    ----------
+    data, secondary_baseline, baseline_covariates, aft_dist, recensor, autoswitch
+        As in :func:`pexsurv.models.tse_simple`.
+    cuts : sequence of float
+        Partition of the stage-2 PEM.
+    psi_prior : Prior, optional
+        Prior on psi (default ``Normal(0, 10)``).
+    n_psi_draws : int
+        M, the number of psi quantiles carried into stage 2.
+    sampler : SamplerConfig, optional
+        Settings of each stage-2 fit (default 250 draws after 300 tuning steps, 4 chains,
+        seed 0).
+    compiled : CompiledModel, optional
+        A compiled stage-2 PEM of the same cuts (``result.compiled`` of an earlier call),
+        for simulation studies.
+    grid_size : int
+        Points of the stage-1 posterior grid.
+
+    Returns
+    -------
+    BayesianTSE
+
+    Examples
+    --------
+    >>> from pexsurv.simulate import simulate_switch_at_progression
+    >>> sim = simulate_switch_at_progression(400, seed=1)
+    >>> res = fit_tse_bayes(sim.data, sim.secondary_baseline, sim.baseline_covariates,
+    ...                     cuts=(1.0, 2.0), n_psi_draws=10)            # doctest: +SKIP
+    >>> res.hr_interval()                                             # doctest: +SKIP
+    """
+    prior = Normal(0.0, 10.0) if psi_prior is None else psi_prior
+    config = sampler or SamplerConfig(draws=RPSFT_DEFAULTS["draws"],
+                                      tune=RPSFT_DEFAULTS["tune"], chains=4, seed=0,
+                                      progress=False)
+    stage1 = tse_simple(data, secondary_baseline, baseline_covariates, aft_dist=aft_dist,
+                        recensor=recensor, autoswitch=autoswitch)
+    psi_hat, se = stage1.psi, stage1.details["psi_se"]
+    grid = np.linspace(psi_hat - 8 * se, psi_hat + 8 * se, int(grid_size))
+    log_density = np.asarray(prior.logpdf(grid), dtype=float) - 0.5 * ((grid - psi_hat) / se) ** 2
+    density = np.exp(log_density - log_density.max())
+    density /= np.trapezoid(density, grid)
+    posterior_grid = xr.Dataset({"density": (N.PSI, density)}, coords={N.PSI: grid})
+    psis = grid_quantiles(posterior_grid, (np.arange(n_psi_draws) + 0.5) / n_psi_draws)
+    mean = float(np.trapezoid(grid * density, grid))
+    sd = float(np.sqrt(np.trapezoid((grid - mean) ** 2 * density, grid)))
+
+    pem = PiecewiseExponential(cuts=tuple(float(c) for c in cuts))
+    pem_priors = pem.resolved_priors(data)
+
+    def counterfactual(psi: float) -> TrialData:
+        time_cf, event_cf = tse_counterfactual(data, secondary_baseline, psi,
+                                               recensor=recensor, autoswitch=autoswitch)
+        return data.derive(time_cf > 0, time=time_cf, event=event_cf.astype(np.int8),
+                           switch_time=None, treatment_start=None, censor_time=None,
+                           population=f"{data.population}>tse_counterfactual",
+                           notes=data.notes + (f"TSE counterfactual at psi={psi:.4g}",))
+
+    if compiled is None:
+        compiled = compile_model(pem.build(counterfactual(float(psis[0])), priors=pem_priors),
+                                 config, spec_hash=pem.spec_hash())
+    elif compiled.spec_hash != pem.spec_hash():
+        raise ValueError("the compiled model is not a PEM with these cuts")
+    seeds = np.random.SeedSequence(config.seed).generate_state(psis.size)
+    parts, r_hat = [], []
+    for i, psi in enumerate(psis):
+        compiled.set_data(pem.data_values(counterfactual(float(psi)), pem_priors))
+        idata, _ = compiled.sample(dataclasses.replace(config, seed=int(seeds[i]),
+                                                       progress=False))
+        post = idata["posterior"].to_dataset()[[N.LOG_HR, N.LOG_HAZARD_BASE]]
+        parts.append(post)
+        r_hat.append(float(az.rhat(post).to_array().max()))
+    posterior = xr.concat(parts, dim="psi_draw").assign_coords(psi_draw=np.arange(psis.size))
+    posterior[N.PSI] = ("psi_draw", psis)
+    settings = {"cuts": pem.cuts, "n_psi_draws": int(n_psi_draws), "aft_dist": aft_dist,
+                "recensor": recensor, "autoswitch": autoswitch, "psi_prior": repr(prior),
+                "draws": config.draws, "tune": config.tune, "chains": config.chains,
+                "seed": config.seed}
+    return BayesianTSE(psi=psis, psi_mean=mean, psi_sd=sd, posterior=posterior, stage1=stage1,
+                       r_hat_max=np.array(r_hat), settings=settings, compiled=compiled)

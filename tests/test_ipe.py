@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from lifelines import LogNormalAFTFitter, WeibullAFTFitter
+from lifelines import CoxPHFitter, LogNormalAFTFitter, WeibullAFTFitter
 from scipy import optimize
 
 from pexsurv import TrialData, TrialDataError
@@ -186,12 +186,85 @@ def test_bad_input(immdef_data, immdef):
         ipe(no_censor)
 
 
-def test_warns_when_the_experimental_arm_is_not_on_therapy_throughout():
+def test_delayed_infusion_uses_the_two_way_form_without_warning():
     from pexsurv import datasets
 
     data = datasets.ct041_like("os")  # delayed infusion, some never infused
-    with pytest.warns(UserWarning, match="experimental-arm subject.*off therapy"):
-        ipe(data, tol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = ipe(data, tol=1e-6)
+    assert fit.details["two_way"] and math.isfinite(fit.psi)
+
+
+# ---------------------------------------------------------------- two-way switching
+@pytest.fixture(scope="module")
+def two_way():
+    from pexsurv.simulate import simulate_two_way_switching
+
+    return simulate_two_way_switching(3000, seed=3, psi=-0.5)
+
+
+def by_hand(data: TrialData, psi: float) -> tuple[np.ndarray, np.ndarray]:
+    """rpsftm's counterfactual untreated times in both arms from the raw columns:
+    control switchers are on therapy after the switch, experimental switchers before it;
+    both arms recensored at min(C, C exp(psi)) (each has deviators)."""
+    t, sw, c = data.time, data.switch_time, data.censor_time
+    exp, switched = data.arm == 1, np.isfinite(data.switch_time)
+    t_on = np.where(exp, np.where(switched, sw, t), np.where(switched, t - sw, 0.0))
+    u = (t - t_on) + math.exp(psi) * t_on
+    c_star = np.minimum(c, c * math.exp(psi))
+    return np.minimum(u, c_star), data.event * (u <= c_star)
+
+
+def test_two_way_counterfactual_times_follow_rpsftm(two_way):
+    from pexsurv.models import counterfactual_times
+
+    u, e = counterfactual_times(two_way, -0.4)
+    ref_u, ref_e = by_hand(two_way, -0.4)
+    np.testing.assert_allclose(u, ref_u, rtol=1e-12)
+    np.testing.assert_array_equal(e, ref_e)
+    assert (e < two_way.event)[two_way.arm == 1].any()  # the experimental arm is recensored
+
+
+def test_two_way_ipe_compares_always_treated_with_never_treated(two_way):
+    fit = ipe(two_way, tol=1e-6)
+    assert fit.details["two_way"]
+    u, e = by_hand(two_way, fit.psi)
+    exp = two_way.arm == 1
+    # Reported: the experimental arm as observed against the control arm untreated.
+    np.testing.assert_allclose(fit.counterfactual["time_cf"], np.where(exp, two_way.time, u),
+                               rtol=1e-12)
+    np.testing.assert_array_equal(fit.counterfactual["event_cf"],
+                                  np.where(exp, two_way.event, e))
+    # Always treated (V = exp(-psi) U*) against never treated, Cox by lifelines.
+    frame = pd.DataFrame({"t": np.where(exp, math.exp(-fit.psi) * u, u), "e": e,
+                          "arm": exp.astype(float)})
+    log_hr = CoxPHFitter().fit(frame, "t", "e").params_["arm"]
+    assert fit.details["hr_always_treated"]["log_hr"] == pytest.approx(log_hr, abs=1e-7)
+    # Each IPE step is lifelines' AFT on these times, built by hand; psi is its fixed
+    # point up to the jump recensoring makes (an event switched off near the root).
+    for psi, step in fit.details["evaluations"][-2:]:
+        u, e = by_hand(two_way, psi)
+        frame = pd.DataFrame({"t": np.where(exp, math.exp(-psi) * u, u), "e": e,
+                              "arm": exp.astype(float)})
+        beta = WeibullAFTFitter().fit(frame, "t", "e").params_[("lambda_", "arm")]
+        assert step == pytest.approx(-beta, abs=1e-7)
+    assert abs(fit.psi - dict(fit.details["evaluations"])[fit.psi]) < 2e-3
+
+
+def test_two_way_recovers_psi_where_ignoring_switches_away_is_biased(two_way):
+    from pexsurv.models import rpsftm_gestimate
+
+    psi = -0.5
+    fit = ipe(two_way, tol=1e-6)
+    g = rpsftm_gestimate(two_way)
+    one_way = two_way.derive(np.ones(two_way.n, bool), switch_time=np.where(
+        two_way.arm == 1, np.nan, two_way.switch_time))
+    naive = ipe(one_way, tol=1e-6)
+    assert fit.ci[0] < psi < fit.ci[1] and g.ci[0] < psi < g.ci[1]
+    assert fit.psi == pytest.approx(g.psi, abs=0.02)  # same structural model
+    assert naive.psi > fit.psi + 0.1  # treating stoppers as on therapy dilutes psi
+    assert not naive.details["two_way"]
 
 
 def test_no_fixed_point_warns_and_is_nan(immdef_data):

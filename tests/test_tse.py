@@ -135,3 +135,50 @@ def test_runs_on_the_ct041_like_data_with_their_progression_times():
     control_switchers = int(((data.arm == 0) & ~np.isnan(data.switch_time)).sum())
     assert fit.details["n_switchers"] == control_switchers > 0
     assert math.isfinite(fit.psi) and fit.settings["recensored_arms"] == (data.arms[0],)
+
+
+# ------------------------------------------------------------------ Bayesian two-stage
+@pytest.fixture(scope="module")
+def bayes_tse():
+    from pexsurv.fitting import SamplerConfig
+    from pexsurv.fitting.rpsft import fit_tse_bayes
+
+    small = simulate_switch_at_progression(600, seed=5, psi=PSI)
+    config = SamplerConfig(draws=150, tune=150, chains=2, seed=3, progress=False)
+    return small, fit_tse_bayes(small.data, small.secondary_baseline,
+                                small.baseline_covariates, cuts=(0.8, 1.6, 2.6),
+                                n_psi_draws=8, sampler=config)
+
+
+def test_bayesian_tse_stage1_posterior_is_the_normal_aft_posterior(bayes_tse):
+    from scipy import stats
+
+    _, res = bayes_tse
+    psi_hat, se = res.stage1.psi, res.stage1.details["psi_se"]
+    # Conjugate normal posterior under the Normal(0, 10) prior, by formula.
+    var = 1 / (1 / se ** 2 + 1 / 100)
+    mean = var * psi_hat / se ** 2
+    expected = stats.norm.ppf((np.arange(8) + 0.5) / 8, mean, math.sqrt(var))
+    np.testing.assert_allclose(res.psi, expected, atol=2e-4)
+    assert res.psi_mean == pytest.approx(mean, abs=1e-4)
+    assert res.psi_sd == pytest.approx(math.sqrt(var), rel=1e-3)
+
+
+def test_bayesian_tse_stage2_refits_each_psi_draw(bayes_tse):
+    from pexsurv.models.rpsft.tse import tse_counterfactual
+
+    small, res = bayes_tse
+    post = res.posterior
+    assert dict(post["log_hr"].sizes) == {"psi_draw": 8, "chain": 2, "draw": 150}
+    assert res.r_hat_max.max() < 1.1  # short pooled fits (2 x 150 draws), as the RPSFT checks
+    # A more negative psi shrinks switchers' survival more: the control arm fares worse and
+    # the adjusted HR falls. The per-psi medians follow psi.
+    medians = post["log_hr"].median(("chain", "draw")).values
+    assert np.corrcoef(res.psi, medians)[0, 1] > 0.9
+    # At the stage-1 estimate, the Cox HR of the same counterfactual data is the
+    # frequentist TSE's; the pooled posterior sits on it and is wider than its Wald interval.
+    t, e = tse_counterfactual(small.data, small.secondary_baseline, res.stage1.psi)
+    assert cox_hr(t, e, small.data.arm).hr == pytest.approx(res.stage1.hr_adjusted["hr"])
+    h, wald = res.hr_interval(), res.stage1.hr_adjusted
+    assert h["hr"] == pytest.approx(wald["hr"], rel=0.1)
+    assert math.log(h["upper"] / h["lower"]) > math.log(wald["upper"] / wald["lower"])

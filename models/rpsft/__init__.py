@@ -1,7 +1,10 @@
 """The crossover (treatment-switching) model in one place: RPSFT counterfactual times
 (:mod:`~pexsurv.models.rpsft.counterfactual`), classic g-estimation
 (:mod:`~pexsurv.models.rpsft.gestimation`) and the Bayesian RPSFT with its MCMC-free
-adjusted hazard ratio (:mod:`~pexsurv.models.rpsft.bayes`). Fitting the Bayesian model's
+adjusted hazard ratio (:mod:`~pexsurv.models.rpsft.bayes`), and the frequentist
+adjustments HTA bodies ask for beside it: IPE (:mod:`~pexsurv.models.rpsft.ipe`), simple
+two-stage estimation (:mod:`~pexsurv.models.rpsft.tse`) and IPCW
+(:mod:`~pexsurv.models.rpsft.ipcw`). Fitting the Bayesian model's
 stage 2 lives in :mod:`pexsurv.fitting`."""
 
 from pexsurv.logrank import logrank_z
@@ -19,6 +22,7 @@ from pexsurv.models.rpsft.counterfactual import (
 )
 from pexsurv.models.rpsft.estimate import SwitchEstimate
 from pexsurv.models.rpsft.gestimation import GEstimate, adjusted_hr, rpsftm_gestimate, z_on_grid
+from pexsurv.models.rpsft.ipcw import IpcwEstimate, ipcw
 from pexsurv.models.rpsft.ipe import ipe
 from pexsurv.models.rpsft.tse import tse_simple
 
@@ -27,11 +31,13 @@ __all__ = [
     "Counterfactual",
     "SwitchEstimate",
     "GEstimate",
+    "IpcwEstimate",
     "adjusted_hr",
     "adjusted_log_hr_draws",
     "counterfactual_data",
     "counterfactual_times",
     "grid_quantiles",
+    "ipcw",
     "ipe",
     "logrank_z",
     "paired_log_hr",

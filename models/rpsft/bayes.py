@@ -65,6 +65,7 @@ from pexsurv.models.base import ModelSpec
 from pexsurv.models.piecewise import PiecewiseExponential
 from pexsurv.models.rpsft.counterfactual import counterfactual_times
 from pexsurv.models.rpsft.gestimation import z_on_grid
+from pexsurv.models.rpsft.weighted import two_group_log_hr
 from pexsurv.priors import Normal, Prior, PriorSpec
 
 __all__ = ["RPSFT", "adjusted_log_hr_draws", "grid_quantiles", "paired_log_hr",
@@ -83,7 +84,8 @@ def paired_log_hr(data: TrialData, psi: float, cuts: Any, *, weights: np.ndarray
     carries; the control-arm comparison would count it twice with the wrong sign of
     correlation (why the two-stage mixture under-covers, see the module docstring).
     The estimate is the maximum-likelihood log HR of a proportional-hazards
-    piecewise-exponential model on ``cuts`` (profile Newton iterations on interval totals).
+    piecewise-exponential model on ``cuts``
+    (:func:`~pexsurv.models.rpsft.weighted.two_group_log_hr` on interval totals).
 
     Parameters
     ----------
@@ -128,21 +130,9 @@ def paired_log_hr(data: TrialData, psi: float, cuts: Any, *, weights: np.ndarray
     # One product per group: weighted interval totals of every weight set at once.
     observed = w @ totals(data.time[exp], data.event[exp])
     counterfactual = w @ totals(u[exp], e[exp])
-    e1, ev1 = observed[:, :k], observed[:, k:]
-    e0, ev = counterfactual[:, :k], counterfactual[:, k:] + ev1
-    beta = np.zeros(w.shape[0])
-    # Profile score of beta after maximising out the interval hazards:
-    # D1 - sum_k D_k p_k, p_k = e^b E1_k / (E0_k + e^b E1_k); concave, so damped Newton.
-    for _ in range(100):
-        r = np.exp(beta)[:, None] * e1
-        p = np.divide(r, e0 + r, out=np.zeros_like(r), where=(e0 + r) > 0)
-        score = ev1.sum(1) - (ev * p).sum(1)
-        info = (ev * p * (1 - p)).sum(1)
-        step = np.clip(score / np.where(info > 0, info, np.inf), -1.0, 1.0)
-        beta += step
-        if np.all(np.abs(step) < 1e-10):
-            break
-    return beta
+    # Experimental as observed (group 1) against the same patients untreated (group 0).
+    return two_group_log_hr(counterfactual[:, :k], observed[:, :k], observed[:, k:],
+                            counterfactual[:, k:] + observed[:, k:])[0]
 
 
 def adjusted_log_hr_draws(data: TrialData, psis: np.ndarray, cuts: Any, *, n_boot: int,

@@ -23,8 +23,8 @@ from pexsurv.cox import cox_hr
 from pexsurv.data import TrialData
 from pexsurv.models.rpsft.counterfactual import AccelerationFactor, Counterfactual
 
-__all__ = ["ASSUMPTIONS", "SwitchEstimate", "TrialArrays", "boot_hr", "bootstrap",
-           "percentile_limits"]
+__all__ = ["ASSUMPTIONS", "AdjustedEstimate", "SwitchEstimate", "TrialArrays", "boot_hr",
+           "bootstrap", "percentile_limits", "resampling_groups"]
 
 _BOOT_COLUMNS = (PSI, "log_hr")
 
@@ -38,6 +38,10 @@ ASSUMPTIONS: dict[str, tuple[str, str]] = {
                      "switching only at/after the secondary baseline (progression) with no "
                      "unmeasured confounding there, no time-dependent confounding between "
                      "it and the switch, and the parametric AFT family"),
+    "IPCW": ("effect had control patients not switched",
+             "no unmeasured confounding of switching given the baseline and time-varying "
+             "covariates in the switching model, a correctly specified switching model, and "
+             "every patient having a chance of not switching (positivity)"),
 }
 
 
@@ -57,6 +61,10 @@ class TrialArrays:
         The counterfactual map (fixed options; only psi varies).
     extra : dict of str to numpy.ndarray
         Method-specific per-subject arrays (rows first).
+    two_way : bool
+        Whether experimental-arm patients were off therapy for part of follow-up (switched
+        away, or started late): then :meth:`adjusted` gives that arm's always-treated
+        counterfactual times instead of the observed ones.
     """
 
     time: np.ndarray
@@ -65,14 +73,15 @@ class TrialArrays:
     strata: np.ndarray | None
     cf: Counterfactual
     extra: dict[str, np.ndarray]
+    two_way: bool = False
 
     @classmethod
-    def from_data(cls, data: TrialData, cf: Counterfactual,
+    def from_data(cls, data: TrialData, cf: Counterfactual, *, two_way: bool = False,
                   **extra: np.ndarray) -> TrialArrays:
         """The arrays of ``data`` with the map ``cf`` and ``extra`` arrays."""
         return cls(time=data.time, event=data.event.astype(float),
                    experimental=data.arm == EXPERIMENTAL, strata=data.strata, cf=cf,
-                   extra=extra)
+                   extra=extra, two_way=two_way)
 
     def take(self, index: np.ndarray) -> TrialArrays:
         """The subjects at ``index`` (repeats allowed: a bootstrap sample)."""
@@ -80,12 +89,20 @@ class TrialArrays:
                            experimental=self.experimental[index],
                            strata=None if self.strata is None else self.strata[index],
                            cf=self.cf.reordered(index),
-                           extra={k: v[index] for k, v in self.extra.items()})
+                           extra={k: v[index] for k, v in self.extra.items()},
+                           two_way=self.two_way)
 
-    def adjusted(self, psi: float) -> tuple[np.ndarray, np.ndarray]:
-        """Observed times in the experimental arm, counterfactual untreated (recensored)
-        times at ``psi`` in the control arm, and their events."""
+    def adjusted(self, psi: float,
+                 always_treated: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Counterfactual untreated (recensored) times at ``psi`` in the control arm
+        against, in the experimental arm, the observed times or (``always_treated``,
+        default ``two_way``) the always-treated counterfactual times
+        ``V = exp(-psi m) U* = T_on + exp(-psi m) T_off``, recensored on that scale
+        (``exp(-psi m) C*``); with their events."""
         u, e = self.cf.outcomes(np.array([psi]))
+        if self.two_way if always_treated is None else always_treated:
+            v = np.exp(-psi * self.cf.modifier) * u[0]
+            return np.where(self.experimental, v, u[0]), e[0]
         return (np.where(self.experimental, self.time, u[0]),
                 np.where(self.experimental, self.event, e[0]))
 
@@ -96,14 +113,21 @@ class TrialArrays:
 
     def groups(self) -> np.ndarray:
         """Resampling groups: arm within stratum."""
-        codes = self.experimental.astype(np.int64)
-        if self.strata is None:
-            return codes
-        return 2 * np.unique(self.strata, return_inverse=True)[1] + codes
+        return resampling_groups(self.experimental, self.strata)
 
 
-def bootstrap(replicate: Callable[[np.ndarray], tuple[float, float]], groups: np.ndarray,
-              n_boot: int, seed: int | None) -> pd.DataFrame:
+def resampling_groups(experimental: np.ndarray, strata: np.ndarray | None) -> np.ndarray:
+    """Integer code of arm within stratum per subject: the groups a trial bootstrap
+    resamples within, so the randomized allocation stays fixed."""
+    codes = np.asarray(experimental).astype(np.int64)
+    if strata is None:
+        return codes
+    return 2 * np.unique(strata, return_inverse=True)[1] + codes
+
+
+def bootstrap(replicate: Callable[[np.ndarray], tuple[float, ...]], groups: np.ndarray,
+              n_boot: int, seed: int | None,
+              columns: tuple[str, ...] = _BOOT_COLUMNS) -> pd.DataFrame:
     """Run ``replicate`` on ``n_boot`` resamples of the subjects, drawn within ``groups``.
 
     Resampling within arm (and stratum) keeps the randomized allocation fixed, as trials
@@ -113,17 +137,18 @@ def bootstrap(replicate: Callable[[np.ndarray], tuple[float, float]], groups: np
     Parameters
     ----------
     replicate : callable
-        Maps an index array (subjects, with repeats) to ``(psi, log_hr)``.
+        Maps an index array (subjects, with repeats) to one value per column.
     groups : numpy.ndarray
         Integer group code per subject.
     n_boot : int
     seed : int, optional
+    columns : tuple of str
+        Names of the replicate's values (default ``psi``, ``log_hr``).
 
     Returns
     -------
     pandas.DataFrame
-        ``psi`` and ``log_hr`` per replicate (NaN where the procedure failed; a warning
-        says how often).
+        One row per replicate (NaN where the procedure failed; a warning says how often).
 
     Examples
     --------
@@ -139,7 +164,7 @@ def bootstrap(replicate: Callable[[np.ndarray], tuple[float, float]], groups: np
         rng = np.random.default_rng(child)
         index = np.concatenate([rng.choice(m, size=m.size) for m in members])
         rows.append(replicate(index))
-    out = pd.DataFrame(rows, columns=list(_BOOT_COLUMNS), dtype=float)
+    out = pd.DataFrame(rows, columns=list(columns), dtype=float)
     failed = int(out.isna().any(axis=1).sum())
     if failed:
         warnings.warn(f"{failed} of {n_boot} bootstrap replicates failed (no estimate); the "
@@ -147,8 +172,64 @@ def bootstrap(replicate: Callable[[np.ndarray], tuple[float, float]], groups: np
     return out
 
 
+class AdjustedEstimate:
+    """What every frequentist switching adjustment (IPE, TSE, IPCW) shares: the question,
+    the assumption and the row of :func:`pexsurv.workflows.compare_analyses`' table.
+
+    Subclasses are dataclasses with a ``method`` field (a key of :data:`ASSUMPTIONS`) and
+    define :attr:`hr`, :meth:`interval_kind` and :meth:`counts`.
+    """
+
+    method: str
+
+    @property
+    def hr(self) -> dict[str, float]:
+        """The headline adjusted HR (``hr``, ``lower``, ``upper``, ``log_hr``, ``se``)."""
+        raise NotImplementedError
+
+    def interval_kind(self) -> str:
+        """What kind of interval :attr:`hr` carries."""
+        raise NotImplementedError
+
+    def counts(self) -> tuple[int, int]:
+        """Patients and events behind the adjusted HR."""
+        raise NotImplementedError
+
+    @property
+    def question(self) -> str:
+        """The question the adjusted HR answers."""
+        return ASSUMPTIONS[self.method][0]
+
+    @property
+    def assumption(self) -> str:
+        """What the adjustment rests on."""
+        return ASSUMPTIONS[self.method][1]
+
+    def comparison_row(self) -> dict[str, Any]:
+        """One row in the layout of :func:`pexsurv.workflows.compare_analyses`' table.
+
+        ``hr_median`` holds the point estimate and ``lower``/``upper`` the interval of
+        :attr:`hr` (frequentist: ``p_hr_lt_1`` is NaN; ``interval`` says which kind).
+
+        Examples
+        --------
+        >>> from pexsurv.models import ipe
+        >>> from pexsurv.simulate import simulate_rpsft
+        >>> row = ipe(simulate_rpsft(300, seed=1)).comparison_row()
+        >>> row["interval"], row["biased_if_prognostic"]
+        ('log-rank p-value', False)
+        """
+        h = self.hr
+        n, events = self.counts()
+        return {"n": n, "events": events, "hr_median": h["hr"], "hr_mean": math.nan,
+                "lower": h["lower"], "upper": h["upper"], "p_hr_lt_1": math.nan,
+                "converged": math.isfinite(h["hr"]), "approximate": False,
+                "question": self.question, "assumption": self.assumption,
+                "biased_if_prognostic": False, "interval": self.interval_kind()}
+
+
 @dataclass(frozen=True, eq=False)
-class SwitchEstimate(AccelerationFactor):
+class SwitchEstimate(AccelerationFactor, AdjustedEstimate):
     """Result of :func:`~pexsurv.models.rpsft.ipe.ipe` or
     :func:`~pexsurv.models.rpsft.tse.tse_simple`.
 
@@ -209,40 +290,15 @@ class SwitchEstimate(AccelerationFactor):
                 return d
         raise AssertionError("hr_adjusted is always set")
 
-    @property
-    def question(self) -> str:
-        """The question the adjusted HR answers."""
-        return ASSUMPTIONS[self.method][0]
-
-    @property
-    def assumption(self) -> str:
-        """What the adjustment rests on."""
-        return ASSUMPTIONS[self.method][1]
-
-    def comparison_row(self) -> dict[str, Any]:
-        """One row in the layout of :func:`pexsurv.workflows.compare_analyses`' table.
-
-        ``hr_median`` holds the point estimate and ``lower``/``upper`` the interval of
-        :attr:`hr` (frequentist: ``p_hr_lt_1`` is NaN; ``interval`` says which kind).
-
-        Examples
-        --------
-        >>> from pexsurv.models import ipe
-        >>> from pexsurv.simulate import simulate_rpsft
-        >>> row = ipe(simulate_rpsft(300, seed=1)).comparison_row()
-        >>> row["interval"], row["biased_if_prognostic"]
-        ('log-rank p-value', False)
-        """
+    def interval_kind(self) -> str:
+        """Bootstrap, ITT log-rank p-value or Cox Wald: the interval of :attr:`hr`."""
         h = self.hr
-        interval = ("bootstrap percentile" if h is self.hr_adjusted_boot else
-                    "log-rank p-value" if h is self.hr_adjusted_itt_p else "Cox Wald")
-        return {"n": len(self.counterfactual),
-                "events": int(self.counterfactual["event_cf"].sum()),
-                "hr_median": h["hr"], "hr_mean": math.nan, "lower": h["lower"],
-                "upper": h["upper"], "p_hr_lt_1": math.nan, "converged": math.isfinite(self.psi),
-                "approximate": False, "question": self.question,
-                "assumption": self.assumption, "biased_if_prognostic": False,
-                "interval": interval}
+        return ("bootstrap percentile" if h is self.hr_adjusted_boot else
+                "log-rank p-value" if h is self.hr_adjusted_itt_p else "Cox Wald")
+
+    def counts(self) -> tuple[int, int]:
+        """Patients and (counterfactual) events of the adjusted comparison."""
+        return len(self.counterfactual), int(self.counterfactual["event_cf"].sum())
 
     def summary(self) -> pd.DataFrame:
         """Estimates with their limits, one row per quantity."""

@@ -36,7 +36,7 @@ from pexsurv.models.rpsft.counterfactual import AccelerationFactor, Counterfactu
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["GEstimate", "adjusted_hr", "rpsftm_gestimate", "z_on_grid"]
+__all__ = ["GEstimate", "adjusted_hr", "rpsftm_gestimate", "wald_hr", "z_on_grid"]
 
 Test = Literal["logrank", "cox", "weibull"]
 _TESTS = get_args(Test)
@@ -285,7 +285,15 @@ def _confidence_limits(limits: np.ndarray, z: np.ndarray, z_crit: float,
 _HR_KEYS = ("hr", "lower", "upper", "log_hr", "se")
 
 
-def _hr(log_hr: float, se: float, alpha: float) -> dict[str, float]:
+def wald_hr(log_hr: float, se: float, alpha: float) -> dict[str, float]:
+    """``hr``, ``lower``, ``upper`` (Wald, level ``1 - alpha``), ``log_hr`` and ``se`` of a
+    log hazard ratio and its standard error: the HR dict every switching estimate carries.
+
+    Examples
+    --------
+    >>> wald_hr(0.0, 0.5, 0.05)["upper"] > 2.6
+    True
+    """
     z_crit = float(stats.norm.ppf(1 - alpha / 2))
     return dict(zip(_HR_KEYS, (math.exp(log_hr), math.exp(log_hr - z_crit * se),
                                math.exp(log_hr + z_crit * se), log_hr, se)))
@@ -532,7 +540,7 @@ def rpsftm_gestimate(data: TrialData, *, test: Test = "logrank", recensor: bool 
         hr_adj = _adjusted_hr(eq, data, psi_data, alpha)
         # An ITT Z of exactly 0 preserves p = 1: an infinitely wide interval.
         se_p = abs(hr_adj["log_hr"] / z_itt) if z_itt != 0 else math.inf
-        hr_adj_p = _hr(hr_adj["log_hr"], se_p, alpha)
+        hr_adj_p = wald_hr(hr_adj["log_hr"], se_p, alpha)
     counterfactual = pd.DataFrame({"id": data.id, "arm": np.asarray(data.arms)[data.arm],
                                    "time_cf": time_cf, "event_cf": event_cf.astype(np.int8)})
     counterfactual.attrs["psi"] = psi_data

@@ -10,7 +10,19 @@ model instead of a rank test. Starting from the ITT AFT fit, each step
 2. fits the AFT model of arm on these data; the new psi is minus the arm coefficient on
    log time (:mod:`pexsurv.models.rpsft.aft`),
 
-until psi is its own fixed point. Like RPSFT it rests on randomization and a *common
+until psi is its own fixed point.
+
+**Two-way switching.** When experimental-arm patients were off therapy for part of their
+follow-up (``switch_time`` in the experimental arm: they stopped or switched away; or a
+``treatment_start`` after randomization), step 1 also replaces that arm's observed times by
+its *always-treated* counterfactual times ``V = exp(-psi m) U = T_on + exp(-psi m) T_off``
+(U as in RPSFT, both arms recensored as R's ``rpsftm`` does: ``autoswitch`` recensors every
+arm in which someone deviated, ``V`` at ``exp(-psi m) C*``). The AFT then compares "always
+on" with "never on" and its arm coefficient is again ``-psi m``. The reported adjusted HR
+keeps the question of every method here, the effect had control patients not switched
+(the experimental arm as observed, as :func:`rpsftm_gestimate` reports it);
+``details["hr_always_treated"]`` is the HR had nobody switched in either arm (``V``
+against ``U``). ``details["two_way"]`` says which form was used. Like RPSFT it rests on randomization and a *common
 treatment effect*: therapy multiplies untreated lifetime by the same factor whether taken
 from randomization or after crossover. It adds the parametric family of the AFT model.
 The rules (recensoring, ``autoswitch``, ``treat_modifier``, the ITT-p interval) follow R's
@@ -32,7 +44,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from pexsurv._names import REFERENCE
+from pexsurv._names import EXPERIMENTAL, REFERENCE
 from pexsurv.data import TrialData
 from pexsurv.logrank import logrank_z
 from pexsurv.models.rpsft.aft import AftDist, check_dist, fit_aft
@@ -43,7 +55,7 @@ from pexsurv.models.rpsft.estimate import (
     bootstrap_intervals,
     counterfactual_frame,
 )
-from pexsurv.models.rpsft.gestimation import _hr
+from pexsurv.models.rpsft.gestimation import wald_hr
 
 __all__ = ["ipe"]
 
@@ -161,15 +173,14 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
     ----------
     data : TrialData
         Needs ``switch_time`` for crossover and ``censor_time`` for recensoring. The
-        experimental arm enters as observed, assumed on therapy from randomization to the
-        end of follow-up (a warning says when ``treatment_start`` or switches away say
-        otherwise).
+        experimental arm enters as observed when it was on therapy throughout, else by its
+        always-treated counterfactual times (two-way switching, module docstring).
     aft_dist : {"weibull", "loglogistic", "lognormal"}
         Family of the AFT model (lifelines' ``WeibullAFTFitter`` etc.).
     recensor, autoswitch, treat_modifier
         As in :func:`~pexsurv.models.rpsft.counterfactual.counterfactual_times`. The
-        experimental arm enters as observed, so its ``treat_modifier`` must be one value
-        ``m`` and the update is ``psi = -beta / m``.
+        experimental arm's ``treat_modifier`` must be one value ``m`` (its times carry
+        ``exp(-psi m)``) and the update is ``psi = -beta / m``.
     covariates : sequence of str
         Numeric names in ``data.covariates`` added to the AFT model.
     tol : float
@@ -227,26 +238,23 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
         raise ValueError(f"psi_range must be two finite increasing values, got {psi_range}")
     cf = Counterfactual.from_data(data, recensor=recensor, autoswitch=autoswitch,
                                   treat_modifier=treat_modifier)
-    arrays = TrialArrays.from_data(data, cf, **_covariate_design(data, covariates))
+    # Experimental patients off therapy for part of follow-up (switched away, started
+    # late): two-way IPE compares that arm's always-treated counterfactual times.
+    two_way = bool(((data.arm == EXPERIMENTAL) & (cf.time_off > 0)).any())
+    arrays = TrialArrays.from_data(data, cf, two_way=two_way,
+                                   **_covariate_design(data, covariates))
     _experimental_modifier(cf, arrays.experimental)  # fail before any fit
-    off = arrays.experimental & (cf.time_off > 0)
-    if off.any():
-        # The update reads psi off the observed experimental arm, as if on therapy from
-        # randomization to the end of follow-up; time off it (a delayed start, never
-        # started, stopped) dilutes beta towards 0. Two-way IPE is not implemented.
-        warnings.warn(f"{int(off.sum())} experimental-arm subject(s) were off therapy for "
-                      "part of follow-up (treatment_start > 0 or a switch away): IPE treats "
-                      "the experimental arm as on therapy throughout, so psi is diluted "
-                      "towards 0 (two-way IPE is not implemented)", UserWarning, stacklevel=2)
     psi, trace, how = _solve(arrays, aft_dist, tol, int(max_iter), (lo, hi))
 
     z_itt = logrank_z(data.time, data.event, arrays.experimental, strata=data.strata)
     if math.isfinite(psi):
-        time_cf, event_cf = arrays.adjusted(psi)
+        # The reported HR answers the question of every method here (had control patients
+        # not switched): the experimental arm as observed, as rpsftm_gestimate reports it.
+        time_cf, event_cf = arrays.adjusted(psi, always_treated=False)
         hr_adj = arrays.cox(time_cf, event_cf, alpha)
         # An ITT Z of exactly 0 preserves p = 1: an infinitely wide interval.
         se_p = abs(hr_adj["log_hr"] / z_itt) if z_itt != 0 else math.inf
-        hr_adj_p = _hr(hr_adj["log_hr"], se_p, alpha)
+        hr_adj_p = wald_hr(hr_adj["log_hr"], se_p, alpha)
         se_psi = abs(psi / z_itt) if z_itt != 0 else math.inf
         half = float(stats.norm.ppf(1 - alpha / 2)) * se_psi
         ci, ci_type = (psi - half, psi + half), "log-rank p-value"
@@ -255,6 +263,9 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
         nan = dict.fromkeys(("hr", "lower", "upper", "log_hr", "se"), math.nan)
         hr_adj, hr_adj_p, ci, ci_type = nan, dict(nan), (math.nan, math.nan), "none"
 
+    # Two-way: also the HR had nobody switched in either arm (always vs never treated).
+    hr_always = (arrays.cox(*arrays.adjusted(psi, always_treated=True), alpha)
+                 if two_way and math.isfinite(psi) else None)
     boot, hr_boot = None, None
     if n_boot:
         def replicate(index: np.ndarray) -> tuple[float, float]:
@@ -265,7 +276,8 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
                 psi_b, _, _ = _solve(sample, aft_dist, tol, int(max_iter), (lo, hi))
             if not math.isfinite(psi_b):
                 return math.nan, math.nan
-            return psi_b, sample.cox(*sample.adjusted(psi_b), alpha)["log_hr"]
+            return psi_b, sample.cox(*sample.adjusted(psi_b, always_treated=False),
+                                     alpha)["log_hr"]
 
         boot, ci, hr_boot = bootstrap_intervals(replicate, arrays, n_boot, seed, hr_adj, alpha)
         ci_type = "bootstrap percentile"
@@ -285,5 +297,7 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
         method="IPE", psi=psi, ci=(float(ci[0]), float(ci[1])), ci_type=ci_type,
         counterfactual=counterfactual, hr_itt=arrays.cox(arrays.time, arrays.event, alpha),
         hr_adjusted=hr_adj, hr_adjusted_itt_p=hr_adj_p, hr_adjusted_boot=hr_boot,
-        z_itt=z_itt, boot=boot, details={"evaluations": trace, "solver": how},
+        z_itt=z_itt, boot=boot, details={"evaluations": trace, "solver": how,
+                                         "two_way": two_way,
+                                         "hr_always_treated": hr_always},
         settings=settings)

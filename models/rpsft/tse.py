@@ -47,7 +47,7 @@ from pexsurv.models.rpsft.estimate import (
     counterfactual_frame,
 )
 
-__all__ = ["tse_simple"]
+__all__ = ["tse_counterfactual", "tse_simple"]
 
 _SWITCHED = "switched"
 # Names of the per-subject arrays carried through the bootstrap (besides covariates).
@@ -115,6 +115,36 @@ def _stage1_design(data: TrialData, stage1: np.ndarray,
                   "stage-1 model: give the value, or impute it explicitly")
         design[str(name)] = values
     return design
+
+
+def _stage2_map(data: TrialData, b: np.ndarray, switched: np.ndarray, recensor: bool,
+                autoswitch: bool) -> Counterfactual:
+    """Stage 2 is the RPSFT map with the exposure starting at the secondary baseline."""
+    exposed = data.derive(np.ones(data.n, dtype=bool), switch_time=np.where(switched, b, np.nan),
+                          notes=data.notes + ("exposure from the secondary baseline",))
+    return Counterfactual.from_data(exposed, recensor=recensor, autoswitch=autoswitch)
+
+
+def tse_counterfactual(data: TrialData, secondary_baseline: Any, psi: float, *,
+                       recensor: bool = True,
+                       autoswitch: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2 of :func:`tse_simple` at a given ``psi``: the experimental arm as observed,
+    control switchers' post-baseline time shrunk by ``exp(psi)`` and the control arm
+    recensored; times and events per subject (what the Bayesian TSE refits for each draw
+    of psi).
+
+    Examples
+    --------
+    >>> from pexsurv.simulate.switching import simulate_switch_at_progression
+    >>> sim = simulate_switch_at_progression(200, seed=1)
+    >>> t0, _ = tse_counterfactual(sim.data, sim.secondary_baseline, 0.0, recensor=False)
+    >>> bool((t0 == sim.data.time).all())
+    True
+    """
+    b = _baseline(data, secondary_baseline)
+    switched = (data.arm == REFERENCE) & ~np.isnan(b) & ~np.isnan(data.switch_time)
+    arrays = TrialArrays.from_data(data, _stage2_map(data, b, switched, recensor, autoswitch))
+    return arrays.adjusted(float(psi))
 
 
 def _stage1(arrays: TrialArrays, covariates: list[str], dist: str) -> Any:
@@ -195,10 +225,7 @@ def tse_simple(data: TrialData, secondary_baseline: Any,
                              f"baseline; it has {int(switched.sum())} switcher(s)")
     design = _stage1_design(data, stage1, baseline_covariates)
 
-    # Stage 2 is the RPSFT map with the exposure starting at the secondary baseline.
-    exposed = data.derive(np.ones(data.n, dtype=bool), switch_time=np.where(switched, b, np.nan),
-                          notes=data.notes + ("exposure from the secondary baseline",))
-    cf = Counterfactual.from_data(exposed, recensor=recensor, autoswitch=autoswitch)
+    cf = _stage2_map(data, b, switched, recensor, autoswitch)
     arrays = TrialArrays.from_data(data, cf, **{_STAGE1: stage1, _SWITCHED: switched * 1.0,
                                                 _POST: post}, **design)
     names = list(design)

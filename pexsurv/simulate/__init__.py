@@ -2,8 +2,9 @@
 
 ``engine`` holds the simulator (:func:`simulate_trial`, :class:`SimulatedTrial` and its
 data cuts), ``summaries`` what a trial report would give of a simulated trial, and
-``scenarios`` the named, calibrated scenarios, and ``switching`` a trial whose control
-patients switch at progression (the setting of two-stage estimation).
+``scenarios`` the named, calibrated scenarios, and ``switching`` trials whose control
+patients switch at progression (the setting of two-stage estimation) or when a time-varying
+marker worsens (the setting of IPCW).
 
 Examples
 --------
@@ -23,7 +24,13 @@ from pexsurv.simulate.scenarios import (
     summarize_ct041,
 )
 from pexsurv.simulate.summaries import hazard_ratio, os_trial_data, summarize_trial
-from pexsurv.simulate.switching import SwitchAtProgression, simulate_switch_at_progression
+from pexsurv.simulate.switching import (
+    SwitchAtProgression,
+    TimeVaryingSwitching,
+    simulate_switch_at_progression,
+    simulate_time_varying_switching,
+    simulate_two_way_switching,
+)
 
 __all__ = [
     "CT041_LIKE_PARAMS",
@@ -33,11 +40,14 @@ __all__ = [
     "HazardSpec",
     "SimulatedTrial",
     "SwitchAtProgression",
+    "TimeVaryingSwitching",
     "hazard_ratio",
     "os_trial_data",
     "simulate_ct041_like",
     "simulate_rpsft",
     "simulate_switch_at_progression",
+    "simulate_time_varying_switching",
+    "simulate_two_way_switching",
     "simulate_trial",
     "summarize_ct041",
     "summarize_trial",

@@ -115,10 +115,13 @@ def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
         Adds the switch-adjusted Bayesian RPSFT row (randomization-based), fitted with the
         RPSFT's own stage-2 sampler defaults (:func:`pexsurv.fitting.default_config`) and
         ``seed``.
-    switching : sequence of SwitchEstimate, optional
+    switching : sequence of SwitchEstimate or IpcwEstimate, optional
         Frequentist switching adjustments already estimated on ``data``
-        (:func:`pexsurv.models.ipe`, :func:`pexsurv.models.tse_simple`), added as rows with
-        the assumption each rests on. Their intervals are confidence intervals (the
+        (:func:`pexsurv.models.ipe`, :func:`pexsurv.models.tse_simple`,
+        :func:`pexsurv.models.ipcw`), added as rows with the assumption each rests on
+        (RPSFT/IPE: a common treatment effect; TSE: no unmeasured confounding at the
+        secondary baseline; IPCW: no unmeasured confounding of switching given the
+        modelled covariate history). Their intervals are confidence intervals (the
         ``interval`` column says which kind) and they have no P(HR < 1).
     seed, draws, progress
         Sampler settings of the piecewise-exponential fits (4 chains).

@@ -1,0 +1,467 @@
+r"""Inverse probability of censoring weighting (IPCW) for control-arm treatment switching.
+
+Switchers are censored at the switch; the patients who remain are weighted by the inverse
+of their probability of not having switched yet given their covariate history, so that
+they stand in for the switchers too (Robins and Finkelstein [1]_; NICE DSU TSD 16 [2]_).
+
+1. **Switching model.** On the long table (:class:`~pexsurv.longdata.LongData`, split at
+   each switch), every control-arm row starting after randomization and not after the
+   patient's switch is one discrete-time observation: ``y = 1`` if the patient switches
+   at the row's start. A pooled logistic regression on an intercept, the row's start time,
+   the baseline covariates and the time-varying covariates (their values at the row's
+   start) gives the probability ``p_k`` of switching at the start of row ``k``. Row starts
+   are the decision points (visits, where the covariates are measured): the model is
+   exact when switches happen at row starts, as in most trials. A switch between row
+   starts gets a row of its own starting at the switch (last measured values carried
+   forward, :meth:`~pexsurv.longdata.LongData.split_at`); that is an approximation, since
+   nobody else has a decision point there: record the covariates at the switch instead.
+2. **Weights.** A control patient's row ``k`` (before any switch) gets
+   ``W_k = prod_{j <= k} 1 / (1 - p_j)``; *stabilised* weights multiply by the same product
+   of a model with the intercept and time only (the marginal probability of not having
+   switched), so that they average about 1 and the estimand stays the marginal
+   (ITT-comparable) no-switch hazard ratio. Weights may be truncated at their
+   ``truncate`` and ``1 - truncate`` quantiles. The experimental arm has weight 1.
+3. **Outcome.** A weighted Cox model of arm on the counting-process rows (Breslow ties,
+   cluster-robust sandwich SE treating the weights as known;
+   :func:`~pexsurv.models.rpsft.weighted.weighted_cox`) and a weighted
+   piecewise-exponential model (weighted events and person-time per interval and arm,
+   maximum likelihood).
+
+The weighted piecewise-exponential likelihood is a pseudo-likelihood: multiplying it by a
+prior does **not** give a posterior (the weights are estimated, not data, and their
+curvature does not measure information), so no posterior is reported. Both hazard ratios'
+intervals come from the bootstrap of the whole procedure (``n_boot``; patients resampled
+within arm and stratum, both switching models refitted each time), which is what the
+method's interval should be; without it the Cox interval is the robust one, which ignores
+the uncertainty of the weights.
+
+IPCW rests on *no unmeasured confounding of switching*: every prognostic factor that
+drives switching is in the switching model (baseline or time-varying, measured before the
+switch), the model is correctly specified, and every patient has some chance of not
+switching (positivity: very large weights warn of its failure). It does not need a common
+treatment effect or switching at a particular time.
+
+References
+----------
+.. [1] Robins JM, Finkelstein DM. Correcting for noncompliance and dependent censoring in
+   an AIDS clinical trial with inverse probability of censoring weighted (IPCW) log-rank
+   tests. Biometrics 2000;56:779-788.
+.. [2] Latimer NR, Abrams KR. NICE DSU Technical Support Document 16: adjusting survival
+   time estimates in the presence of treatment switching. 2014.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pexsurv._names import EXPERIMENTAL, REFERENCE
+from pexsurv.cox import cox_hr
+from pexsurv.data import TrialData, TrialDataError, _fail
+from pexsurv.intervals import equal_events, exposure_matrix, interval_index, validate_cuts
+from pexsurv.longdata import LongData
+from pexsurv.models.rpsft.estimate import (
+    AdjustedEstimate,
+    bootstrap,
+    percentile_limits,
+    resampling_groups,
+)
+from pexsurv.models.rpsft.gestimation import wald_hr
+from pexsurv.models.rpsft.weighted import logistic_fit, two_group_log_hr, weighted_cox
+
+__all__ = ["IpcwEstimate", "ipcw"]
+
+_BOOT_COLUMNS = ("log_hr", "log_hr_pem")
+_INTERCEPT, _TIME = "intercept", "time"
+# Largest stabilised weight before a positivity warning (trtswitch and the IPCW literature
+# flag weights beyond ~10-20 as a sign of near-violations).
+_LARGE_WEIGHT = 20.0
+
+
+@dataclass(frozen=True, eq=False)
+class _Rows:
+    """The counting-process rows of one (possibly resampled) trial, ready for the fits.
+
+    Rows are grouped by subject (contiguous, in time order). ``model`` marks the rows of
+    the switching model, ``analysis`` those of the outcome model (before any switch).
+    """
+
+    subject: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
+    event: np.ndarray
+    experimental: np.ndarray
+    stratum: np.ndarray
+    model: np.ndarray
+    switch: np.ndarray
+    analysis: np.ndarray
+    x_den: np.ndarray
+    x_num: np.ndarray
+    first: np.ndarray  # first row of each subject (row offsets), length n + 1
+
+    def take(self, index: np.ndarray) -> _Rows:
+        """The rows of the subjects at ``index`` (repeats become distinct subjects)."""
+        counts = np.diff(self.first)[index]
+        starts = self.first[index]
+        offsets = np.r_[0, np.cumsum(counts)]
+        rows = np.repeat(starts - offsets[:-1], counts) + np.arange(offsets[-1])
+        per_row = {f: getattr(self, f)[rows] for f in (
+            "start", "stop", "event", "experimental", "stratum", "model", "switch", "analysis",
+            "x_den", "x_num")}
+        return _Rows(subject=np.repeat(np.arange(index.size), counts), first=offsets,
+                     **per_row)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    log_hr: float
+    se_robust: float
+    log_hr_pem: float
+    weight: np.ndarray
+    den: Any
+    num: Any
+    bounds: tuple[float, float] | None
+
+
+def _switch_times(data: TrialData) -> np.ndarray:
+    """Control-arm switch times (inf: none), validated for IPCW."""
+    data.require("switch_time", "ipcw()")
+    sw = data.switch_time
+    switched = ~np.isnan(sw)
+    away = switched & (data.arm == EXPERIMENTAL)
+    if away.any():
+        _fail("switch_time", "experimental-arm switches", data.id, away,
+              "ipcw adjusts control-arm crossover only: set these to NaN to analyse the "
+              "experimental arm as randomized")
+    at_zero = switched & (sw <= 0)
+    if at_zero.any():
+        _fail("switch_time", "switches at randomization", data.id, at_zero,
+              "a patient who switched at time 0 never followed the control therapy; IPCW "
+              "cannot weight for them (analyse them separately or as randomized)")
+    return np.where(switched, sw, np.inf)
+
+
+def _baseline_design(data: TrialData, names: Sequence[str]) -> dict[str, np.ndarray]:
+    design = {}
+    for name in names:
+        if name not in data.covariates:
+            raise ValueError(f"baseline covariate {name!r} is not in the data; available: "
+                             f"{sorted(data.covariates)} (pass covariates= to "
+                             "TrialData.from_dataframe)")
+        values = np.asarray(data.covariates[name])
+        if values.dtype.kind not in "biuf":
+            raise ValueError(f"baseline covariate {name!r} is categorical; the switching "
+                             "model takes numeric covariates: add indicator columns")
+        design[name] = values.astype(float)
+    return design
+
+
+def _rows(data: TrialData, long: LongData, baseline: Sequence[str],
+          time_varying: Sequence[str], stabilised: bool) -> tuple[_Rows, list[str], list[str]]:
+    if not isinstance(long, LongData):
+        raise TypeError(f"long must be a LongData, got {type(long).__name__}")
+    if long.n_subjects != data.n:
+        raise TrialDataError(f"the long table was built for {long.n_subjects} patients, the "
+                             f"trial has {data.n}: build it with LongData.from_dataframe(df, "
+                             "data) on this TrialData")
+    unknown = [c for c in time_varying if c not in long.covariates]
+    if unknown:
+        raise ValueError(f"time-varying covariates {unknown} are not in the long table; it "
+                         f"has {sorted(long.covariates)}")
+    sw = _switch_times(data)
+    base = _baseline_design(data, baseline)
+    split = long.split_at(np.where(np.isfinite(sw) & (sw < data.time), sw, np.nan))
+    s = split.subject
+    start, stop = split.tstart, split.tstop
+    control = data.arm[s] == REFERENCE
+    analysis = start < sw[s]  # rows end at the switch at the latest (split there)
+    event = (data.event[s] == 1) & (stop == data.time[s]) & analysis
+    # Switching at randomization is excluded (validated), so rows from 0 carry no risk.
+    model = control & (start > 0) & (start <= sw[s])
+    den_names = [_INTERCEPT, _TIME, *base, *time_varying]
+    num_names = [_INTERCEPT, _TIME] if stabilised else []
+    columns = {_INTERCEPT: np.ones(s.size), _TIME: start,
+               **{k: v[s] for k, v in base.items()},
+               **{k: split.covariates[k] for k in time_varying}}
+    strata = (np.zeros(data.n, dtype=np.int64) if data.strata is None
+              else np.unique(data.strata, return_inverse=True)[1])
+    rows = _Rows(subject=s, start=start, stop=stop, event=event.astype(float),
+                 experimental=(data.arm[s] == EXPERIMENTAL).astype(float), stratum=strata[s],
+                 model=model, switch=(start == sw[s]).astype(float), analysis=analysis,
+                 x_den=np.column_stack([columns[c] for c in den_names]),
+                 x_num=np.column_stack([columns[c] for c in num_names]) if num_names
+                 else np.zeros((s.size, 0)),
+                 first=np.r_[0, np.cumsum(np.bincount(s, minlength=data.n))])
+    return rows, den_names, num_names
+
+
+def _fit(rows: _Rows, cuts: np.ndarray, truncate: float | None) -> _Fit | None:
+    """Switching models, weights and both weighted HRs; None if a switching model fails."""
+    m = rows.model
+    y = rows.switch[m]
+    if y.sum() == 0 or y.sum() == y.size:
+        return None
+    den = logistic_fit(rows.x_den[m], y)
+    num = logistic_fit(rows.x_num[m], y) if rows.x_num.shape[1] else None
+    if not den.converged or (num is not None and not num.converged):
+        return None
+    # Log weight increment of each row a patient stays unswitched through.
+    increment = np.zeros(rows.start.size)
+    stay = np.flatnonzero(m)[y == 0]
+    log_stay_den = np.log1p(-den.prob[y == 0])
+    increment[stay] = (-log_stay_den if num is None
+                       else np.log1p(-num.prob[y == 0]) - log_stay_den)
+    cum = np.cumsum(increment)
+    # Restart the running sum at each subject's first row.
+    before = np.r_[0.0, cum][rows.first[:-1]]
+    weight = np.exp(cum - np.repeat(before, np.diff(rows.first)))
+    bounds = None
+    a = rows.analysis
+    if truncate:
+        control = a & (rows.experimental == 0)
+        lo, hi = np.quantile(weight[control], [truncate, 1 - truncate])
+        weight = np.where(rows.experimental == 0, np.clip(weight, lo, hi), weight)
+        bounds = (float(lo), float(hi))
+    w = weight[a]
+    cox = weighted_cox(rows.start[a], rows.stop[a], rows.event[a], rows.experimental[a], w,
+                       rows.subject[a], rows.stratum[a])
+    # Weighted person-time and events per interval and arm; the PEM's profile likelihood.
+    exposure = exposure_matrix(rows.start[a], rows.stop[a], cuts) * w[:, None]
+    k = cuts.size + 1
+    group = rows.experimental[a].astype(bool)
+    where = interval_index(rows.stop[a], cuts)
+    ev = rows.event[a] * w
+    e1 = np.bincount(where[group], ev[group], k)
+    log_hr_pem, _ = two_group_log_hr(exposure[~group].sum(0), exposure[group].sum(0), e1,
+                                     e1 + np.bincount(where[~group], ev[~group], k))
+    return _Fit(log_hr=cox.log_hr, se_robust=cox.se_robust, log_hr_pem=float(log_hr_pem[0]),
+                weight=weight, den=den, num=num, bounds=bounds)
+
+
+@dataclass(frozen=True, eq=False)
+class IpcwEstimate(AdjustedEstimate):
+    """Result of :func:`ipcw`.
+
+    Attributes
+    ----------
+    method : str
+        ``"IPCW"``.
+    hr_itt : dict
+        ``hr``, ``lower``, ``upper``, ``log_hr``, ``se``: Cox model on the observed data.
+    hr_adjusted : dict
+        Weighted Cox HR with the cluster-robust Wald interval (weights treated as known:
+        too narrow; use ``n_boot``).
+    hr_adjusted_boot : dict or None
+        With ``n_boot``: the weighted Cox HR with bootstrap percentile limits and SE.
+    hr_pem : dict
+        Weighted piecewise-exponential HR (maximum likelihood); limits NaN without a
+        bootstrap (a weighted likelihood's curvature is not the information), bootstrap
+        percentile limits with one. Not a posterior.
+    weights : pandas.DataFrame
+        The outcome model's rows: ``id``, ``arm``, ``tstart``, ``tstop``, ``event``,
+        ``weight``.
+    switching_models : pandas.DataFrame
+        Coefficients and SEs of the switching models (``denominator``; ``numerator`` when
+        stabilised), on the log-odds scale of switching at a row's start.
+    boot : pandas.DataFrame or None
+        ``log_hr`` (Cox) and ``log_hr_pem`` per bootstrap replicate.
+    details : dict
+        Counts (patients, switchers, model rows) and the weights' distribution.
+    settings : dict
+        Options of the fit.
+    """
+
+    method: str
+    hr_itt: dict[str, float]
+    hr_adjusted: dict[str, float]
+    hr_adjusted_boot: dict[str, float] | None
+    hr_pem: dict[str, float]
+    weights: pd.DataFrame
+    switching_models: pd.DataFrame
+    boot: pd.DataFrame | None
+    details: dict[str, Any]
+    settings: dict[str, Any]
+
+    @property
+    def hr(self) -> dict[str, float]:
+        """The headline adjusted HR: bootstrap limits if run, else the robust Wald ones."""
+        return self.hr_adjusted if self.hr_adjusted_boot is None else self.hr_adjusted_boot
+
+    def interval_kind(self) -> str:
+        """``bootstrap percentile`` or ``Cox robust (weights fixed)``."""
+        return ("Cox robust (weights fixed)" if self.hr_adjusted_boot is None
+                else "bootstrap percentile")
+
+    def counts(self) -> tuple[int, int]:
+        """Patients and events (before any switch) of the weighted comparison."""
+        return self.settings["n"], int(self.weights["event"].sum())
+
+    def summary(self) -> pd.DataFrame:
+        """Hazard ratios with their limits, one row per quantity."""
+        rows = {name: (d["hr"], d["lower"], d["upper"])
+                for name in ("hr_itt", "hr_adjusted", "hr_adjusted_boot", "hr_pem")
+                if (d := getattr(self, name)) is not None}
+        out = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "lower", "upper"])
+        out.index.name = "quantity"
+        out.attrs.update(self.settings, method=self.method, interval=self.interval_kind())
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready scalars and settings (per-row and per-replicate tables left out)."""
+        def plain(d: dict[str, float] | None) -> dict[str, float] | None:
+            return None if d is None else {k: float(v) for k, v in d.items()}
+
+        return {"method": self.method, "hr_itt": plain(self.hr_itt),
+                "hr_adjusted": plain(self.hr_adjusted),
+                "hr_adjusted_boot": plain(self.hr_adjusted_boot),
+                "hr_pem": plain(self.hr_pem),
+                "details": {k: v for k, v in self.details.items()
+                            if isinstance(v, (int, float, str))},
+                "settings": {k: (list(v) if isinstance(v, tuple) else v)
+                             for k, v in self.settings.items()}}
+
+    def __repr__(self) -> str:
+        level = 100 * (1 - self.settings["alpha"])
+        h = self.hr
+        return (f"IpcwEstimate(hr_adjusted={h['hr']:.4f} [{level:g}% CI {h['lower']:.4f}-"
+                f"{h['upper']:.4f}, {self.interval_kind()}], hr_pem={self.hr_pem['hr']:.4f}, "
+                f"hr_itt={self.hr_itt['hr']:.4f}, switchers={self.details['n_switchers']})")
+
+
+def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
+         time_varying: Sequence[str] = (), stabilised: bool = True,
+         truncate: float | None = None, cuts: Any = None, alpha: float = 0.05,
+         n_boot: int = 0, seed: int | None = None) -> IpcwEstimate:
+    """Adjust for control-arm switching by inverse probability of censoring weighting.
+
+    See the module docstring for the method and what it rests on.
+
+    Parameters
+    ----------
+    data : TrialData
+        Needs ``switch_time`` (control-arm crossover only, after randomization). With
+        strata, the weighted Cox model is stratified (the weighted PEM is not) and the
+        bootstrap resamples within arm and stratum.
+    long : LongData
+        The patients' time-varying covariates (built on ``data``).
+    baseline : sequence of str
+        Numeric names in ``data.covariates`` for the switching model.
+    time_varying : sequence of str
+        Names in ``long.covariates`` for the switching model (value at each row's start).
+    stabilised : bool
+        Multiply the weights by the probability of not having switched from an
+        intercept-and-time model (marginal estimand; weights near 1).
+    truncate : float, optional
+        Clip the control arm's weights at their ``truncate`` and ``1 - truncate``
+        quantiles (e.g. 0.01), re-applied in every bootstrap replicate.
+    cuts : sequence of float, optional
+        Partition of the weighted piecewise-exponential model (default: 4 intervals with
+        equal numbers of events, :func:`pexsurv.equal_events`).
+    alpha : float
+        1 - confidence level.
+    n_boot : int
+        Bootstrap replicates of the whole procedure (0: none).
+    seed : int, optional
+        Seed of the bootstrap (``np.random.SeedSequence``).
+
+    Returns
+    -------
+    IpcwEstimate
+
+    Raises
+    ------
+    TrialDataError
+        Experimental-arm switches, switches at randomization, a long table of another
+        trial; or a switching model that cannot be fitted (no switchers, separation).
+
+    Warns
+    -----
+    UserWarning
+        Stabilised weights above 20 (positivity near-violation).
+
+    Examples
+    --------
+    >>> from pexsurv.simulate import simulate_time_varying_switching
+    >>> sim = simulate_time_varying_switching(600, seed=4)
+    >>> fit = ipcw(sim.data, sim.long, baseline=["marker0"], time_varying=["marker"])
+    >>> bool(fit.hr["hr"] < fit.hr_itt["hr"])
+    True
+    >>> bool(fit.switching_models.loc[("denominator", "marker"), "coef"] > 0)
+    True
+    """
+    if not isinstance(data, TrialData):
+        raise TypeError(f"data must be a TrialData, got {type(data).__name__}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if int(n_boot) != n_boot or n_boot < 0:
+        raise ValueError(f"n_boot must be a non-negative integer, got {n_boot}")
+    if truncate is not None and not 0.0 < truncate < 0.5:
+        raise ValueError(f"truncate must be a quantile in (0, 0.5), e.g. 0.01, got {truncate}")
+    rows, den_names, num_names = _rows(data, long, baseline, time_varying, stabilised)
+    cuts = equal_events(data, k=4) if cuts is None else validate_cuts(cuts)
+    fitted = _fit(rows, cuts, truncate)
+    if fitted is None:
+        raise TrialDataError("the switching model cannot be fitted: it needs control-arm "
+                             "switchers and non-switchers, and no covariate pattern that "
+                             "predicts switching perfectly (separation); check switch_time "
+                             "and the covariates")
+    a = rows.analysis
+    large = fitted.weight[a] > _LARGE_WEIGHT
+    if stabilised and large.any():
+        warnings.warn(f"{int(large.sum())} row(s) have stabilised weights above "
+                      f"{_LARGE_WEIGHT:g} (max {fitted.weight[a].max():.1f}): some patients "
+                      "almost surely switch given their covariates (positivity); consider "
+                      "truncate=0.01 and report both", UserWarning, stacklevel=2)
+    hr_adj = wald_hr(fitted.log_hr, fitted.se_robust, alpha)
+    nan = math.nan
+    hr_pem = {"hr": math.exp(fitted.log_hr_pem), "lower": nan, "upper": nan,
+              "log_hr": fitted.log_hr_pem, "se": nan}
+    boot, hr_boot = None, None
+    if n_boot:
+        def replicate(index: np.ndarray) -> tuple[float, float]:
+            f = _fit(rows.take(index), cuts, truncate)
+            return (nan, nan) if f is None else (f.log_hr, f.log_hr_pem)
+
+        first = rows.first[:-1]
+        boot = bootstrap(replicate, resampling_groups(rows.experimental[first] == 1,
+                                                      rows.stratum[first]),
+                         int(n_boot), seed, columns=_BOOT_COLUMNS)
+        lo, hi = percentile_limits(boot["log_hr"].to_numpy(), alpha)
+        hr_boot = {**hr_adj, "lower": math.exp(lo), "upper": math.exp(hi),
+                   "se": float(boot["log_hr"].std(ddof=1))}
+        lo, hi = percentile_limits(boot["log_hr_pem"].to_numpy(), alpha)
+        hr_pem.update(lower=math.exp(lo), upper=math.exp(hi),
+                      se=float(boot["log_hr_pem"].std(ddof=1)))
+
+    models = [pd.DataFrame({"coef": fitted.den.coef, "se": fitted.den.se},
+                           index=pd.MultiIndex.from_product([["denominator"], den_names]))]
+    if fitted.num is not None:
+        models.append(pd.DataFrame({"coef": fitted.num.coef, "se": fitted.num.se},
+                                   index=pd.MultiIndex.from_product([["numerator"], num_names])))
+    ids = np.asarray(data.id)[rows.subject[a]]
+    weights = pd.DataFrame({"id": ids, "arm": np.asarray(data.arms)[data.arm[rows.subject[a]]],
+                            "tstart": rows.start[a], "tstop": rows.stop[a],
+                            "event": rows.event[a].astype(np.int8), "weight": fitted.weight[a]})
+    control_w = fitted.weight[a & (rows.experimental == 0)]
+    details = {"n_switchers": int(np.isfinite(data.switch_time).sum()),
+               "n_model_rows": int(rows.model.sum()),
+               "weight_min": float(control_w.min()), "weight_mean": float(control_w.mean()),
+               "weight_max": float(control_w.max()),
+               "truncation_bounds": fitted.bounds}
+    settings = {"baseline": tuple(baseline), "time_varying": tuple(time_varying),
+                "stabilised": stabilised, "truncate": truncate,
+                "cuts": tuple(float(c) for c in cuts), "alpha": alpha, "n_boot": int(n_boot),
+                "seed": seed, "n": data.n, "population": data.population}
+    itt = cox_hr(data.time, data.event, data.arm == EXPERIMENTAL, strata=data.strata,
+                 alpha=alpha)
+    return IpcwEstimate(
+        method="IPCW", hr_itt={k: getattr(itt, k) for k in ("hr", "lower", "upper", "log_hr",
+                                                              "se")},
+        hr_adjusted=hr_adj, hr_adjusted_boot=hr_boot, hr_pem=hr_pem, weights=weights,
+        switching_models=pd.concat(models), boot=boot, details=details, settings=settings)

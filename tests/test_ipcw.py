@@ -1,0 +1,353 @@
+"""IPCW: the long time-varying data model and its validation, the simulator with a
+time-varying marker, the weighted kernels against lifelines and a direct maximisation, an
+independent re-computation of the whole weighting from the raw rows, recovery of the
+no-switch hazard ratio when the marker is measured and bias when it is hidden."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import CoxPHFitter, CoxTimeVaryingFitter
+from scipy import optimize, special
+
+from pexsurv import TrialData, TrialDataError
+from pexsurv.cox import cox_hr
+from pexsurv.longdata import LongData
+from pexsurv.models import IpcwEstimate, ipcw
+from pexsurv.models.rpsft.weighted import logistic_fit, weighted_cox
+from pexsurv.simulate import TimeVaryingSwitching, simulate_time_varying_switching
+
+MODEL = {"baseline": ["marker0"], "time_varying": ["marker"]}
+
+
+# ------------------------------------------------------------------------------ long data
+@pytest.fixture(scope="module")
+def trial() -> TrialData:
+    df = pd.DataFrame({"id": ["a", "b", "c"], "t": [2.0, 1.5, 3.0], "e": [1, 0, 1],
+                       "arm": [0, 1, 0]})
+    return TrialData.from_dataframe(df, time="t", event="e", arm="arm", id="id", reference=0)
+
+
+def rows(**changes: list) -> pd.DataFrame:
+    base = {"id": ["a", "a", "b", "c", "c"], "tstart": [0.0, 1.0, 0.0, 0.0, 2.0],
+            "tstop": [1.0, 2.0, 1.5, 2.0, 3.0], "x": [0.1, 0.5, 0.2, 0.3, 0.9]}
+    return pd.DataFrame({**base, **changes})
+
+
+def test_long_data_orders_and_keeps_the_rows(trial):
+    shuffled = rows().iloc[[4, 2, 0, 3, 1]]
+    long = LongData.from_dataframe(shuffled, trial, covariates=["x"])
+    assert long.subject.tolist() == [0, 0, 1, 2, 2]
+    assert long.tstart.tolist() == [0.0, 1.0, 0.0, 0.0, 2.0]
+    assert long.covariates["x"].tolist() == [0.1, 0.5, 0.2, 0.3, 0.9]
+    frame = long.to_frame(trial)
+    assert frame["id"].tolist() == ["a", "a", "b", "c", "c"]
+
+
+@pytest.mark.parametrize(("changes", "match"), [
+    ({"id": ["a", "a", "b", "z", "c"]}, "column 'id': ids not in the trial data in 1 row.*z"),
+    ({"id": ["a", "a", "a", "c", "c"], "tstart": [0.0, 1.0, 2.0, 0.0, 2.0],
+      "tstop": [1.0, 2.0, 2.5, 2.0, 3.0]},
+     "column 'id': patients of the trial data without rows.*ids: b"),
+    ({"tstart": [0.0, 1.2, 0.0, 0.0, 2.0]}, "column 'tstart': gap between.*ids: a"),
+    ({"tstart": [0.0, 0.8, 0.0, 0.0, 2.0]}, "column 'tstart': overlapping rows.*ids: a"),
+    ({"tstart": [0.0, 1.0, 0.5, 0.0, 2.0]}, "first row starts after randomization.*ids: b"),
+    ({"tstop": [1.0, 2.0, 1.7, 2.0, 3.0]}, "column 'tstop': rows beyond.*ids: b"),
+    ({"tstop": [1.0, 2.0, 1.5, 2.0, 2.5]}, "column 'tstop': rows stop before.*ids: c"),
+    ({"tstop": [1.0, 2.0, 1.5, 2.0, 2.0]}, "column 'tstop': stop not after start.*ids: c"),
+    ({"tstart": [0.0, 1.0, -1.0, 0.0, 2.0]}, "column 'tstart': negative.*ids: b"),
+    ({"x": [0.1, np.nan, 0.2, 0.3, 0.9]}, "column 'x': missing or infinite.*ids: a"),
+    ({"x": list("ABCDE")}, "column 'x' of the long table is not numeric"),
+])
+def test_long_data_errors_name_the_column_the_ids_and_the_fix(trial, changes, match):
+    with pytest.raises(TrialDataError, match=match) as err:
+        LongData.from_dataframe(rows(**changes), trial, covariates=["x"])
+    assert "Fix:" in str(err.value) or "not numeric" in match
+
+
+def test_long_data_names_missing_columns(trial):
+    with pytest.raises(TrialDataError, match=r"no column\(s\) \['marker'\]"):
+        LongData.from_dataframe(rows(), trial, covariates=["marker"])
+
+
+def test_split_at_keeps_the_history(trial):
+    long = LongData.from_dataframe(rows(), trial, covariates=["x"])
+    cut = long.split_at(np.array([1.0, 0.5, np.nan]))  # a: on a boundary; b: inside
+    assert cut.n_rows == long.n_rows + 1
+    assert cut.tstart.tolist() == [0.0, 1.0, 0.0, 0.5, 0.0, 2.0]
+    assert cut.tstop.tolist() == [1.0, 2.0, 0.5, 1.5, 2.0, 3.0]
+    assert cut.covariates["x"].tolist() == [0.1, 0.5, 0.2, 0.2, 0.3, 0.9]
+
+
+# ------------------------------------------------------------------------------ simulator
+@pytest.fixture(scope="module")
+def sim() -> TimeVaryingSwitching:
+    return simulate_time_varying_switching(300, seed=11)
+
+
+def test_simulator_switching_false_is_the_same_trial_without_switches(sim):
+    truth = simulate_time_varying_switching(300, seed=11, switching=False)
+    switched = np.isfinite(sim.data.switch_time)
+    assert switched.sum() > 30 and (sim.data.arm[switched] == 0).all()
+    assert not np.isfinite(truth.data.switch_time).any()
+    # Patients who never switched have the same outcome in both worlds.
+    same = ~switched
+    np.testing.assert_array_equal(sim.data.time[same], truth.data.time[same])
+    # Switchers switch at a visit, before the end of follow-up, and live longer (HR < 1).
+    sw = sim.data.switch_time[switched]
+    assert np.allclose(sw / 0.25, np.round(sw / 0.25)) and (sw < sim.data.time[switched]).all()
+    assert (sim.data.time[switched] >= truth.data.time[switched]).all()
+    # The long table tiles each patient's follow-up.
+    assert sim.long.n_rows == np.ceil(sim.data.time / 0.25).sum()
+
+
+# -------------------------------------------------------------------------- kernels
+def test_logistic_fit_matches_a_direct_maximisation():
+    rng = np.random.default_rng(3)
+    x = np.c_[np.ones(400), rng.normal(size=(400, 2))]
+    y = (rng.uniform(size=400) < special.expit(x @ [-0.5, 1.0, -0.7])).astype(float)
+
+    def nll(b: np.ndarray) -> float:
+        eta = x @ b
+        return float(np.sum(np.logaddexp(0, eta) - y * eta))
+
+    ref = optimize.minimize(nll, np.zeros(3), method="BFGS", options={"gtol": 1e-10})
+    fit = logistic_fit(x, y)
+    assert fit.converged
+    np.testing.assert_allclose(fit.coef, ref.x, atol=1e-5)
+    # Model-based SE: the inverse Hessian of the negative log-likelihood.
+    p = special.expit(x @ fit.coef)
+    se = np.sqrt(np.diag(np.linalg.inv(x.T @ (x * (p * (1 - p))[:, None]))))
+    np.testing.assert_allclose(fit.se, se, rtol=1e-10)
+
+
+def test_logistic_fit_reports_separation():
+    x = np.c_[np.ones(6), [0, 0, 0, 1, 1, 1.0]]
+    assert not logistic_fit(x, np.array([0, 0, 0, 1, 1, 1.0])).converged
+
+
+@pytest.fixture(scope="module")
+def counting_rows() -> pd.DataFrame:
+    """Subjects split into two rows with different weights, no tied event times."""
+    rng = np.random.default_rng(1)
+    n = 300
+    x = rng.integers(0, 2, n).astype(float)
+    t = rng.exponential(np.exp(0.5 * x))
+    e = (rng.uniform(size=n) < 0.8).astype(float)
+    cut = rng.uniform(0, 1, n) * t
+    return pd.DataFrame({"start": np.r_[np.zeros(n), cut], "stop": np.r_[cut, t],
+                         "event": np.r_[np.zeros(n), e], "x": np.r_[x, x],
+                         "w": rng.uniform(0.5, 2.0, 2 * n), "id": np.r_[np.arange(n),
+                                                                          np.arange(n)]})
+
+
+def test_weighted_cox_matches_lifelines_time_varying_fit(counting_rows):
+    r = counting_rows
+    fit = weighted_cox(*(r[c].to_numpy() for c in ("start", "stop", "event", "x", "w", "id")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lifelines' advice on non-integer weights
+        ref = CoxTimeVaryingFitter().fit(r, id_col="id", event_col="event",
+                                         start_col="start", stop_col="stop", weights_col="w")
+    assert fit.log_hr == pytest.approx(ref.params_["x"], abs=1e-8)
+
+
+def test_weighted_cox_robust_se_matches_lifelines_and_the_jackknife(counting_rows):
+    r = counting_rows
+    # Without delayed entry lifelines' sandwich is the same formula.
+    one = r[r["start"] == 0].assign(stop=r.groupby("id")["stop"].max().to_numpy(),
+                                    event=r.groupby("id")["event"].max().to_numpy())
+    fit = weighted_cox(*(one[c].to_numpy() for c in ("start", "stop", "event", "x", "w", "id")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = CoxPHFitter().fit(one[["stop", "event", "x", "w"]], "stop", "event",
+                                weights_col="w", robust=True)
+    assert fit.log_hr == pytest.approx(ref.params_["x"], abs=1e-7)
+    assert fit.se_robust == pytest.approx(ref.standard_errors_["x"], rel=1e-6)
+    # With rows (delayed entry) check the sandwich against the leave-one-subject-out
+    # jackknife, an independent estimate of the same variance.
+    full = weighted_cox(*(r[c].to_numpy() for c in ("start", "stop", "event", "x", "w", "id")))
+    ids = r["id"].to_numpy()
+    loo = np.array([weighted_cox(*(r[c].to_numpy()[ids != i] for c in
+                                   ("start", "stop", "event", "x", "w", "id"))).log_hr
+                    for i in np.unique(ids)])
+    n = loo.size
+    jack = math.sqrt((n - 1) / n * ((loo - loo.mean()) ** 2).sum())
+    assert full.se_robust == pytest.approx(jack, rel=0.05)
+
+
+# --------------------------------------------------------------- weighting, by hand
+def reference_ipcw(s: TimeVaryingSwitching) -> tuple[float, np.ndarray]:
+    """Pooled logistic switching models, stabilised weights and the weighted Cox fit,
+    recomputed from the raw rows with scipy and lifelines (switches fall on visits)."""
+    long = s.long.to_frame(s.data)
+    f = s.frame.set_index("id")
+    long = long.join(f[["arm", "switch_time", "time", "event", "marker0"]], on="id")
+    sw = long["switch_time"].fillna(np.inf)
+    long = long[long["tstart"] <= sw].copy()
+    control = long["arm"] == 0
+    model = long[control & (long["tstart"] > 0)]
+    y = (model["tstart"] == model["switch_time"]).to_numpy(float)
+
+    def fit(columns: list[str]) -> np.ndarray:
+        x = np.c_[np.ones(len(model)), model[columns].to_numpy()]
+        nll = lambda b: float(np.sum(np.logaddexp(0, x @ b) - y * (x @ b)))  # noqa: E731
+        b = optimize.minimize(nll, np.zeros(x.shape[1]), method="BFGS",
+                              options={"gtol": 1e-9}).x
+        return special.expit(x @ b)
+
+    p_den = fit(["tstart", "marker0", "marker"])
+    p_num = fit(["tstart"])
+    ratio = pd.Series((1 - p_num) / (1 - p_den), index=model.index)
+    long["factor"] = ratio.reindex(long.index).fillna(1.0)
+    long = long[long["tstart"] < long["switch_time"].fillna(np.inf)]
+    long["weight"] = long.groupby("id")["factor"].cumprod().where(long["arm"] == 0, 1.0)
+    long["d"] = ((long["event"] == 1) & (long["tstop"] == long["time"])).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cox = CoxTimeVaryingFitter().fit(long[["id", "tstart", "tstop", "d", "arm", "weight"]],
+                                         id_col="id", event_col="d", start_col="tstart",
+                                         stop_col="tstop", weights_col="weight")
+    return float(cox.params_["arm"]), long["weight"].to_numpy()
+
+
+def test_weights_and_hr_match_an_independent_computation(sim):
+    log_hr, weights = reference_ipcw(sim)
+    fit = ipcw(sim.data, sim.long, **MODEL)
+    np.testing.assert_allclose(fit.weights["weight"], weights, rtol=1e-5)
+    assert fit.hr_adjusted["log_hr"] == pytest.approx(log_hr, abs=1e-5)
+    assert isinstance(fit, IpcwEstimate) and fit.weights["weight"].max() > 1.5
+    assert fit.counts() == (300, int(fit.weights["event"].sum()))
+
+
+def test_unstabilised_weights_are_the_inverse_probability_of_staying(sim):
+    fit = ipcw(sim.data, sim.long, **MODEL, stabilised=False)
+    coef = fit.switching_models.loc["denominator", "coef"].to_numpy()
+    frame = sim.long.to_frame(sim.data).join(sim.frame.set_index("id")[["arm", "marker0",
+                                                                        "switch_time"]],
+                                             on="id")
+    patient = frame[frame["id"] == frame.loc[frame["switch_time"].notna(), "id"].iloc[0]]
+    before = patient[patient["tstart"] < patient["switch_time"]]
+    x = np.c_[np.ones(len(before)), before[["tstart", "marker0", "marker"]].to_numpy()]
+    stay = 1 - special.expit(x @ coef)
+    stay[before["tstart"].to_numpy() == 0] = 1.0  # nobody switches at randomization
+    got = fit.weights.loc[fit.weights["id"] == patient["id"].iloc[0], "weight"]
+    np.testing.assert_allclose(got, np.cumprod(1 / stay), rtol=1e-12)
+    experimental = fit.weights["arm"] == sim.data.arms[1]
+    assert experimental.sum() > 100 and (fit.weights.loc[experimental, "weight"] == 1).all()
+
+
+# ---------------------------------------------------------------- recovery and bias
+@pytest.fixture(scope="module")
+def big() -> tuple[TimeVaryingSwitching, float]:
+    s = simulate_time_varying_switching(4000, seed=21)
+    truth = simulate_time_varying_switching(4000, seed=21, switching=False).data
+    return s, cox_hr(truth.time, truth.event, truth.arm).log_hr
+
+
+def test_recovers_the_no_switch_hr_when_the_marker_is_measured(big):
+    s, truth = big
+    fit = ipcw(s.data, s.long, **MODEL)
+    pp = s.data.per_protocol()
+    naive = cox_hr(pp.time, pp.event, pp.arm).log_hr
+    assert abs(fit.hr_adjusted["log_hr"] - truth) < 0.05
+    assert abs(fit.hr_pem["log_hr"] - truth) < 0.05
+    assert fit.hr["lower"] < math.exp(truth) < fit.hr["upper"]
+    assert naive - truth > 0.15  # censoring switchers without weights is biased
+    assert fit.switching_models.loc[("denominator", "marker"), "coef"] == pytest.approx(1.0,
+                                                                                        abs=0.15)
+
+
+def test_is_biased_when_the_marker_is_hidden(big):
+    s, truth = big
+    hidden = ipcw(s.data, s.long, baseline=["marker0"])
+    measured = ipcw(s.data, s.long, **MODEL)
+    assert hidden.hr_adjusted["log_hr"] - truth > 0.07
+    assert abs(measured.hr_adjusted["log_hr"] - truth) < hidden.hr_adjusted["log_hr"] - truth
+
+
+# ------------------------------------------------------------------ options and output
+def test_bootstrap_is_seeded_prefix_stable_and_gives_both_intervals(sim):
+    a = ipcw(sim.data, sim.long, **MODEL, n_boot=6, seed=2)
+    b = ipcw(sim.data, sim.long, **MODEL, n_boot=3, seed=2)
+    pd.testing.assert_frame_equal(a.boot.iloc[:3], b.boot)
+    assert a.hr is a.hr_adjusted_boot and a.interval_kind() == "bootstrap percentile"
+    lo, hi = np.quantile(a.boot["log_hr"], [0.025, 0.975])
+    assert (a.hr["lower"], a.hr["upper"]) == pytest.approx((math.exp(lo), math.exp(hi)))
+    assert math.isfinite(a.hr_pem["lower"]) and a.boot["log_hr"].std() > 0
+    row = a.comparison_row()
+    assert row["interval"] == "bootstrap percentile" and "unmeasured" in row["assumption"]
+
+
+def test_truncation_clips_the_control_weights(sim):
+    fit = ipcw(sim.data, sim.long, **MODEL, truncate=0.05)
+    lo, hi = fit.details["truncation_bounds"]
+    w = fit.weights.loc[fit.weights["arm"] == sim.data.arms[0], "weight"]
+    assert w.min() == pytest.approx(lo) and w.max() == pytest.approx(hi)
+    untruncated = ipcw(sim.data, sim.long, **MODEL)
+    assert untruncated.details["weight_max"] > hi
+
+
+def test_summary_and_dict(sim):
+    fit = ipcw(sim.data, sim.long, **MODEL)
+    assert fit.summary().index.tolist() == ["hr_itt", "hr_adjusted", "hr_pem"]
+    d = fit.to_dict()
+    assert d["method"] == "IPCW" and d["settings"]["time_varying"] == ["marker"]
+    assert fit.interval_kind() == "Cox robust (weights fixed)"
+    assert "IpcwEstimate(hr_adjusted=" in repr(fit)
+
+
+def test_bad_input_is_refused_with_the_ids(sim):
+    data = sim.data
+    away = data.derive(np.ones(data.n, bool), switch_time=np.where(
+        (data.arm == 1) & (np.arange(data.n) == np.flatnonzero(data.arm == 1)[0]), 0.5,
+        data.switch_time))
+    with pytest.raises(TrialDataError, match="experimental-arm switches"):
+        ipcw(away, sim.long, **MODEL)
+    first_switcher = np.flatnonzero(np.isfinite(data.switch_time))[0]
+    at_zero = data.derive(np.ones(data.n, bool), switch_time=np.where(
+        np.arange(data.n) == first_switcher, 0.0, data.switch_time))
+    with pytest.raises(TrialDataError, match=f"switches at randomization.*ids: "
+                                             f"{data.id[first_switcher]}"):
+        ipcw(at_zero, sim.long, **MODEL)
+    other = simulate_time_varying_switching(50, seed=1)
+    with pytest.raises(TrialDataError, match="built for 50 patients"):
+        ipcw(data, other.long, **MODEL)
+    with pytest.raises(ValueError, match="not in the long table"):
+        ipcw(data, sim.long, time_varying=["ecog"])
+    with pytest.raises(ValueError, match="not in the data"):
+        ipcw(data, sim.long, baseline=["age"])
+    with pytest.raises(ValueError, match="truncate"):
+        ipcw(data, sim.long, truncate=0.7)
+    none = simulate_time_varying_switching(300, seed=11, switching=False)
+    with pytest.raises(TrialDataError, match="switching model cannot be fitted"):
+        ipcw(none.data, none.long, **MODEL)
+
+
+def test_joins_compare_analyses_with_its_assumption(sim):
+    from pexsurv.workflows.compare import ANALYSES, compare_analyses
+
+    est = ipcw(sim.data, sim.long, **MODEL)
+    itt_only = tuple(a for a in ANALYSES if a.label == "ITT")
+    out = compare_analyses(sim.data, [1.0], seed=2, draws=300, analyses=itt_only,
+                           switching=(est,))
+    row = out.table.loc["IPCW"]
+    assert row["hr_median"] == pytest.approx(est.hr["hr"])
+    assert row["interval"] == "Cox robust (weights fixed)"
+    assert "no unmeasured confounding" in row["assumption"] and not row["biased_if_prognostic"]
+    assert out.results["IPCW"] is est
+
+
+def test_a_switch_between_visits_gets_a_row_boundary(sim):
+    data = sim.data
+    sw = data.switch_time
+    i = np.flatnonzero(np.isfinite(sw) & (sw + 0.1 < data.time))[0]
+    moved = data.derive(np.ones(data.n, bool), switch_time=np.where(np.arange(data.n) == i,
+                                                                    sw + 0.1, sw))
+    fit = ipcw(moved, sim.long, **MODEL)
+    rows = fit.weights[fit.weights["id"] == data.id[i]]
+    assert rows["tstop"].iloc[-1] == pytest.approx(sw[i] + 0.1)  # censored at the switch
+    assert rows["event"].sum() == 0
