@@ -19,6 +19,7 @@ from pexsurv.fitting.convergence import (
 from pexsurv.fitting.fit import compile_spec, default_config, fit
 from pexsurv.fitting.predictive import PriorPredictive, prior_predictive
 from pexsurv.fitting.registry import ModelFitting, model_fitting, register_model
+from pexsurv.fitting.rpsft import BayesianTSE, fit_tse_bayes
 from pexsurv.fitting.result import (
     CorruptResultError,
     FitResult,
@@ -31,6 +32,7 @@ __all__ = [
     "METHODS",
     "SAMPLERS",
     "THRESHOLDS",
+    "BayesianTSE",
     "CompiledModel",
     "ConvergenceCheck",
     "ConvergenceWarning",
@@ -48,6 +50,7 @@ __all__ = [
     "compile_spec",
     "default_config",
     "fit",
+    "fit_tse_bayes",
     "prior_predictive",
     "model_fitting",
     "register_model",

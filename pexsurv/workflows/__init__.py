@@ -15,7 +15,9 @@
 - :func:`sweep`: one analysis under every combination of alternative settings, serial, in
   local processes or on Dask, into a resumable store (:class:`SweepResult`);
 - :func:`operating_characteristics`: power, type I error, bias and coverage of a Bayesian
-  decision rule over simulated trials, on the same store and executors.
+  decision rule over simulated trials, on the same store and executors;
+- :func:`validate`: the package's own validation (what ``pexsurv validate`` runs), a
+  pass/fail :class:`ValidationReport`.
 """
 
 from pexsurv.workflows.compare import (
@@ -38,6 +40,7 @@ from pexsurv.workflows.metrics import (
 from pexsurv.workflows.report import HazardRatioReport, hazard_ratio_report, posterior_checks
 from pexsurv.workflows.oc import OCDesign, OCResult, operating_characteristics
 from pexsurv.workflows.sbc import simulation_based_calibration
+from pexsurv.workflows.validate import ValidationReport, validate
 from pexsurv.workflows.sweep import DecisionRule, Robustness, SweepResult, sweep
 
 __all__ = [
@@ -54,6 +57,7 @@ __all__ = [
     "Robustness",
     "SimulationMetrics",
     "SweepResult",
+    "ValidationReport",
     "bias",
     "compare_analyses",
     "coverage",
@@ -66,4 +70,5 @@ __all__ = [
     "simulation_based_calibration",
     "simulation_metrics",
     "sweep",
+    "validate",
 ]
