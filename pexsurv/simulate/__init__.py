@@ -2,8 +2,9 @@
 
 ``engine`` holds the simulator (:func:`simulate_trial`, :class:`SimulatedTrial` and its
 data cuts), ``summaries`` what a trial report would give of a simulated trial, and
-``scenarios`` the named, calibrated scenarios, and ``switching`` a trial whose control
-patients switch at progression (the setting of two-stage estimation).
+``scenarios`` the named, calibrated scenarios, ``switching`` a trial whose control
+patients switch at progression (the setting of two-stage estimation), and ``assessments``
+tumour burden and scheduled assessments (progression found at visits, interval-censored).
 
 Examples
 --------
@@ -12,6 +13,14 @@ Examples
 True
 """
 
+from pexsurv.simulate.assessments import (
+    AssessedTrial,
+    ProgressionRule,
+    Therapy,
+    assess_patients,
+    simulate_assessments,
+    tumour_burden,
+)
 from pexsurv.simulate.engine import HazardSpec, SimulatedTrial, simulate_trial
 from pexsurv.simulate.scenarios import (
     CT041_LIKE_PARAMS,
@@ -26,19 +35,25 @@ from pexsurv.simulate.summaries import hazard_ratio, os_trial_data, summarize_tr
 from pexsurv.simulate.switching import SwitchAtProgression, simulate_switch_at_progression
 
 __all__ = [
+    "AssessedTrial",
     "CT041_LIKE_PARAMS",
     "CT041_TARGETS",
     "CT041_UPDATED_CUT",
     "SCENARIOS",
     "HazardSpec",
+    "ProgressionRule",
     "SimulatedTrial",
     "SwitchAtProgression",
+    "Therapy",
+    "assess_patients",
     "hazard_ratio",
     "os_trial_data",
+    "simulate_assessments",
     "simulate_ct041_like",
     "simulate_rpsft",
     "simulate_switch_at_progression",
     "simulate_trial",
     "summarize_ct041",
     "summarize_trial",
+    "tumour_burden",
 ]
