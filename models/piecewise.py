@@ -11,12 +11,19 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from scipy import sparse
 
 from pexsurv import _names as N
 from pexsurv.data import TrialData
 from pexsurv.intervals import interval_labels, validate_cuts
 from pexsurv.models.base import ModelSpec
 from pexsurv.models.design import EXPOSURES, PEMDesign, build_design, linear_predictor
+from pexsurv.models.interval import (
+    IC_EVENTS,
+    IC_SUBJECT,
+    interval_hazard,
+    interval_log_likelihood,
+)
 from pexsurv.priors import (
     HalfNormal,
     IndependentNormal,
@@ -89,6 +96,20 @@ class PiecewiseExponential(ModelSpec):
     likelihood : {"auto", "aggregated", "episodes"}
         Sufficient statistics per cell (``auto`` uses them whenever no numeric covariate
         forbids it) or one row per subject-episode-interval.
+
+    Notes
+    -----
+    **Interval-censored events.** When the data hold events known only to lie in
+    ``(time_lower, time]`` (:attr:`pexsurv.TrialData.time_lower`, e.g. progression found
+    at a scheduled assessment), the model uses the interval-censored likelihood
+    ``log{S(time_lower) - S(time)}`` for them, automatically and with every option above
+    (see :mod:`pexsurv.models.interval`): no setting asks for it. For the usual
+    visit-dated analysis pass ``data.date_events("visit")``, for midpoint imputation
+    ``data.date_events("midpoint")``. In the graph such an event is the observation
+    ``interval_events = 1`` of a Bernoulli with probability
+    ``P(T <= time | T > time_lower) = 1 - exp(-(H(time) - H(time_lower)))``, the subject
+    being censored at ``time_lower`` in the Poisson rows. A compiled model serves data with
+    the same number of subjects and the same presence of interval-censored events.
 
     Examples
     --------
@@ -189,6 +210,8 @@ class PiecewiseExponential(ModelSpec):
         from it and pulled the log HR towards 0 in small trials (issue 10). With no event
         in the reference person-time its crude rate is 0; the pooled rate is used then.
         """
+        # A crude rate: interval-censored events count at the visit that found them.
+        data = data.date_events("visit")
         if self.exposure == "received" and (data.treatment_start is not None
                                             or data.switch_time is not None):
             # Cells by treatment state only: covariates and strata do not change the totals.
@@ -245,6 +268,7 @@ class PiecewiseExponential(ModelSpec):
             coords[N.STRATUM] = list(design.strata)
         if design.covariate_names:
             coords[N.COVARIATE] = list(design.covariate_names)
+        coords[IC_SUBJECT] = list(np.asarray(data.id)[:design.ic.n_rows])
         if self.effect == "piecewise":
             ec = self.cut_array if self.effect_cuts is None else np.asarray(self.effect_cuts)
             coords[N.PERIOD] = interval_labels(ec)
@@ -272,6 +296,7 @@ class PiecewiseExponential(ModelSpec):
         if design.covariate_names:
             values["covariate_center"] = design.x_center
             values["covariate_scale"] = design.x_scale
+        values.update(_interval_values(design, stratified=self.strata))
         for key, prior in priors.items():
             values.update(hyper_values(key, prior))
         return values
@@ -292,13 +317,14 @@ class PiecewiseExponential(ModelSpec):
         dims = {"arm_code": N.ARM, "stratum_weight": N.STRATUM, "period_of_interval": N.INTERVAL,
                 "observed_events": N.CELL, "exposure": N.CELL, "covariate_center": N.COVARIATE,
                 "covariate_scale": N.COVARIATE}
+        dims.update(_INTERVAL_DIMS)
         with pm.Model(coords=self.coords(design, data)) as model:
             # Constant data that derived quantities read after sampling, and the likelihood
             # inputs; prior hyper-parameters come from hyper_data below.
             data_vars = {name: pm.Data(name, values[name], dims=dims.get(name))
                          for name in ("cut_points", "arm_code", "stratum_weight",
                                       "period_of_interval", "observed_events", "exposure",
-                                      "covariate_center", "covariate_scale")
+                                      "covariate_center", "covariate_scale", *_INTERVAL_DIMS)
                          if name in values}
             events, exposure = data_vars["observed_events"], data_vars["exposure"]
 
@@ -318,7 +344,24 @@ class PiecewiseExponential(ModelSpec):
                                         dims=N.COVARIATE)
             eta = linear_predictor(base, effect, beta, design, stratified=self.strata)
             pm.Poisson("events", mu=pt.exp(eta) * exposure, observed=events, dims=N.CELL)
+            if design.ic.n_rows:
+                self._interval_events(base, effect, beta, data_vars)
         return model
+
+    def _interval_events(self, base, effect, beta, data_vars: Mapping[str, Any]) -> None:
+        """The interval-censored term: ``log(1 - exp(-Delta H))`` per flagged subject, as
+        the observation 1 of a Bernoulli (so that prior and posterior predictive sampling
+        know it, unlike a Potential); unflagged rows observe 0 with probability ~0."""
+        rows = _GraphRows(data_vars, stratified=self.strata)
+        flag = data_vars["ic_flag"]
+        delta_h = interval_hazard(base, effect, beta, rows, stratified=self.strata, xp=pt)
+        safe = pt.switch(flag > 0, delta_h, 1.0)  # no log(0) (nor its gradient) on other rows
+        # logit P(T <= R | T > L) = Delta H + log(1 - exp(-Delta H)), clipped where the
+        # probability is 0 or 1 to double precision, so that neither branch of the
+        # Bernoulli log-density meets log(0).
+        logit = pt.clip(safe + pt.log(-pt.expm1(-safe)), _LOGIT_MIN, _LOGIT_MAX)
+        pm.Bernoulli(IC_EVENTS, logit_p=pt.switch(flag > 0, logit, _LOGIT_MIN), observed=flag,
+                     dims=IC_SUBJECT)
 
     def _treatment_effect(self, priors: Mapping[str, Any]) -> pt.TensorVariable:
         """Log HR acting in each baseline interval, as a length-K tensor."""
@@ -342,7 +385,10 @@ class PiecewiseExponential(ModelSpec):
 
         The exact survival likelihood ``sum d log h - h E`` over each subject's
         episode-intervals (no Poisson constant), so LOO compares models with different
-        cut points on the same footing. Computed in chunks of draws to bound memory.
+        cut points on the same footing; an interval-censored event adds
+        ``log(1 - exp(-(H(time) - H(time_lower))))`` to its subject's rows up to
+        ``time_lower``, so that the subject's total is ``log{S(time_lower) - S(time)}``.
+        Computed in chunks of draws to bound memory.
         """
         design = self.design(data, aggregate=False)
         base = posterior[N.LOG_HAZARD_BASE]
@@ -358,17 +404,56 @@ class PiecewiseExponential(ModelSpec):
                    if design.covariate_names else None)
         n_chain, n_draw = base_np.shape[:2]
         out = np.empty((n_chain, n_draw, data.n))
-        # Rows come ordered by subject and every subject has at least one (time > 0), so
-        # per-subject sums are a reduceat over the subject boundaries.
-        starts = np.searchsorted(design.subject, np.arange(data.n))
-        step = max(1, 2_000_000 // max(design.n_rows, 1))
+        # Per-subject sums of the rows; a subject may have none (an interval-censored
+        # event in (0, R] has no person-time before its interval).
+        by_subject = sparse.csr_matrix(
+            (np.ones(design.n_rows), (np.arange(design.n_rows), design.subject)),
+            shape=(design.n_rows, data.n))
+        step = max(1, 2_000_000 // max(design.n_rows + design.ic.exposure_on.size, 1))
         for c in range(n_chain):
             for lo in range(0, n_draw, step):
                 sl = slice(lo, lo + step)
-                eta = linear_predictor(base_np[c, sl], effect_np[c, sl],
-                                       None if beta_np is None else beta_np[c, sl], design,
+                beta_c = None if beta_np is None else beta_np[c, sl]
+                eta = linear_predictor(base_np[c, sl], effect_np[c, sl], beta_c, design,
                                        stratified=self.strata)
                 ll = design.events * eta - np.exp(eta) * design.exposure
-                out[c, sl] = np.add.reduceat(ll, starts, axis=-1)
+                out[c, sl] = (by_subject.T @ ll.T).T
+                if design.ic.n_rows:
+                    delta_h = interval_hazard(base_np[c, sl], effect_np[c, sl], beta_c,
+                                              design.ic, stratified=self.strata)
+                    out[c, sl] += interval_log_likelihood(delta_h, design.ic.flag)
         return xr.DataArray(out, dims=(*sample, N.SUBJECT),
                             coords={N.SUBJECT: np.asarray(data.id)}, name="log_likelihood")
+
+
+# The interval-censored inputs (pm.Data, present in every graph so that a compiled model
+# built without them refuses data with them by shape, and vice versa) and their dims.
+_INTERVAL_DIMS = {"ic_flag": IC_SUBJECT, "ic_exposure_off": (IC_SUBJECT, N.INTERVAL),
+                  "ic_exposure_on": (IC_SUBJECT, N.INTERVAL), "ic_stratum": IC_SUBJECT,
+                  "ic_covariates": (IC_SUBJECT, N.COVARIATE)}
+# Bounds of logit P(event by R | event-free at L): sigmoid(-700) ~ 1e-304 and
+# sigmoid(35) = 1 - 6e-16, the probabilities 0 and 1 to double precision.
+_LOGIT_MIN, _LOGIT_MAX = -700.0, 35.0
+
+
+def _interval_values(design: PEMDesign, *, stratified: bool) -> dict[str, np.ndarray]:
+    """pm.Data values of the interval-censored term (no rows when there is none)."""
+    ic = design.ic
+    values = {"ic_flag": ic.flag, "ic_exposure_off": ic.exposure_off,
+              "ic_exposure_on": ic.exposure_on}
+    if stratified:
+        values["ic_stratum"] = ic.stratum
+    if design.covariate_names:
+        values["ic_covariates"] = ic.x
+    return values
+
+
+class _GraphRows:
+    """The interval-censored inputs of a graph, under the attribute names of
+    :class:`~pexsurv.models.interval.IntervalRows`."""
+
+    def __init__(self, data_vars: Mapping[str, Any], *, stratified: bool) -> None:
+        self.exposure_off = data_vars["ic_exposure_off"]
+        self.exposure_on = data_vars["ic_exposure_on"]
+        self.stratum = data_vars["ic_stratum"] if stratified else None
+        self.x = data_vars.get("ic_covariates")
