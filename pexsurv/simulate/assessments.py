@@ -56,7 +56,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from pexsurv.data import TrialData
+from pexsurv.data import ORIGINS, TrialData
 from pexsurv.simulate.engine import _check_cutoff, _n_experimental, _positive
 
 __all__ = [
@@ -246,8 +246,9 @@ class AssessedTrial:
         interval: ``last_assessment`` for a progression, the death time for a death, and
         the censoring time for a censored patient), ``pfs_visit_time`` (progression dated
         at the visit, death at death, censored at the last assessment, or on day 1 after
-        the reference scan when there is none), ``pfs_midpoint_time`` (progression at the interval's midpoint) and
-        ``n_assessments`` (visits used by the rule up to the event or the cut).
+        the reference scan when there is none), ``pfs_midpoint_time`` (progression at
+        the interval's midpoint) and ``n_assessments`` (visits used by the rule up to the
+        event or the cut).
     visits : pandas.DataFrame
         Every assessment made by the cut, alive (``id``, ``time``, ``burden``,
         ``new_lesion``: a lesion appeared after randomization), whatever the rule
@@ -259,6 +260,8 @@ class AssessedTrial:
         (first after therapy start), ``death``, ``dropout``.
     params : dict
         Every input of :func:`simulate_assessments`.
+    schedule : numpy.ndarray
+        The latent visit times, one row per patient (NaN = missed), up to the horizon.
     """
 
     data: pd.DataFrame
@@ -318,9 +321,8 @@ class AssessedTrial:
             raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
         if dating not in DATINGS:
             raise ValueError(f"dating must be one of {DATINGS}, got {dating!r}")
-        if origin not in ("randomization", "treatment_start"):
-            raise ValueError("origin must be 'randomization' or 'treatment_start', got "
-                             f"{origin!r}")
+        if origin not in ORIGINS:
+            raise ValueError(f"origin must be one of {ORIGINS}, got {origin!r}")
         frame = self.data[self.data["baseline"] == baseline]
         time, event = {"true": ("pfs_true_time", "pfs_true_event"),
                        "visit": ("pfs_visit_time", "pfs_event"),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pexsurv.data import TrialData
+from pexsurv.data import ORIGINS, TrialData
 from pexsurv.diagnostics.hr_table import hr_table
 from pexsurv.fitting import CompiledModel, FitResult, SamplerConfig, compile_spec, fit
 from pexsurv.km import km_median
@@ -27,9 +27,6 @@ from pexsurv.models import PiecewiseExponential, median_survival
 from pexsurv.simulate.assessments import BASELINES, DATINGS, AssessedTrial
 
 __all__ = ["PFSDatingComparison", "compare_pfs_dating", "pfs_fit_summary"]
-
-ORIGINS = ("randomization", "treatment_start")
-
 
 @dataclass(frozen=True, eq=False)
 class PFSDatingComparison:
