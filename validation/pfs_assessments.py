@@ -27,7 +27,8 @@ Every number comes from the package's public code path:
   limit of each analysis.
 
 Replicates are appended to ``--csv`` as they finish; a re-run resumes after the last seed
-in it, so the study can be completed in several sessions within a time budget.
+in it, so the study can be completed in several sessions within a time budget. The report
+is rewritten; text after its ``HAND_WRITTEN`` marker (the reading of the numbers) is kept.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ check in 37 of 79 trials (a piece's log hazard wandering to -11)."""
 DATINGS = ("true", "visit", "midpoint", "interval")
 ARMS = ("car-t", "control")
 TRUTH_SEED = 900_000
+HAND_WRITTEN = "<!-- hand-written below: kept when the script re-runs -->"
 
 
 def pooled(sims: list[AssessedTrial]) -> AssessedTrial:
@@ -290,7 +292,9 @@ def main() -> None:
     c = c[c["seed"].isin(range(args.seed, args.seed + args.trials))]
     if args.png:
         plot(args.png, metrics(c, t))
-    args.out.write_text(report(args, c, t, warn_log, time.monotonic() - start))
+    kept = args.out.read_text().partition(HAND_WRITTEN)[2] if args.out.exists() else ""
+    text = report(args, c, t, warn_log, time.monotonic() - start)
+    args.out.write_text(text + (HAND_WRITTEN + kept if kept else ""))
     print(args.out.read_text())
 
 
