@@ -241,3 +241,105 @@ def test_graph_likelihood_matches_pointwise(options):
         graph.append(float(logp))
         pointwise.append(float(spec.pointwise_log_likelihood(posterior, data).sum()))
     np.testing.assert_allclose(np.diff(graph), np.diff(pointwise), rtol=1e-9, atol=1e-7)
+
+
+def test_one_interval_log_likelihood_matches_lifelines_exponential_mle():
+    """cuts=[] is an exponential model per arm: at lifelines' interval-censored MLE
+    (fit_interval_censoring, per arm) our log-likelihood equals lifelines' and is maximal."""
+    from lifelines import ExponentialFitter
+
+    data = load(assessed_trial(5, 300))
+    assert data.interval_censored.sum() > 100
+    spec = PiecewiseExponential(cuts=[])
+    upper = np.where(data.event == 1, data.time, np.inf)  # lifelines: inf = right-censored
+    rate, loglik = [], 0.0
+    for code in (0, 1):
+        m = data.arm == code
+        fitted = ExponentialFitter().fit_interval_censoring(data.time_lower[m], upper[m])
+        rate.append(1.0 / fitted.lambda_)
+        loglik += fitted.log_likelihood_
+
+    def ours(log_rate0: float, log_hr: float) -> float:
+        post = xr.Dataset({N.LOG_HAZARD_BASE: (("chain", "draw", "interval"), [[[log_rate0]]]),
+                           N.LOG_HR: (("chain", "draw"), [[log_hr]])})
+        return float(spec.pointwise_log_likelihood(post, data).sum())
+
+    at_mle = (np.log(rate[0]), np.log(rate[1] / rate[0]))
+    assert ours(*at_mle) == pytest.approx(loglik, abs=1e-6)
+    for step in ((0.01, 0.0), (-0.01, 0.0), (0.0, 0.01), (0.0, -0.01)):
+        assert ours(at_mle[0] + step[0], at_mle[1] + step[1]) < ours(*at_mle)
+
+
+# --------------------------------------------------------------------------- fitting
+TRUE_RATE, TRUE_HR = 0.25, 0.5
+CUTS = [1.5, 3.0, 6.0]
+
+
+@pytest.fixture(scope="module")
+def recovery():
+    """One large trial assessed every 6 weeks (+-1 week): the interval-censored fit and the
+    visit-dated fit of the same data, and a compiled model for re-use."""
+    from pexsurv.fitting import SamplerConfig, compile_spec, fit
+
+    data = load(assessed_trial(11, 800, rate=TRUE_RATE, hr=TRUE_HR, jitter=0.23))
+    spec = PiecewiseExponential(cuts=CUTS)
+    config = SamplerConfig(draws=500, tune=500, chains=2, seed=3, progress=False)
+    compiled = compile_spec(spec, data, config)
+    ic = fit(spec, data, compiled=compiled, sampler=config)
+    visit = fit(spec, data.date_events("visit"), sampler=config)
+    return {"data": data, "spec": spec, "config": config, "compiled": compiled, "ic": ic,
+            "visit": visit}
+
+
+def test_interval_censored_fit_recovers_truth_where_visit_dating_is_biased(recovery):
+    from pexsurv.models import median_survival
+
+    true_median = {"0": np.log(2) / TRUE_RATE, "1": np.log(2) / (TRUE_RATE * TRUE_HR)}
+    ic, visit = recovery["ic"], recovery["visit"]
+    assert ic.convergence.passed
+    hr = ic.posterior[N.HR].values.ravel()
+    assert np.quantile(hr, 0.025) < TRUE_HR < np.quantile(hr, 0.975)
+    med_ic, med_visit = median_survival(ic), median_survival(visit)
+    for arm, truth in true_median.items():
+        draws_ic = med_ic.sel(arm=arm).values.ravel()
+        draws_visit = med_visit.sel(arm=arm).values.ravel()
+        assert np.quantile(draws_ic, 0.025) < truth < np.quantile(draws_ic, 0.975)
+        # Visit dating moves every event to the visit that found it (on average about
+        # half a visit interval, 0.7 months, later): the median comes out too long.
+        assert np.median(draws_visit) - np.median(draws_ic) > 0.3
+        assert abs(np.median(draws_ic) - truth) < abs(np.median(draws_visit) - truth)
+        if arm == "0":  # the short control median: the bias exceeds the uncertainty
+            assert np.quantile(draws_visit, 0.025) > truth
+
+
+def test_compiled_model_is_reused_for_data_of_the_same_size(recovery):
+    from pexsurv.fitting import fit
+
+    other = load(assessed_trial(12, 800, rate=TRUE_RATE, hr=TRUE_HR, jitter=0.23))
+    assert other.n == recovery["data"].n
+    spec, config = recovery["spec"], recovery["config"]
+    reused = fit(spec, other, compiled=recovery["compiled"], sampler=config)
+    fresh = fit(spec, other, sampler=config)
+    np.testing.assert_array_equal(reused.posterior[N.LOG_HR].values,
+                                  fresh.posterior[N.LOG_HR].values)
+    # A graph built with the interval term refuses data without it, and vice versa,
+    # instead of keeping the old rows.
+    with pytest.raises(ValueError, match="same shape"):
+        fit(spec, other.date_events("visit"), compiled=recovery["compiled"], sampler=config)
+
+
+def test_per_patient_log_likelihood_of_a_fit_includes_the_interval_term(recovery):
+    from pexsurv.models.loglik import log_likelihood_tree
+
+    ic = recovery["ic"]
+    ll = log_likelihood_tree(ic)["log_likelihood"]["survival"]
+    data = recovery["data"]
+    assert ll.sizes["subject"] == data.n
+    # Every interval-censored subject's total is log P(L < T <= R) < 0, and the term
+    # differs from treating the event as censored at L.
+    censored_at_l = data.derive(np.ones(data.n, dtype=bool), event=np.where(
+        data.interval_censored, 0, data.event), time=data.time_lower.clip(1e-9),
+        time_lower=None)
+    ll_cens = ic.spec.pointwise_log_likelihood(ic.posterior, censored_at_l)
+    diff = (ll - ll_cens.values).values[..., data.interval_censored]
+    assert (diff < 0).all()
