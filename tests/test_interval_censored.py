@@ -343,3 +343,29 @@ def test_per_patient_log_likelihood_of_a_fit_includes_the_interval_term(recovery
     ll_cens = ic.spec.pointwise_log_likelihood(ic.posterior, censored_at_l)
     diff = (ll - ll_cens.values).values[..., data.interval_censored]
     assert (diff < 0).all()
+
+
+# --------------------------------------------------------------------------- PPC
+SCHEDULE = np.arange(1, 200) * 1.4
+
+
+def test_assessment_ppc_passes_the_true_schedule_and_fails_a_wrong_one(recovery):
+    from pexsurv.diagnostics.ppc import assessment_ppc
+
+    ic = recovery["ic"]
+    good = assessment_ppc(ic, SCHEDULE, jitter=0.23, n_draws=200, seed=1)
+    assert good.passed, good.text
+    assert good.table["observed"].sum() == recovery["data"].event.sum()
+    # Replicates assessed every 8 weeks instead of 6 put the events in other windows.
+    windows = (SCHEDULE[:13] + SCHEDULE[1:14]) / 2  # the true visit windows, to 19 months
+    wrong = assessment_ppc(ic, np.arange(1, 200) * 1.85, jitter=0.23, n_draws=200, seed=1,
+                           windows=windows)
+    assert not wrong.passed and wrong.p_value < 0.01, wrong.text
+
+
+def test_time_scale_checks_refuse_interval_censored_data(recovery):
+    from pexsurv.diagnostics.ppc import observed_vs_expected_events, posterior_predictive_survival
+
+    for check in (posterior_predictive_survival, observed_vs_expected_events):
+        with pytest.raises(ValueError, match="assessment_ppc"):
+            check(recovery["ic"], seed=1)
