@@ -355,13 +355,14 @@ class PiecewiseExponential(ModelSpec):
         rows = _GraphRows(data_vars, stratified=self.strata)
         flag = data_vars["ic_flag"]
         delta_h = interval_hazard(base, effect, beta, rows, stratified=self.strata, xp=pt)
-        safe = pt.switch(flag > 0, delta_h, 1.0)  # no log(0) (nor its gradient) on other rows
-        # logit P(T <= R | T > L) = Delta H + log(1 - exp(-Delta H)), clipped where the
-        # probability is 0 or 1 to double precision, so that neither branch of the
-        # Bernoulli log-density meets log(0).
-        logit = pt.clip(safe + pt.log(-pt.expm1(-safe)), _LOGIT_MIN, _LOGIT_MAX)
-        pm.Bernoulli(IC_EVENTS, logit_p=pt.switch(flag > 0, logit, _LOGIT_MIN), observed=flag,
-                     dims=IC_SUBJECT)
+        # Rows that carry the term; Delta H underflowing below 1e-300 (log hazards near
+        # -700) would give log(0) = -inf and NaN gradients, so such rows get the constant
+        # probability sigmoid(-700) ~ 1e-304 there, like the unflagged rows always.
+        live = (flag > 0) & (delta_h > _TINY)
+        safe = pt.switch(live, delta_h, 1.0)  # no log(0) (nor its gradient) on other rows
+        # logit P(T <= R | T > L) = Delta H + log(1 - exp(-Delta H))
+        logit = pt.switch(live, safe + pt.log1mexp(-safe), _LOGIT_MIN)
+        pm.Bernoulli(IC_EVENTS, logit_p=logit, observed=flag, dims=IC_SUBJECT)
 
     def _treatment_effect(self, priors: Mapping[str, Any]) -> pt.TensorVariable:
         """Log HR acting in each baseline interval, as a length-K tensor."""
@@ -431,9 +432,9 @@ class PiecewiseExponential(ModelSpec):
 _INTERVAL_DIMS = {"ic_flag": IC_SUBJECT, "ic_exposure_off": (IC_SUBJECT, N.INTERVAL),
                   "ic_exposure_on": (IC_SUBJECT, N.INTERVAL), "ic_stratum": IC_SUBJECT,
                   "ic_covariates": (IC_SUBJECT, N.COVARIATE)}
-# Bounds of logit P(event by R | event-free at L): sigmoid(-700) ~ 1e-304 and
-# sigmoid(35) = 1 - 6e-16, the probabilities 0 and 1 to double precision.
-_LOGIT_MIN, _LOGIT_MAX = -700.0, 35.0
+# The logit of P(event by R | event-free at L) where the term is absent or underflows:
+# sigmoid(-700) ~ 1e-304, a probability 0 that double precision still holds.
+_LOGIT_MIN, _TINY = -700.0, 1e-300
 
 
 def _interval_values(design: PEMDesign, *, stratified: bool) -> dict[str, np.ndarray]:

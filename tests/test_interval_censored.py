@@ -438,3 +438,15 @@ def test_sbc_detects_visit_dating(monkeypatch):
     assert not sbc.passed
     assert (sbc.table.loc[sbc.table.index.str.startswith("log_hazard_base"), "mean_rank"]
             > 0.7).any(), sbc.table
+
+
+def test_graph_log_density_and_gradient_stay_finite_at_extreme_hazards():
+    """Huge hazards (P(event in the interval) = 1 to double precision) and tiny ones
+    (Delta H ~ 1e-13) must not produce NaN or inf gradients, which NUTS reads as
+    divergences."""
+    data = load(assessed_trial(6, 40))
+    model = PiecewiseExponential(cuts=[2.0]).build(data)
+    logp, dlogp = model.compile_logp(), model.compile_dlogp()
+    for level in (8.0, 40.0, 600.0, -30.0, -750.0):
+        point = {"log_hazard_base": np.full(2, level), "log_hr": np.array(0.3)}
+        assert np.isfinite(logp(point)) and np.isfinite(dlogp(point)).all(), level
