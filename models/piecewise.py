@@ -223,8 +223,8 @@ class PiecewiseExponential(ModelSpec):
             # built; resolving priors must not pre-empt the error that says so.)
             reference = data.arm == 0
             events, exposure = data.event[reference].sum(), data.time[reference].sum()
-        if events == 0:
-            events, exposure = design.events.sum(), design.exposure.sum()
+        if events == 0:  # the pooled rate: all events over all person-time
+            events, exposure = data.event.sum(), data.time.sum()
         return data_driven_baseline(float(events), float(exposure))
 
     def resolved_priors(self, data: TrialData) -> dict[str, Any]:

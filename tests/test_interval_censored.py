@@ -450,3 +450,12 @@ def test_graph_log_density_and_gradient_stay_finite_at_extreme_hazards():
     for level in (8.0, 40.0, 600.0, -30.0, -750.0):
         point = {"log_hazard_base": np.full(2, level), "log_hr": np.array(0.3)}
         assert np.isfinite(logp(point)) and np.isfinite(dlogp(point)).all(), level
+
+
+def test_prior_centre_with_no_control_event_is_the_pooled_rate():
+    """No event in the control arm: the baseline prior centres on the pooled crude rate
+    (this raised UnboundLocalError for exposure='assigned')."""
+    df = pd.DataFrame({"t": [1.0, 2, 3, 4], "e": [0, 0, 1, 1], "a": [0, 0, 1, 1]})
+    data = TrialData.from_dataframe(df, time="t", event="e", arm="a")
+    centre = PiecewiseExponential(cuts=[]).data_driven_priors(data)
+    assert centre["log_hazard_base"]["mu"] == pytest.approx(np.log(2 / 10))
