@@ -40,6 +40,7 @@ from test_interval_censored import assessed_trial, load  # noqa: E402
 from pexsurv.diagnostics.convergence import ConvergenceWarning  # noqa: E402
 from pexsurv.fitting import SamplerConfig  # noqa: E402
 from pexsurv.models import PiecewiseExponential  # noqa: E402
+from pexsurv.priors import IndependentNormal  # noqa: E402
 from pexsurv.provenance import cpu_model, versions  # noqa: E402
 from pexsurv.workflows.sbc_interval import interval_censored_sbc  # noqa: E402
 
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--thin", type=int, default=10)
     parser.add_argument("--seed", type=int, default=20261130)
+    parser.add_argument("--baseline-sigma", type=float, default=None,
+                        help="sigma of the baseline prior (default: the model's default)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "sbc_interval.md")
     args = parser.parse_args(argv)
     command = shlex.join([".venv/bin/python", "benchmarks/sbc_interval.py", *sys.argv[1:]])
@@ -64,11 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
 
     data = load(assessed_trial(args.seed, args.n, rate=0.25, hr=0.5, every=EVERY, jitter=0.23))
+    priors = ({} if args.baseline_sigma is None
+              else {"log_hazard_base": IndependentNormal(sigma=args.baseline_sigma)})
     log(f"SBC: {args.n_sims} simulations, N = {data.n}, {args.chains} chains x {args.draws}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # counted and reported below
         sbc = interval_censored_sbc(
-            PiecewiseExponential(cuts=CUTS), data, args.n_sims,
+            PiecewiseExponential(cuts=CUTS, priors=priors), data, args.n_sims,
             visits=np.arange(1, 400) * EVERY, draws=args.draws, thin=args.thin,
             seed=args.seed, config=SamplerConfig(chains=args.chains, tune=args.tune))
     log(sbc.text)

@@ -459,3 +459,18 @@ def test_prior_centre_with_no_control_event_is_the_pooled_rate():
     data = TrialData.from_dataframe(df, time="t", event="e", arm="a")
     centre = PiecewiseExponential(cuts=[]).data_driven_priors(data)
     assert centre["log_hazard_base"]["mu"] == pytest.approx(np.log(2 / 10))
+
+
+def test_replicate_dating_and_window_counts_by_hand():
+    from pexsurv.diagnostics.ppc import _dated, _visit_matrix, _window_counts
+
+    # Two subjects with their own visits (NaN-padded): events at 0.5, 2.1 and 3.5.
+    visits = _visit_matrix(np.array([[1.0, 2.0, 3.0], [1.5, 3.0, np.nan]]), 2)
+    dated = _dated(np.array([[0.5, 2.1], [3.5, 3.5]]), np.array([[9.0, 9.0], [9.0, 2.5]]),
+                   visits[None])
+    # 0.5 -> 1.0; 2.1 -> 3.0; 3.5: after the last visit, not seen; 3.5 > end 2.5, not seen.
+    np.testing.assert_array_equal(dated, [[1.0, 3.0], [np.nan, np.nan]])
+    counts = _window_counts(dated, np.array([0, 1]), np.array([1.25, 2.5]))
+    assert counts[0].tolist() == [[1, 0, 0], [0, 0, 1]] and counts[1].sum() == 0
+    with pytest.raises(ValueError, match="increasing"):
+        _visit_matrix(np.array([2.0, 1.0]), 2)
