@@ -287,7 +287,15 @@ class PiecewiseExponential(ModelSpec):
             "arm_code": np.array([N.REFERENCE, N.EXPERIMENTAL]),
             "observed_events": design.events,
             "exposure": design.exposure,
+            # The rows' layout is data too: a compiled model re-used on other data of the
+            # same shapes must not keep the first data's intervals, arms and covariates.
+            "cell_interval": design.interval,
+            "cell_treat": design.treat,
         }
+        if self.strata:
+            values["cell_stratum"] = design.stratum
+        if design.covariate_names:
+            values["cell_covariates"] = design.x
         if self.strata:
             weights = np.bincount(data.stratum_index(), minlength=len(data.stratum_levels))
             values["stratum_weight"] = weights / weights.sum()
@@ -317,14 +325,15 @@ class PiecewiseExponential(ModelSpec):
         dims = {"arm_code": N.ARM, "stratum_weight": N.STRATUM, "period_of_interval": N.INTERVAL,
                 "observed_events": N.CELL, "exposure": N.CELL, "covariate_center": N.COVARIATE,
                 "covariate_scale": N.COVARIATE}
-        dims.update(_INTERVAL_DIMS)
+        dims.update(_CELL_DIMS, **_INTERVAL_DIMS)
         with pm.Model(coords=self.coords(design, data)) as model:
             # Constant data that derived quantities read after sampling, and the likelihood
             # inputs; prior hyper-parameters come from hyper_data below.
             data_vars = {name: pm.Data(name, values[name], dims=dims.get(name))
                          for name in ("cut_points", "arm_code", "stratum_weight",
                                       "period_of_interval", "observed_events", "exposure",
-                                      "covariate_center", "covariate_scale", *_INTERVAL_DIMS)
+                                      "covariate_center", "covariate_scale", *_CELL_DIMS,
+                                      *_INTERVAL_DIMS)
                          if name in values}
             events, exposure = data_vars["observed_events"], data_vars["exposure"]
 
@@ -342,7 +351,8 @@ class PiecewiseExponential(ModelSpec):
                                                  params=hyper_data(N.BETA, priors[N.BETA]))
                 beta = pm.Deterministic(N.BETA, beta_std / data_vars["covariate_scale"],
                                         dims=N.COVARIATE)
-            eta = linear_predictor(base, effect, beta, design, stratified=self.strata)
+            eta = linear_predictor(base, effect, beta, _GraphCells(data_vars),
+                                   stratified=self.strata)
             pm.Poisson("events", mu=pt.exp(eta) * exposure, observed=events, dims=N.CELL)
             if design.ic.n_rows:
                 self._interval_events(base, effect, beta, data_vars)
@@ -425,6 +435,22 @@ class PiecewiseExponential(ModelSpec):
                     out[c, sl] += interval_log_likelihood(delta_h, design.ic.flag)
         return xr.DataArray(out, dims=(*sample, N.SUBJECT),
                             coords={N.SUBJECT: np.asarray(data.id)}, name="log_likelihood")
+
+
+# The layout of the likelihood rows (pm.Data) and their dims.
+_CELL_DIMS = {"cell_interval": N.CELL, "cell_treat": N.CELL, "cell_stratum": N.CELL,
+              "cell_covariates": (N.CELL, N.COVARIATE)}
+
+
+class _GraphCells:
+    """The row layout inputs of a graph, under the attribute names of
+    :class:`~pexsurv.models.design.PEMDesign` that :func:`linear_predictor` reads."""
+
+    def __init__(self, data_vars: Mapping[str, Any]) -> None:
+        self.interval = data_vars["cell_interval"]
+        self.treat = data_vars["cell_treat"]
+        self.stratum = data_vars.get("cell_stratum")
+        self.x = data_vars.get("cell_covariates")
 
 
 # The interval-censored inputs (pm.Data, present in every graph so that a compiled model

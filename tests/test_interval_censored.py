@@ -474,3 +474,27 @@ def test_replicate_dating_and_window_counts_by_hand():
     assert counts[0].tolist() == [[1, 0, 0], [0, 0, 1]] and counts[1].sum() == 0
     with pytest.raises(ValueError, match="increasing"):
         _visit_matrix(np.array([2.0, 1.0]), 2)
+
+
+def test_compiled_model_reads_the_new_data_row_layout():
+    """Re-using a compiled model on data with the same number of likelihood rows but other
+    covariate values (or intervals, arms) must fit the new data: the row layout is pm.Data
+    (it was baked in as constants, and such a fit silently used the first data's
+    covariates: beta 0.84 instead of -0.44 here)."""
+    from pexsurv.fitting import SamplerConfig, compile_spec, fit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=100)
+    df = pd.DataFrame({"t": rng.exponential(5 * np.exp(-0.8 * x)), "e": 1,
+                       "a": np.arange(100) % 2, "x": x})
+    first = TrialData.from_dataframe(df, time="t", event="e", arm="a", covariates=["x"])
+    other = TrialData.from_dataframe(df.assign(x=-2 * x), time="t", event="e", arm="a",
+                                     covariates=["x"])
+    spec = PiecewiseExponential(cuts=[3.0], covariates=("x",))
+    assert spec.design(first).n_rows == spec.design(other).n_rows
+    config = SamplerConfig(draws=300, tune=300, chains=2, seed=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # short chains; equality matters
+        reused = fit(spec, other, compiled=compile_spec(spec, first, config), sampler=config)
+        fresh = fit(spec, other, sampler=config)
+    np.testing.assert_array_equal(reused.posterior[N.BETA].values, fresh.posterior[N.BETA].values)
