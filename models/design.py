@@ -267,6 +267,8 @@ def linear_predictor(base, effect, beta, design: PEMDesign, *, stratified: bool)
     beta : tensor or array ``(..., p)`` or None
         Covariate coefficients.
     design : PEMDesign
+        Or any object with its ``interval``, ``stratum``, ``treat`` and ``x`` (e.g. the
+        ``pm.Data`` inputs of a graph).
     stratified : bool
         Whether ``base`` carries a stratum axis.
     """
@@ -275,6 +277,6 @@ def linear_predictor(base, effect, beta, design: PEMDesign, *, stratified: bool)
     else:
         eta = base[..., design.interval]
     eta = eta + design.treat * effect[..., design.interval]
-    if beta is not None and design.x.shape[1] > 0:
+    if beta is not None:  # None exactly when there are no covariate columns
         eta = eta + (beta[..., None, :] * design.x).sum(axis=-1)
     return eta

@@ -223,8 +223,8 @@ class PiecewiseExponential(ModelSpec):
             # built; resolving priors must not pre-empt the error that says so.)
             reference = data.arm == 0
             events, exposure = data.event[reference].sum(), data.time[reference].sum()
-        if events == 0:
-            events, exposure = design.events.sum(), design.exposure.sum()
+        if events == 0:  # the pooled rate: all events over all person-time
+            events, exposure = data.event.sum(), data.time.sum()
         return data_driven_baseline(float(events), float(exposure))
 
     def resolved_priors(self, data: TrialData) -> dict[str, Any]:
@@ -287,7 +287,15 @@ class PiecewiseExponential(ModelSpec):
             "arm_code": np.array([N.REFERENCE, N.EXPERIMENTAL]),
             "observed_events": design.events,
             "exposure": design.exposure,
+            # The rows' layout is data too: a compiled model re-used on other data of the
+            # same shapes must not keep the first data's intervals, arms and covariates.
+            "cell_interval": design.interval,
+            "cell_treat": design.treat,
         }
+        if self.strata:
+            values["cell_stratum"] = design.stratum
+        if design.covariate_names:
+            values["cell_covariates"] = design.x
         if self.strata:
             weights = np.bincount(data.stratum_index(), minlength=len(data.stratum_levels))
             values["stratum_weight"] = weights / weights.sum()
@@ -317,14 +325,15 @@ class PiecewiseExponential(ModelSpec):
         dims = {"arm_code": N.ARM, "stratum_weight": N.STRATUM, "period_of_interval": N.INTERVAL,
                 "observed_events": N.CELL, "exposure": N.CELL, "covariate_center": N.COVARIATE,
                 "covariate_scale": N.COVARIATE}
-        dims.update(_INTERVAL_DIMS)
+        dims.update(_CELL_DIMS, **_INTERVAL_DIMS)
         with pm.Model(coords=self.coords(design, data)) as model:
             # Constant data that derived quantities read after sampling, and the likelihood
             # inputs; prior hyper-parameters come from hyper_data below.
             data_vars = {name: pm.Data(name, values[name], dims=dims.get(name))
                          for name in ("cut_points", "arm_code", "stratum_weight",
                                       "period_of_interval", "observed_events", "exposure",
-                                      "covariate_center", "covariate_scale", *_INTERVAL_DIMS)
+                                      "covariate_center", "covariate_scale", *_CELL_DIMS,
+                                      *_INTERVAL_DIMS)
                          if name in values}
             events, exposure = data_vars["observed_events"], data_vars["exposure"]
 
@@ -342,7 +351,8 @@ class PiecewiseExponential(ModelSpec):
                                                  params=hyper_data(N.BETA, priors[N.BETA]))
                 beta = pm.Deterministic(N.BETA, beta_std / data_vars["covariate_scale"],
                                         dims=N.COVARIATE)
-            eta = linear_predictor(base, effect, beta, design, stratified=self.strata)
+            eta = linear_predictor(base, effect, beta, _GraphCells(data_vars),
+                                   stratified=self.strata)
             pm.Poisson("events", mu=pt.exp(eta) * exposure, observed=events, dims=N.CELL)
             if design.ic.n_rows:
                 self._interval_events(base, effect, beta, data_vars)
@@ -355,13 +365,14 @@ class PiecewiseExponential(ModelSpec):
         rows = _GraphRows(data_vars, stratified=self.strata)
         flag = data_vars["ic_flag"]
         delta_h = interval_hazard(base, effect, beta, rows, stratified=self.strata, xp=pt)
-        safe = pt.switch(flag > 0, delta_h, 1.0)  # no log(0) (nor its gradient) on other rows
-        # logit P(T <= R | T > L) = Delta H + log(1 - exp(-Delta H)), clipped where the
-        # probability is 0 or 1 to double precision, so that neither branch of the
-        # Bernoulli log-density meets log(0).
-        logit = pt.clip(safe + pt.log(-pt.expm1(-safe)), _LOGIT_MIN, _LOGIT_MAX)
-        pm.Bernoulli(IC_EVENTS, logit_p=pt.switch(flag > 0, logit, _LOGIT_MIN), observed=flag,
-                     dims=IC_SUBJECT)
+        # Rows that carry the term; Delta H underflowing below 1e-300 (log hazards near
+        # -700) would give log(0) = -inf and NaN gradients, so such rows get the constant
+        # probability sigmoid(-700) ~ 1e-304 there, like the unflagged rows always.
+        live = (flag > 0) & (delta_h > _TINY)
+        safe = pt.switch(live, delta_h, 1.0)  # no log(0) (nor its gradient) on other rows
+        # logit P(T <= R | T > L) = Delta H + log(1 - exp(-Delta H))
+        logit = pt.switch(live, safe + pt.log1mexp(-safe), _LOGIT_MIN)
+        pm.Bernoulli(IC_EVENTS, logit_p=logit, observed=flag, dims=IC_SUBJECT)
 
     def _treatment_effect(self, priors: Mapping[str, Any]) -> pt.TensorVariable:
         """Log HR acting in each baseline interval, as a length-K tensor."""
@@ -426,14 +437,30 @@ class PiecewiseExponential(ModelSpec):
                             coords={N.SUBJECT: np.asarray(data.id)}, name="log_likelihood")
 
 
+# The layout of the likelihood rows (pm.Data) and their dims.
+_CELL_DIMS = {"cell_interval": N.CELL, "cell_treat": N.CELL, "cell_stratum": N.CELL,
+              "cell_covariates": (N.CELL, N.COVARIATE)}
+
+
+class _GraphCells:
+    """The row layout inputs of a graph, under the attribute names of
+    :class:`~pexsurv.models.design.PEMDesign` that :func:`linear_predictor` reads."""
+
+    def __init__(self, data_vars: Mapping[str, Any]) -> None:
+        self.interval = data_vars["cell_interval"]
+        self.treat = data_vars["cell_treat"]
+        self.stratum = data_vars.get("cell_stratum")
+        self.x = data_vars.get("cell_covariates")
+
+
 # The interval-censored inputs (pm.Data, present in every graph so that a compiled model
 # built without them refuses data with them by shape, and vice versa) and their dims.
 _INTERVAL_DIMS = {"ic_flag": IC_SUBJECT, "ic_exposure_off": (IC_SUBJECT, N.INTERVAL),
                   "ic_exposure_on": (IC_SUBJECT, N.INTERVAL), "ic_stratum": IC_SUBJECT,
                   "ic_covariates": (IC_SUBJECT, N.COVARIATE)}
-# Bounds of logit P(event by R | event-free at L): sigmoid(-700) ~ 1e-304 and
-# sigmoid(35) = 1 - 6e-16, the probabilities 0 and 1 to double precision.
-_LOGIT_MIN, _LOGIT_MAX = -700.0, 35.0
+# The logit of P(event by R | event-free at L) where the term is absent or underflows:
+# sigmoid(-700) ~ 1e-304, a probability 0 that double precision still holds.
+_LOGIT_MIN, _TINY = -700.0, 1e-300
 
 
 def _interval_values(design: PEMDesign, *, stratified: bool) -> dict[str, np.ndarray]:

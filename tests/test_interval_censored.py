@@ -3,6 +3,8 @@ independent computations, parameter recovery, the visit-scale PPC and SBC."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,9 @@ import xarray as xr
 from pexsurv import TrialData
 from pexsurv import _names as N
 from pexsurv.data import TrialDataError
+from pexsurv.diagnostics.convergence import ConvergenceWarning
 from pexsurv.models import PiecewiseExponential
+from pexsurv.priors import IndependentNormal, Normal
 
 
 # --------------------------------------------------------------------------- data model
@@ -241,3 +245,256 @@ def test_graph_likelihood_matches_pointwise(options):
         graph.append(float(logp))
         pointwise.append(float(spec.pointwise_log_likelihood(posterior, data).sum()))
     np.testing.assert_allclose(np.diff(graph), np.diff(pointwise), rtol=1e-9, atol=1e-7)
+
+
+def test_one_interval_log_likelihood_matches_lifelines_exponential_mle():
+    """cuts=[] is an exponential model per arm: at lifelines' interval-censored MLE
+    (fit_interval_censoring, per arm) our log-likelihood equals lifelines' and is maximal."""
+    from lifelines import ExponentialFitter
+
+    data = load(assessed_trial(5, 300))
+    assert data.interval_censored.sum() > 100
+    spec = PiecewiseExponential(cuts=[])
+    upper = np.where(data.event == 1, data.time, np.inf)  # lifelines: inf = right-censored
+    rate, loglik = [], 0.0
+    for code in (0, 1):
+        m = data.arm == code
+        fitted = ExponentialFitter().fit_interval_censoring(data.time_lower[m], upper[m])
+        rate.append(1.0 / fitted.lambda_)
+        loglik += fitted.log_likelihood_
+
+    def ours(log_rate0: float, log_hr: float) -> float:
+        post = xr.Dataset({N.LOG_HAZARD_BASE: (("chain", "draw", "interval"), [[[log_rate0]]]),
+                           N.LOG_HR: (("chain", "draw"), [[log_hr]])})
+        return float(spec.pointwise_log_likelihood(post, data).sum())
+
+    at_mle = (np.log(rate[0]), np.log(rate[1] / rate[0]))
+    assert ours(*at_mle) == pytest.approx(loglik, abs=1e-6)
+    for step in ((0.01, 0.0), (-0.01, 0.0), (0.0, 0.01), (0.0, -0.01)):
+        assert ours(at_mle[0] + step[0], at_mle[1] + step[1]) < ours(*at_mle)
+
+
+# --------------------------------------------------------------------------- fitting
+TRUE_RATE, TRUE_HR = 0.25, 0.5
+CUTS = [1.5, 3.0, 6.0]
+
+
+@pytest.fixture(scope="module")
+def recovery():
+    """One large trial assessed every 6 weeks (+-1 week): the interval-censored fit and the
+    visit-dated fit of the same data, and a compiled model for re-use."""
+    from pexsurv.fitting import SamplerConfig, compile_spec, fit
+
+    data = load(assessed_trial(11, 800, rate=TRUE_RATE, hr=TRUE_HR, jitter=0.23))
+    spec = PiecewiseExponential(cuts=CUTS)
+    config = SamplerConfig(draws=500, tune=500, chains=2, seed=3, progress=False)
+    compiled = compile_spec(spec, data, config)
+    ic = fit(spec, data, compiled=compiled, sampler=config)
+    visit = fit(spec, data.date_events("visit"), sampler=config)
+    return {"data": data, "spec": spec, "config": config, "compiled": compiled, "ic": ic,
+            "visit": visit}
+
+
+def test_interval_censored_fit_recovers_truth_where_visit_dating_is_biased(recovery):
+    from pexsurv.models import median_survival
+
+    true_median = {"0": np.log(2) / TRUE_RATE, "1": np.log(2) / (TRUE_RATE * TRUE_HR)}
+    ic, visit = recovery["ic"], recovery["visit"]
+    assert ic.convergence.passed
+    hr = ic.posterior[N.HR].values.ravel()
+    assert np.quantile(hr, 0.025) < TRUE_HR < np.quantile(hr, 0.975)
+    med_ic, med_visit = median_survival(ic), median_survival(visit)
+    for arm, truth in true_median.items():
+        draws_ic = med_ic.sel(arm=arm).values.ravel()
+        draws_visit = med_visit.sel(arm=arm).values.ravel()
+        assert np.quantile(draws_ic, 0.025) < truth < np.quantile(draws_ic, 0.975)
+        # Visit dating moves every event to the visit that found it (on average about
+        # half a visit interval, 0.7 months, later): the median comes out too long.
+        assert np.median(draws_visit) - np.median(draws_ic) > 0.3
+        assert abs(np.median(draws_ic) - truth) < abs(np.median(draws_visit) - truth)
+        if arm == "0":  # the short control median: the bias exceeds the uncertainty
+            assert np.quantile(draws_visit, 0.025) > truth
+
+
+def test_compiled_model_is_reused_for_data_of_the_same_size(recovery):
+    from pexsurv.fitting import fit
+
+    other = load(assessed_trial(12, 800, rate=TRUE_RATE, hr=TRUE_HR, jitter=0.23))
+    assert other.n == recovery["data"].n
+    spec, config = recovery["spec"], recovery["config"]
+    reused = fit(spec, other, compiled=recovery["compiled"], sampler=config)
+    fresh = fit(spec, other, sampler=config)
+    np.testing.assert_array_equal(reused.posterior[N.LOG_HR].values,
+                                  fresh.posterior[N.LOG_HR].values)
+    # A graph built with the interval term refuses data without it, and vice versa,
+    # instead of keeping the old rows.
+    with pytest.raises(ValueError, match="same shape"):
+        fit(spec, other.date_events("visit"), compiled=recovery["compiled"], sampler=config)
+
+
+def test_per_patient_log_likelihood_of_a_fit_includes_the_interval_term(recovery):
+    from pexsurv.models.loglik import log_likelihood_tree
+
+    ic = recovery["ic"]
+    ll = log_likelihood_tree(ic)["log_likelihood"]["survival"]
+    data = recovery["data"]
+    assert ll.sizes["subject"] == data.n
+    # Every interval-censored subject's total is log P(L < T <= R) < 0, and the term
+    # differs from treating the event as censored at L.
+    censored_at_l = data.derive(np.ones(data.n, dtype=bool), event=np.where(
+        data.interval_censored, 0, data.event), time=data.time_lower.clip(1e-9),
+        time_lower=None)
+    ll_cens = ic.spec.pointwise_log_likelihood(ic.posterior, censored_at_l)
+    diff = (ll - ll_cens.values).values[..., data.interval_censored]
+    assert (diff < 0).all()
+
+
+# --------------------------------------------------------------------------- PPC
+SCHEDULE = np.arange(1, 200) * 1.4
+
+
+def test_assessment_ppc_passes_the_true_schedule_and_fails_a_wrong_one(recovery):
+    from pexsurv.diagnostics.ppc import assessment_ppc
+
+    ic = recovery["ic"]
+    good = assessment_ppc(ic, SCHEDULE, jitter=0.23, n_draws=200, seed=1)
+    assert good.passed, good.text
+    assert good.table["observed"].sum() == recovery["data"].event.sum()
+    # Replicates assessed every 8 weeks instead of 6 put the events in other windows.
+    windows = (SCHEDULE[:13] + SCHEDULE[1:14]) / 2  # the true visit windows, to 19 months
+    wrong = assessment_ppc(ic, np.arange(1, 200) * 1.85, jitter=0.23, n_draws=200, seed=1,
+                           windows=windows)
+    assert not wrong.passed and wrong.p_value < 0.01, wrong.text
+
+
+def test_time_scale_checks_refuse_interval_censored_data(recovery):
+    from pexsurv.diagnostics.ppc import observed_vs_expected_events, posterior_predictive_survival
+
+    for check in (posterior_predictive_survival, observed_vs_expected_events):
+        with pytest.raises(ValueError, match="assessment_ppc"):
+            check(recovery["ic"], seed=1)
+
+
+# --------------------------------------------------------------------------- SBC
+def test_assess_records_the_visit_interval_or_the_last_visit():
+    from pexsurv.workflows.sbc_interval import assess
+
+    visits = [1.4, 2.8, 4.2]
+    lower, upper, event = assess(np.array([0.3, 1.4, 3.0, 5.0, 3.0]),
+                                 np.array([9.0, 9.0, 9.0, 9.0, 4.0]), visits)
+    # Found at 1.4 in (0, 1.4]; at exactly a visit: that visit; at 4.2 in (2.8, 4.2];
+    # after the last visit: censored at 4.2; follow-up ends at 4.0 before 4.2: censored
+    # at 2.8, the last time seen event-free.
+    assert lower.tolist() == [0.0, 0.0, 2.8, 4.2, 2.8]
+    assert upper.tolist() == [1.4, 1.4, 4.2, 4.2, 2.8]
+    assert event.tolist() == [1, 1, 1, 0, 0]
+    with pytest.raises(ValueError, match="before the first visit"):
+        assess(np.array([1.0]), np.array([1.0]), visits)
+
+
+SBC_PRIORS = {"log_hazard_base": IndependentNormal(mu=float(np.log(0.3)), sigma=0.5),
+              "log_hr": Normal(0.0, 0.5)}
+
+
+def _small_sbc(monkeypatch=None):
+    from pexsurv.fitting import SamplerConfig
+    from pexsurv.workflows.sbc_interval import interval_censored_sbc
+
+    template = load(assessed_trial(21, 80, rate=0.3, hr=0.7, every=1.4))
+    spec = PiecewiseExponential(cuts=[2.0], priors=SBC_PRIORS)
+    with warnings.catch_warnings():
+        # 2 x 200 draws miss the ESS threshold of a reported fit (400) by design; the
+        # ranks need only the 80 kept draws to be about independent (checked below).
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sbc = interval_censored_sbc(spec, template, 30, visits=np.arange(1, 40) * 1.4,
+                                    draws=200, thin=5, seed=5, progress=False,
+                                    config=SamplerConfig(chains=2, tune=300))
+    assert (sbc.fits["min_ess_bulk"] > sbc.max_rank).all()
+    assert (sbc.fits["divergences"] == 0).all()
+    return sbc
+
+
+def test_interval_censored_sbc_ranks_are_uniform():
+    sbc = _small_sbc()
+    assert sbc.ranks.shape == (30, 3) and sbc.max_rank == 80
+    assert sbc.passed, sbc.table
+    # Mean fractional ranks near 0.5: the interval-censored fit is unbiased for the truth.
+    assert sbc.table["mean_rank"].between(0.35, 0.65).all(), sbc.table
+
+
+def test_sbc_detects_visit_dating(monkeypatch):
+    """The same SBC with the replicates' events dated at the visit (no time_lower): the
+    hazards come out too low, the truths rank high, and the check fails."""
+    from pexsurv.workflows import sbc_interval
+
+    real = sbc_interval.assess
+
+    def visit_dated(t_event, t_end, visits):
+        _, upper, event = real(t_event, t_end, visits)
+        return upper, upper, event
+
+    monkeypatch.setattr(sbc_interval, "assess", visit_dated)
+    sbc = _small_sbc()
+    assert not sbc.passed
+    assert (sbc.table.loc[sbc.table.index.str.startswith("log_hazard_base"), "mean_rank"]
+            > 0.7).any(), sbc.table
+
+
+def test_graph_log_density_and_gradient_stay_finite_at_extreme_hazards():
+    """Huge hazards (P(event in the interval) = 1 to double precision) and tiny ones
+    (Delta H ~ 1e-13) must not produce NaN or inf gradients, which NUTS reads as
+    divergences."""
+    data = load(assessed_trial(6, 40))
+    model = PiecewiseExponential(cuts=[2.0]).build(data)
+    logp, dlogp = model.compile_logp(), model.compile_dlogp()
+    for level in (8.0, 40.0, 600.0, -30.0, -750.0):
+        point = {"log_hazard_base": np.full(2, level), "log_hr": np.array(0.3)}
+        assert np.isfinite(logp(point)) and np.isfinite(dlogp(point)).all(), level
+
+
+def test_prior_centre_with_no_control_event_is_the_pooled_rate():
+    """No event in the control arm: the baseline prior centres on the pooled crude rate
+    (this raised UnboundLocalError for exposure='assigned')."""
+    df = pd.DataFrame({"t": [1.0, 2, 3, 4], "e": [0, 0, 1, 1], "a": [0, 0, 1, 1]})
+    data = TrialData.from_dataframe(df, time="t", event="e", arm="a")
+    centre = PiecewiseExponential(cuts=[]).data_driven_priors(data)
+    assert centre["log_hazard_base"]["mu"] == pytest.approx(np.log(2 / 10))
+
+
+def test_replicate_dating_and_window_counts_by_hand():
+    from pexsurv.diagnostics.ppc import _dated, _visit_matrix, _window_counts
+
+    # Two subjects with their own visits (NaN-padded): events at 0.5, 2.1 and 3.5.
+    visits = _visit_matrix(np.array([[1.0, 2.0, 3.0], [1.5, 3.0, np.nan]]), 2)
+    dated = _dated(np.array([[0.5, 2.1], [3.5, 3.5]]), np.array([[9.0, 9.0], [9.0, 2.5]]),
+                   visits[None])
+    # 0.5 -> 1.0; 2.1 -> 3.0; 3.5: after the last visit, not seen; 3.5 > end 2.5, not seen.
+    np.testing.assert_array_equal(dated, [[1.0, 3.0], [np.nan, np.nan]])
+    counts = _window_counts(dated, np.array([0, 1]), np.array([1.25, 2.5]))
+    assert counts[0].tolist() == [[1, 0, 0], [0, 0, 1]] and counts[1].sum() == 0
+    with pytest.raises(ValueError, match="increasing"):
+        _visit_matrix(np.array([2.0, 1.0]), 2)
+
+
+def test_compiled_model_reads_the_new_data_row_layout():
+    """Re-using a compiled model on data with the same number of likelihood rows but other
+    covariate values (or intervals, arms) must fit the new data: the row layout is pm.Data
+    (it was baked in as constants, and such a fit silently used the first data's
+    covariates: beta 0.84 instead of -0.44 here)."""
+    from pexsurv.fitting import SamplerConfig, compile_spec, fit
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=100)
+    df = pd.DataFrame({"t": rng.exponential(5 * np.exp(-0.8 * x)), "e": 1,
+                       "a": np.arange(100) % 2, "x": x})
+    first = TrialData.from_dataframe(df, time="t", event="e", arm="a", covariates=["x"])
+    other = TrialData.from_dataframe(df.assign(x=-2 * x), time="t", event="e", arm="a",
+                                     covariates=["x"])
+    spec = PiecewiseExponential(cuts=[3.0], covariates=("x",))
+    assert spec.design(first).n_rows == spec.design(other).n_rows
+    config = SamplerConfig(draws=300, tune=300, chains=2, seed=1, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # short chains; equality matters
+        reused = fit(spec, other, compiled=compile_spec(spec, first, config), sampler=config)
+        fresh = fit(spec, other, sampler=config)
+    np.testing.assert_array_equal(reused.posterior[N.BETA].values, fresh.posterior[N.BETA].values)
