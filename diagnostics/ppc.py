@@ -1,5 +1,6 @@
-"""Posterior predictive checks: Kaplan-Meier curves against replicate trials, and observed
-against expected events per interval.
+"""Posterior predictive checks: Kaplan-Meier curves against replicate trials, observed
+against expected events per interval, and (for events found at scheduled assessments)
+progressions per visit window against replicates of the assessment process.
 
 Replicate trials are simulated from the fitted piecewise-exponential hazards of each
 subject (arm, stratum and covariates as in the model) and censored as the real trial
@@ -31,15 +32,23 @@ from pexsurv.check import CheckResult
 from pexsurv.data import TrialData
 from pexsurv.defaults import CI_PROB, interval_bounds
 from pexsurv.diagnostics.replicate import SubjectHazards, censoring_times, event_times
-from pexsurv.intervals import exposure_matrix, exposure_table, interval_index, validate_cuts
+from pexsurv.intervals import (
+    exposure_matrix,
+    exposure_table,
+    interval_index,
+    interval_labels,
+    validate_cuts,
+)
 from pexsurv.km import kaplan_meier, km_survival_at
 
 if TYPE_CHECKING:
     from pexsurv.fitting import FitResult
 
 __all__ = [
+    "AssessmentCheck",
     "EventsCheck",
     "SurvivalPPC",
+    "assessment_ppc",
     "observed_vs_expected_events",
     "posterior_predictive_survival",
 ]
@@ -54,6 +63,17 @@ def _chunks(n: int, values_per_item: int) -> Iterator[slice]:
     step = max(1, _CHUNK_VALUES // max(values_per_item, 1))
     for lo in range(0, n, step):
         yield slice(lo, min(lo + step, n))
+
+
+def _refuse_interval_censored(data: TrialData, what: str) -> None:
+    """Checks on the time scale compare exact event times; interval-censored events have
+    none (their time is the visit that found them), so the check would fail a correct
+    model."""
+    if data.interval_censored.any():
+        raise ValueError(
+            f"{what} compares exact event times, and {int(data.interval_censored.sum())} "
+            "event(s) are interval-censored (dated at the visit that found them): use "
+            "assessment_ppc(result, visits=...), which replicates the assessment process")
 
 
 def _replicate_km(hazards: SubjectHazards, data: TrialData, samples: np.ndarray,
@@ -195,7 +215,8 @@ def posterior_predictive_survival(
     Raises
     ------
     ValueError
-        For fits other than assigned-exposure piecewise-exponential models.
+        For fits other than assigned-exposure piecewise-exponential models, and for data
+        with interval-censored events (use :func:`assessment_ppc`).
 
     Examples
     --------
@@ -207,6 +228,7 @@ def posterior_predictive_survival(
         raise ValueError(f"n_draws must be >= 1, got {n_draws}")
     lo_q, hi_q = interval_bounds(ci_prob, "ci_prob")
     data = result.data
+    _refuse_interval_censored(data, "the Kaplan-Meier posterior predictive check")
     hazards = SubjectHazards.from_result(result)
     if times is None:
         grid = np.linspace(0.0, float(data.time.max()), _GRID_POINTS + 1)[1:]
@@ -380,6 +402,7 @@ def observed_vs_expected_events(
     """
     lo_q, hi_q = interval_bounds(ci_prob, "ci_prob")
     data = result.data
+    _refuse_interval_censored(data, "observed_vs_expected_events")
     hazards = SubjectHazards.from_result(result)
     check_cuts = hazards.cuts if cuts is None else validate_cuts(cuts)
     observed = exposure_table(data, check_cuts, by=(N.ARM,))
@@ -405,3 +428,222 @@ def observed_vs_expected_events(
                        & (table["observed"] <= table["predicted_upper"]))
     return EventsCheck(passed=p_value >= min_p_value, table=table, p_value=p_value,
                        ci_prob=ci_prob, min_p_value=min_p_value)
+
+
+# --------------------------------------------------------------------------- assessment visits
+@dataclass(frozen=True)
+class AssessmentCheck(CheckResult):
+    """Outcome of :func:`assessment_ppc`.
+
+    Attributes
+    ----------
+    passed : bool
+        ``p_value`` is at least ``min_p_value``.
+    table : pandas.DataFrame
+        One row per visit window and arm: ``window``, ``arm``, ``observed`` (events dated
+        in the window), ``replicated`` (mean over replicate trials),
+        ``replicated_lower``/``replicated_upper`` (their ``ci_prob`` interval) and
+        ``inside``.
+    p_value : float
+        Posterior predictive p-value of ``sum (count - mean)^2 / mean`` over cells with a
+        positive replicate mean: the share of replicate trials at least as far from the
+        replicate mean as the observed counts.
+    n_draws : int
+    ci_prob, min_p_value : float
+    schedule : str
+        The visit schedule the replicates were assessed at.
+    name : str
+    """
+
+    passed: bool
+    table: pd.DataFrame
+    p_value: float
+    n_draws: int
+    ci_prob: float
+    min_p_value: float
+    schedule: str
+    name: str = "assessment_ppc"
+
+    @property
+    def text(self) -> str:
+        verdict = "passed" if self.passed else "FAILED"
+        n_out = int((~self.table["inside"]).sum())
+        return (f"Events per visit window {verdict}: posterior predictive p-value "
+                f"{self.p_value:.3f} (threshold {self.min_p_value}) over {self.n_draws} "
+                f"replicate trials assessed {self.schedule}; {n_out} of {len(self.table)} "
+                f"window x arm cells outside their {self.ci_prob:.0%} interval.")
+
+    def plot(self) -> Figure:
+        """Observed events per visit window and the replicate intervals, one panel per
+        arm. Returns a :class:`matplotlib.figure.Figure` not registered with pyplot."""
+        arms = list(pd.unique(self.table["arm"]))
+        fig = Figure(figsize=(5.0 * len(arms), 4.0), layout="constrained")
+        axes = fig.subplots(1, len(arms), sharey=True, squeeze=False)[0]
+        for i, (ax, arm) in enumerate(zip(axes, arms, strict=True)):
+            rows = self.table[self.table["arm"] == arm]
+            x = np.arange(len(rows))
+            mean = rows["replicated"].to_numpy()
+            ax.errorbar(x, mean, yerr=[mean - rows["replicated_lower"],
+                                       rows["replicated_upper"] - mean],
+                        fmt="s", color=f"C{i}", capsize=3,
+                        label=f"replicated ({self.ci_prob:.0%})")
+            ax.plot(x, rows["observed"], "o", color="black", label="observed")
+            ax.set_xticks(x, rows["window"], rotation=60, fontsize="small")
+            ax.set(title=f"arm {arm}", xlabel="visit window")
+        axes[0].set_ylabel("events dated in the window")
+        axes[0].legend(fontsize="small")
+        return fig
+
+
+def _visit_matrix(visits: np.ndarray, n: int) -> np.ndarray:
+    """Visit times as ``(n, m)`` (one schedule for all, or one row per subject), checked."""
+    v = np.asarray(visits, dtype=float)
+    if v.ndim == 1:
+        v = np.broadcast_to(v, (n, v.size))
+    if v.ndim != 2 or v.shape[0] != n or v.shape[1] == 0:
+        raise ValueError(f"visits must be one schedule (1-D) or one row of visit times per "
+                         f"subject, shape ({n}, m); got shape {np.shape(visits)}")
+    present = v[~np.isnan(v)]
+    if (present <= 0).any() or not np.isfinite(present).all():
+        raise ValueError("visit times must be finite and > 0 (NaN pads shorter rows)")
+    if (np.diff(np.where(np.isnan(v), np.inf, v), axis=1) < 0).any():
+        raise ValueError("visit times must be increasing along each row")
+    return v
+
+
+def _window_edges(visits: np.ndarray, end: float) -> np.ndarray:
+    """Window boundaries halfway between consecutive typical (median) visits, up to the
+    first visit after ``end`` (the longest follow-up); the last window is open."""
+    typical = np.nanmedian(visits, axis=0)
+    typical = typical[:np.searchsorted(typical, end, side="left") + 1]
+    return (typical[:-1] + typical[1:]) / 2
+
+
+def _dated(t_event: np.ndarray, t_censor: np.ndarray, visits: np.ndarray) -> np.ndarray:
+    """Each event time dated at the first visit at or after it and no later than the end
+    of follow-up; NaN when no such visit (the event is not seen: censored).
+    ``t_event``/``t_censor`` ``(draws, n)``, ``visits`` ``(draws or 1, n, m)``."""
+    v = np.where(np.isnan(visits), np.inf, visits)
+    after = v >= t_event[..., None]
+    first = np.take_along_axis(v, after.argmax(axis=-1)[..., None], axis=-1)[..., 0]
+    seen = after.any(axis=-1) & (first <= t_censor)
+    return np.where(seen, first, np.nan)
+
+
+def _window_counts(dated: np.ndarray, arm: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Events per (row, arm, window) from dated times (NaN = no event)."""
+    lead = dated.shape[:-1]
+    window = np.searchsorted(edges, dated, side="left")
+    code = np.where(np.isnan(dated), -1, arm.astype(np.int64) * (edges.size + 1) + window)
+    flat = code.reshape(-1, code.shape[-1])
+    out = np.zeros((flat.shape[0], 2 * (edges.size + 1)))
+    rows = np.repeat(np.arange(flat.shape[0]), flat.shape[1])
+    ok = flat.reshape(-1) >= 0
+    np.add.at(out, (rows[ok], flat.reshape(-1)[ok]), 1.0)
+    return out.reshape(*lead, 2, edges.size + 1)
+
+
+def assessment_ppc(
+    result: FitResult,
+    visits: Sequence[float] | np.ndarray,
+    *,
+    jitter: float = 0.0,
+    windows: Sequence[float] | np.ndarray | None = None,
+    n_draws: int = 200,
+    seed: int | None = None,
+    ci_prob: float = CI_PROB,
+    min_p_value: float = 0.05,
+) -> AssessmentCheck:
+    """Events per visit window and arm against replicate trials assessed like the real one.
+
+    Progression found at scheduled assessments is dated at the visit that found it, so
+    its observed times cluster at the visits. For each of ``n_draws`` posterior draws,
+    every subject gets a new event time from the fitted hazards (arm, stratum,
+    covariates), a follow-up end as in :func:`posterior_predictive_survival` (censored
+    subjects at their observed time; subjects with an event at ``data.censor_time`` or a
+    reverse Kaplan-Meier draw beyond their event), and assessments at ``visits`` (each
+    shifted by an independent uniform ``+-jitter`` per replicate): the event is dated at
+    the first visit at or after it, if that visit comes before the follow-up end, and
+    is otherwise not seen. Observed and replicate events are counted per visit window
+    and arm.
+
+    Parameters
+    ----------
+    result : FitResult
+        A :class:`~pexsurv.models.PiecewiseExponential` fit with ``exposure="assigned"``,
+        typically of data with interval-censored events (any data work).
+    visits : array_like
+        The assessment schedule: one sequence of visit times for everyone (e.g. every 6
+        weeks), or one row per subject (NaN-padded) of planned visit times. Visits must
+        extend over the follow-up: events after the last visit are not seen.
+    jitter : float
+        Half-width of the uniform scatter of each replicate visit around its schedule
+        (visit windows in protocols are typically +-1 week).
+    windows : array_like, optional
+        Boundaries of the visit windows that events are counted in (default: halfway
+        between consecutive scheduled visits, so each window holds one visit, up to the
+        longest follow-up).
+    n_draws : int
+        Replicate trials.
+    seed : int, optional
+        Seed of the replicate simulation.
+    ci_prob : float
+        Probability of the replicate intervals.
+    min_p_value : float
+        The check passes when the p-value is at least this.
+
+    Returns
+    -------
+    AssessmentCheck
+
+    Examples
+    --------
+    >>> check = assessment_ppc(result, visits=np.arange(1, 40) * 1.4, jitter=0.23,
+    ...                        seed=1)  # doctest: +SKIP
+    >>> check.table[["window", "arm", "observed", "replicated"]]  # doctest: +SKIP
+    """
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}")
+    if not (np.isfinite(jitter) and jitter >= 0):
+        raise ValueError(f"jitter must be a finite number >= 0, got {jitter!r}")
+    lo_q, hi_q = interval_bounds(ci_prob, "ci_prob")
+    data = result.data
+    schedule = _visit_matrix(visits, data.n)
+    edges = (_window_edges(schedule, float(data.time.max())) if windows is None
+             else validate_cuts(windows))
+    hazards = SubjectHazards.from_result(result)
+    rng = np.random.default_rng(seed)
+    samples = np.sort(rng.choice(hazards.n_samples, size=n_draws,
+                                 replace=n_draws > hazards.n_samples))
+    replicated = np.empty((n_draws, 2, edges.size + 1))
+    for sl in _chunks(n_draws, data.n * max(schedule.shape[1], hazards.cuts.size + 1)):
+        t_event = event_times(np.exp(hazards.log_rates(samples[sl])), hazards.cuts, rng)
+        t_censor = censoring_times(data, t_event.shape[0], rng)
+        v = schedule[None] + (rng.uniform(-jitter, jitter, (t_event.shape[0], *schedule.shape))
+                              if jitter > 0 else 0.0)
+        replicated[sl] = _window_counts(_dated(t_event, t_censor, v), data.arm, edges)
+    observed = _window_counts(np.where(data.event == 1, data.time, np.nan), data.arm, edges)
+    mean = replicated.mean(axis=0)
+    keep = mean > 0
+    t_obs = ((observed - mean)[keep] ** 2 / mean[keep]).sum()
+    t_rep = ((replicated - mean)[:, keep] ** 2 / mean[keep]).sum(axis=-1)
+    p_value = float((t_rep >= t_obs).mean())
+    labels = interval_labels(edges)
+    table = pd.DataFrame({
+        "window": np.tile(labels, 2),
+        "arm": np.repeat(list(data.arms), len(labels)),
+        "observed": observed.reshape(-1),
+        "replicated": mean.reshape(-1),
+        "replicated_lower": np.quantile(replicated, lo_q, axis=0,
+                                        method="inverted_cdf").reshape(-1),
+        "replicated_upper": np.quantile(replicated, hi_q, axis=0,
+                                        method="inverted_cdf").reshape(-1),
+    })
+    table["inside"] = ((table["observed"] >= table["replicated_lower"])
+                       & (table["observed"] <= table["replicated_upper"]))
+    text = ("at one schedule" if np.asarray(visits).ndim == 1 else "at per-subject visits")
+    if jitter > 0:
+        text += f" +-{jitter:g}"
+    return AssessmentCheck(passed=p_value >= min_p_value, table=table, p_value=p_value,
+                           n_draws=n_draws, ci_prob=ci_prob, min_p_value=min_p_value,
+                           schedule=text)

@@ -7,6 +7,10 @@ statistics, so the cost does not grow with the number of patients) or *episode-i
 (one row per subject, therapy episode and interval: needed for numeric covariates and
 for per-patient log-likelihoods). Both give the same posterior; tests check it.
 
+Interval-censored events (``TrialData.time_lower``) enter the rows as subjects censored at
+their interval's start, plus the per-subject term of :mod:`pexsurv.models.interval`
+(``PEMDesign.ic``).
+
 The linear predictor is written once (:func:`linear_predictor`) with ``...`` indexing, so
 that the same code runs on PyTensor variables inside the model and on NumPy posterior
 draws afterwards.
@@ -23,6 +27,7 @@ import pandas as pd
 from pexsurv import _names as N
 from pexsurv.data import TrialData
 from pexsurv.intervals import cell_statistics, exposure_matrix, interval_index, split_episodes
+from pexsurv.models.interval import IntervalRows, interval_rows
 
 __all__ = ["PEMDesign", "build_design", "covariate_matrix", "covariate_scaling", "linear_predictor"]
 
@@ -128,6 +133,9 @@ class PEMDesign:
         Event count and person-time per row.
     subject : numpy.ndarray or None
         Subject position per row (episode rows only).
+    ic : IntervalRows
+        The per-subject term of interval-censored events (no rows when there are none);
+        the rows above hold those subjects as censored at ``time_lower``.
     cuts : numpy.ndarray
     strata, covariate_names : tuple of str
     aggregated : bool
@@ -146,6 +154,7 @@ class PEMDesign:
     aggregated: bool
     x_center: np.ndarray
     x_scale: np.ndarray
+    ic: IntervalRows
 
     @property
     def n_rows(self) -> int:
@@ -161,6 +170,18 @@ def _episodes(data: TrialData, cuts: np.ndarray, exposure: str):
     pos = pd.Index(data.id).get_indexer(ep[N.COL_SUBJECT])
     return (pos, ep[N.COL_START].to_numpy(), ep[N.COL_STOP].to_numpy(),
             ep[N.COL_EVENT].to_numpy(), ep[N.COL_ON_EXPERIMENTAL].to_numpy(dtype=float))
+
+
+def _until_interval_start(data: TrialData, subj: np.ndarray, start: np.ndarray, stop: np.ndarray,
+                          event: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Episodes of interval-censored subjects cut at ``time_lower``, without the event:
+    their ``S(L)`` factor is that of a subject censored there (episodes after it become
+    empty and carry no person-time)."""
+    ic = data.interval_censored[subj]
+    if not ic.any():
+        return start, stop, event
+    stop = np.where(ic, np.minimum(stop, data.time_lower[subj]), stop)
+    return np.minimum(start, stop), stop, np.where(ic, 0, event)
 
 
 def build_design(
@@ -201,7 +222,10 @@ def build_design(
         )
     strata_codes = data.stratum_index() if stratified else np.zeros(data.n, dtype=np.int64)
     strata = data.stratum_levels if stratified else ("all",)
-    subj, start, stop, event, treat = _episodes(data, cuts, exposure)
+    episodes = _episodes(data, cuts, exposure)
+    ic = interval_rows(data, cuts, episodes, strata_codes, x_subj)
+    subj, start, stop, event, treat = episodes
+    start, stop, event = _until_interval_start(data, subj, start, stop, event)
     k = cuts.size + 1
 
     if aggregate:
@@ -215,6 +239,7 @@ def build_design(
             treat=uniq[rows, 1], x=uniq[rows, 2:], events=events.reshape(-1),
             exposure=expo.reshape(-1), subject=None, cuts=cuts, strata=strata,
             covariate_names=tuple(names), aggregated=True, x_center=x_center, x_scale=x_scale,
+            ic=ic,
         )
 
     expo = exposure_matrix(start, stop, cuts)  # (episodes, K)
@@ -226,7 +251,7 @@ def build_design(
         interval=interval, stratum=strata_codes[subj][ep_idx], treat=treat[ep_idx],
         x=x_subj[subj][ep_idx], events=ev[ep_idx, interval], exposure=expo[ep_idx, interval],
         subject=subj[ep_idx], cuts=cuts, strata=strata, covariate_names=tuple(names),
-        aggregated=False, x_center=x_center, x_scale=x_scale,
+        aggregated=False, x_center=x_center, x_scale=x_scale, ic=ic,
     )
 
 
@@ -242,6 +267,8 @@ def linear_predictor(base, effect, beta, design: PEMDesign, *, stratified: bool)
     beta : tensor or array ``(..., p)`` or None
         Covariate coefficients.
     design : PEMDesign
+        Or any object with its ``interval``, ``stratum``, ``treat`` and ``x`` (e.g. the
+        ``pm.Data`` inputs of a graph).
     stratified : bool
         Whether ``base`` carries a stratum axis.
     """
@@ -250,6 +277,6 @@ def linear_predictor(base, effect, beta, design: PEMDesign, *, stratified: bool)
     else:
         eta = base[..., design.interval]
     eta = eta + design.treat * effect[..., design.interval]
-    if beta is not None and design.x.shape[1] > 0:
+    if beta is not None:  # None exactly when there are no covariate columns
         eta = eta + (beta[..., None, :] * design.x).sum(axis=-1)
     return eta

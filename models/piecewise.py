@@ -11,12 +11,19 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from scipy import sparse
 
 from pexsurv import _names as N
 from pexsurv.data import TrialData
 from pexsurv.intervals import interval_labels, validate_cuts
 from pexsurv.models.base import ModelSpec
 from pexsurv.models.design import EXPOSURES, PEMDesign, build_design, linear_predictor
+from pexsurv.models.interval import (
+    IC_EVENTS,
+    IC_SUBJECT,
+    interval_hazard,
+    interval_log_likelihood,
+)
 from pexsurv.priors import (
     HalfNormal,
     IndependentNormal,
@@ -89,6 +96,20 @@ class PiecewiseExponential(ModelSpec):
     likelihood : {"auto", "aggregated", "episodes"}
         Sufficient statistics per cell (``auto`` uses them whenever no numeric covariate
         forbids it) or one row per subject-episode-interval.
+
+    Notes
+    -----
+    **Interval-censored events.** When the data hold events known only to lie in
+    ``(time_lower, time]`` (:attr:`pexsurv.TrialData.time_lower`, e.g. progression found
+    at a scheduled assessment), the model uses the interval-censored likelihood
+    ``log{S(time_lower) - S(time)}`` for them, automatically and with every option above
+    (see :mod:`pexsurv.models.interval`): no setting asks for it. For the usual
+    visit-dated analysis pass ``data.date_events("visit")``, for midpoint imputation
+    ``data.date_events("midpoint")``. In the graph such an event is the observation
+    ``interval_events = 1`` of a Bernoulli with probability
+    ``P(T <= time | T > time_lower) = 1 - exp(-(H(time) - H(time_lower)))``, the subject
+    being censored at ``time_lower`` in the Poisson rows. A compiled model serves data with
+    the same number of subjects and the same presence of interval-censored events.
 
     Examples
     --------
@@ -189,6 +210,8 @@ class PiecewiseExponential(ModelSpec):
         from it and pulled the log HR towards 0 in small trials (issue 10). With no event
         in the reference person-time its crude rate is 0; the pooled rate is used then.
         """
+        # A crude rate: interval-censored events count at the visit that found them.
+        data = data.date_events("visit")
         if self.exposure == "received" and (data.treatment_start is not None
                                             or data.switch_time is not None):
             # Cells by treatment state only: covariates and strata do not change the totals.
@@ -200,8 +223,8 @@ class PiecewiseExponential(ModelSpec):
             # built; resolving priors must not pre-empt the error that says so.)
             reference = data.arm == 0
             events, exposure = data.event[reference].sum(), data.time[reference].sum()
-        if events == 0:
-            events, exposure = design.events.sum(), design.exposure.sum()
+        if events == 0:  # the pooled rate: all events over all person-time
+            events, exposure = data.event.sum(), data.time.sum()
         return data_driven_baseline(float(events), float(exposure))
 
     def resolved_priors(self, data: TrialData) -> dict[str, Any]:
@@ -245,6 +268,7 @@ class PiecewiseExponential(ModelSpec):
             coords[N.STRATUM] = list(design.strata)
         if design.covariate_names:
             coords[N.COVARIATE] = list(design.covariate_names)
+        coords[IC_SUBJECT] = list(np.asarray(data.id)[:design.ic.n_rows])
         if self.effect == "piecewise":
             ec = self.cut_array if self.effect_cuts is None else np.asarray(self.effect_cuts)
             coords[N.PERIOD] = interval_labels(ec)
@@ -263,7 +287,15 @@ class PiecewiseExponential(ModelSpec):
             "arm_code": np.array([N.REFERENCE, N.EXPERIMENTAL]),
             "observed_events": design.events,
             "exposure": design.exposure,
+            # The rows' layout is data too: a compiled model re-used on other data of the
+            # same shapes must not keep the first data's intervals, arms and covariates.
+            "cell_interval": design.interval,
+            "cell_treat": design.treat,
         }
+        if self.strata:
+            values["cell_stratum"] = design.stratum
+        if design.covariate_names:
+            values["cell_covariates"] = design.x
         if self.strata:
             weights = np.bincount(data.stratum_index(), minlength=len(data.stratum_levels))
             values["stratum_weight"] = weights / weights.sum()
@@ -272,6 +304,7 @@ class PiecewiseExponential(ModelSpec):
         if design.covariate_names:
             values["covariate_center"] = design.x_center
             values["covariate_scale"] = design.x_scale
+        values.update(_interval_values(design, stratified=self.strata))
         for key, prior in priors.items():
             values.update(hyper_values(key, prior))
         return values
@@ -292,13 +325,15 @@ class PiecewiseExponential(ModelSpec):
         dims = {"arm_code": N.ARM, "stratum_weight": N.STRATUM, "period_of_interval": N.INTERVAL,
                 "observed_events": N.CELL, "exposure": N.CELL, "covariate_center": N.COVARIATE,
                 "covariate_scale": N.COVARIATE}
+        dims.update(_CELL_DIMS, **_INTERVAL_DIMS)
         with pm.Model(coords=self.coords(design, data)) as model:
             # Constant data that derived quantities read after sampling, and the likelihood
             # inputs; prior hyper-parameters come from hyper_data below.
             data_vars = {name: pm.Data(name, values[name], dims=dims.get(name))
                          for name in ("cut_points", "arm_code", "stratum_weight",
                                       "period_of_interval", "observed_events", "exposure",
-                                      "covariate_center", "covariate_scale")
+                                      "covariate_center", "covariate_scale", *_CELL_DIMS,
+                                      *_INTERVAL_DIMS)
                          if name in values}
             events, exposure = data_vars["observed_events"], data_vars["exposure"]
 
@@ -316,9 +351,28 @@ class PiecewiseExponential(ModelSpec):
                                                  params=hyper_data(N.BETA, priors[N.BETA]))
                 beta = pm.Deterministic(N.BETA, beta_std / data_vars["covariate_scale"],
                                         dims=N.COVARIATE)
-            eta = linear_predictor(base, effect, beta, design, stratified=self.strata)
+            eta = linear_predictor(base, effect, beta, _GraphCells(data_vars),
+                                   stratified=self.strata)
             pm.Poisson("events", mu=pt.exp(eta) * exposure, observed=events, dims=N.CELL)
+            if design.ic.n_rows:
+                self._interval_events(base, effect, beta, data_vars)
         return model
+
+    def _interval_events(self, base, effect, beta, data_vars: Mapping[str, Any]) -> None:
+        """The interval-censored term: ``log(1 - exp(-Delta H))`` per flagged subject, as
+        the observation 1 of a Bernoulli (so that prior and posterior predictive sampling
+        know it, unlike a Potential); unflagged rows observe 0 with probability ~0."""
+        rows = _GraphRows(data_vars, stratified=self.strata)
+        flag = data_vars["ic_flag"]
+        delta_h = interval_hazard(base, effect, beta, rows, stratified=self.strata, xp=pt)
+        # Rows that carry the term; Delta H underflowing below 1e-300 (log hazards near
+        # -700) would give log(0) = -inf and NaN gradients, so such rows get the constant
+        # probability sigmoid(-700) ~ 1e-304 there, like the unflagged rows always.
+        live = (flag > 0) & (delta_h > _TINY)
+        safe = pt.switch(live, delta_h, 1.0)  # no log(0) (nor its gradient) on other rows
+        # logit P(T <= R | T > L) = Delta H + log(1 - exp(-Delta H))
+        logit = pt.switch(live, safe + pt.log1mexp(-safe), _LOGIT_MIN)
+        pm.Bernoulli(IC_EVENTS, logit_p=logit, observed=flag, dims=IC_SUBJECT)
 
     def _treatment_effect(self, priors: Mapping[str, Any]) -> pt.TensorVariable:
         """Log HR acting in each baseline interval, as a length-K tensor."""
@@ -342,7 +396,10 @@ class PiecewiseExponential(ModelSpec):
 
         The exact survival likelihood ``sum d log h - h E`` over each subject's
         episode-intervals (no Poisson constant), so LOO compares models with different
-        cut points on the same footing. Computed in chunks of draws to bound memory.
+        cut points on the same footing; an interval-censored event adds
+        ``log(1 - exp(-(H(time) - H(time_lower))))`` to its subject's rows up to
+        ``time_lower``, so that the subject's total is ``log{S(time_lower) - S(time)}``.
+        Computed in chunks of draws to bound memory.
         """
         design = self.design(data, aggregate=False)
         base = posterior[N.LOG_HAZARD_BASE]
@@ -358,17 +415,72 @@ class PiecewiseExponential(ModelSpec):
                    if design.covariate_names else None)
         n_chain, n_draw = base_np.shape[:2]
         out = np.empty((n_chain, n_draw, data.n))
-        # Rows come ordered by subject and every subject has at least one (time > 0), so
-        # per-subject sums are a reduceat over the subject boundaries.
-        starts = np.searchsorted(design.subject, np.arange(data.n))
-        step = max(1, 2_000_000 // max(design.n_rows, 1))
+        # Per-subject sums of the rows; a subject may have none (an interval-censored
+        # event in (0, R] has no person-time before its interval).
+        by_subject = sparse.csr_matrix(
+            (np.ones(design.n_rows), (np.arange(design.n_rows), design.subject)),
+            shape=(design.n_rows, data.n))
+        step = max(1, 2_000_000 // max(design.n_rows + design.ic.exposure_on.size, 1))
         for c in range(n_chain):
             for lo in range(0, n_draw, step):
                 sl = slice(lo, lo + step)
-                eta = linear_predictor(base_np[c, sl], effect_np[c, sl],
-                                       None if beta_np is None else beta_np[c, sl], design,
+                beta_c = None if beta_np is None else beta_np[c, sl]
+                eta = linear_predictor(base_np[c, sl], effect_np[c, sl], beta_c, design,
                                        stratified=self.strata)
                 ll = design.events * eta - np.exp(eta) * design.exposure
-                out[c, sl] = np.add.reduceat(ll, starts, axis=-1)
+                out[c, sl] = (by_subject.T @ ll.T).T
+                if design.ic.n_rows:
+                    delta_h = interval_hazard(base_np[c, sl], effect_np[c, sl], beta_c,
+                                              design.ic, stratified=self.strata)
+                    out[c, sl] += interval_log_likelihood(delta_h, design.ic.flag)
         return xr.DataArray(out, dims=(*sample, N.SUBJECT),
                             coords={N.SUBJECT: np.asarray(data.id)}, name="log_likelihood")
+
+
+# The layout of the likelihood rows (pm.Data) and their dims.
+_CELL_DIMS = {"cell_interval": N.CELL, "cell_treat": N.CELL, "cell_stratum": N.CELL,
+              "cell_covariates": (N.CELL, N.COVARIATE)}
+
+
+class _GraphCells:
+    """The row layout inputs of a graph, under the attribute names of
+    :class:`~pexsurv.models.design.PEMDesign` that :func:`linear_predictor` reads."""
+
+    def __init__(self, data_vars: Mapping[str, Any]) -> None:
+        self.interval = data_vars["cell_interval"]
+        self.treat = data_vars["cell_treat"]
+        self.stratum = data_vars.get("cell_stratum")
+        self.x = data_vars.get("cell_covariates")
+
+
+# The interval-censored inputs (pm.Data, present in every graph so that a compiled model
+# built without them refuses data with them by shape, and vice versa) and their dims.
+_INTERVAL_DIMS = {"ic_flag": IC_SUBJECT, "ic_exposure_off": (IC_SUBJECT, N.INTERVAL),
+                  "ic_exposure_on": (IC_SUBJECT, N.INTERVAL), "ic_stratum": IC_SUBJECT,
+                  "ic_covariates": (IC_SUBJECT, N.COVARIATE)}
+# The logit of P(event by R | event-free at L) where the term is absent or underflows:
+# sigmoid(-700) ~ 1e-304, a probability 0 that double precision still holds.
+_LOGIT_MIN, _TINY = -700.0, 1e-300
+
+
+def _interval_values(design: PEMDesign, *, stratified: bool) -> dict[str, np.ndarray]:
+    """pm.Data values of the interval-censored term (no rows when there is none)."""
+    ic = design.ic
+    values = {"ic_flag": ic.flag, "ic_exposure_off": ic.exposure_off,
+              "ic_exposure_on": ic.exposure_on}
+    if stratified:
+        values["ic_stratum"] = ic.stratum
+    if design.covariate_names:
+        values["ic_covariates"] = ic.x
+    return values
+
+
+class _GraphRows:
+    """The interval-censored inputs of a graph, under the attribute names of
+    :class:`~pexsurv.models.interval.IntervalRows`."""
+
+    def __init__(self, data_vars: Mapping[str, Any], *, stratified: bool) -> None:
+        self.exposure_off = data_vars["ic_exposure_off"]
+        self.exposure_on = data_vars["ic_exposure_on"]
+        self.stratum = data_vars["ic_stratum"] if stratified else None
+        self.x = data_vars.get("ic_covariates")

@@ -26,7 +26,8 @@ __all__ = ["TrialData", "TrialDataError", "name_list", "require_int", "require_t
 
 _MAX_IDS = 10
 ORIGINS = ("randomization", "treatment_start")
-_TIME_FIELDS = ("time", "treatment_start", "switch_time", "censor_time")
+_TIME_FIELDS = ("time", "treatment_start", "switch_time", "censor_time", "time_lower")
+DATINGS = ("visit", "midpoint")
 
 
 class TrialDataError(ValueError):
@@ -235,6 +236,12 @@ class TrialData:
         Time the assigned therapy started (NaN = never), time of crossover to the other
         arm's therapy (NaN = never), potential administrative censoring time. ``None`` when
         the column was not supplied.
+    time_lower : numpy.ndarray or None
+        Lower bound of an interval-censored event: the event happened in
+        ``(time_lower, time]`` (e.g. between the last assessment without progression and
+        the visit that found it); ``time_lower == time`` means exactly observed, and
+        censored subjects always have ``time_lower == time``. ``None`` when every event time
+        is exact (the column was not supplied). See :meth:`date_events`.
     strata : numpy.ndarray or None
         Stratum label per subject (strings).
     covariates : Mapping[str, numpy.ndarray]
@@ -265,6 +272,7 @@ class TrialData:
     treatment_start: np.ndarray | None = None
     switch_time: np.ndarray | None = None
     censor_time: np.ndarray | None = None
+    time_lower: np.ndarray | None = None
     strata: np.ndarray | None = None
     covariates: Mapping[str, np.ndarray] = field(default_factory=dict)
     arms: tuple[str, str] = ("reference", "experimental")
@@ -288,6 +296,7 @@ class TrialData:
         treatment_start: str | None = None,
         switch_time: str | None = None,
         censor_time: str | None = None,
+        time_lower: str | None = None,
         strata: str | None = None,
         covariates: Sequence[str] = (),
         categorical: Sequence[str] = (),
@@ -321,6 +330,14 @@ class TrialData:
             experimental therapy, or an experimental subject switching away from it (not
             before its start). ``censor_time``: potential administrative censoring time
             (finite, >= time).
+        time_lower : str, optional
+            Lower bound of interval-censored events (progression found at a scheduled
+            assessment): an event row's event happened in ``(time_lower, time]``, with
+            ``time`` the visit that found it and ``time_lower`` the last assessment
+            without it (0 when there was none); ``time_lower == time`` is an exactly
+            observed event. Censored rows need ``time_lower == time`` or NaN (read as
+            ``time``: a censored subject is event-free up to ``time``); an event row
+            needs a value in ``[0, time]``.
         strata : str, optional
             Stratification column (no missing values).
         covariates : list of str
@@ -357,7 +374,7 @@ class TrialData:
             )
         named = {"time": time, "event": event, "censored": censored, "arm": arm, "id": id,
                  "treatment_start": treatment_start, "switch_time": switch_time,
-                 "censor_time": censor_time, "strata": strata}
+                 "censor_time": censor_time, "time_lower": time_lower, "strata": strata}
         for key, value in named.items():
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"{key}= takes one column name (a string), got {value!r}")
@@ -468,8 +485,7 @@ class TrialData:
         if n < 1:
             raise TrialDataError(f"id must be a 1-D array with at least one subject, got "
                                  f"shape {ids.shape}")
-        for name in ("time", "event", "arm", "treatment_start", "switch_time",
-                     "censor_time", "strata"):
+        for name in ("time", "event", "arm", *_TIME_FIELDS[1:], "strata"):
             value = getattr(self, name)
             if value is not None and np.shape(value) != (n,):
                 raise TrialDataError(f"{name} has shape {np.shape(value)}; every field needs "
@@ -529,6 +545,9 @@ class TrialData:
             bad = np.ones(n, bool) if flag is None else ~np.isin(flag, (0.0, 1.0))
             _fail(col("event", col("censored", "event")), "event values outside {0, 1}", ids,
                   bad, "code events as 0/1 (1 = event)")
+        if arrays["time_lower"] is not None:
+            arrays["time_lower"] = _interval_lower(col("time_lower", "time_lower"),
+                                                   arrays["time_lower"], t, flag == 1, ids)
         arm = np.asarray(self.arm)
         ok_arm = arm.dtype.kind in "biuf" and np.isin(arm.astype(float), (0.0, 1.0)).all()
         if not ok_arm:
@@ -596,6 +615,56 @@ class TrialData:
             return np.zeros(self.n, dtype=np.int64)
         return np.searchsorted(np.array(self.stratum_levels), self.strata)
 
+    @property
+    def interval_censored(self) -> np.ndarray:
+        """Boolean mask of events known only to lie in ``(time_lower, time]`` with
+        ``time_lower < time`` (all False without ``time_lower``)."""
+        if self.time_lower is None:
+            return np.zeros(self.n, dtype=bool)
+        return self.time_lower < self.time
+
+    def date_events(self, how: str = "visit") -> TrialData:
+        """The data with every event given one exact time, and no ``time_lower``.
+
+        ``how="visit"`` dates each event at the right end of its interval (the assessment
+        that found it: the usual analysis of progression); ``"midpoint"`` at
+        ``(time_lower + time) / 2``. Censored rows keep their times. A treatment start or
+        switch after a midpoint-dated event was not observed before it and becomes NaN
+        (counted in the note); without ``time_lower`` the data come back unchanged.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from pexsurv import TrialData
+        >>> df = pd.DataFrame({"lo": [2.0, 0.0, 5.0], "hi": [4.0, 2.0, 5.0],
+        ...                    "e": [1, 1, 0], "arm": [0, 1, 1]})
+        >>> data = TrialData.from_dataframe(df, time="hi", event="e", arm="arm",
+        ...                                 time_lower="lo")
+        >>> data.date_events("midpoint").time.tolist()
+        [3.0, 1.0, 5.0]
+        >>> data.date_events("visit").time.tolist()
+        [4.0, 2.0, 5.0]
+        """
+        if how not in DATINGS:
+            raise ValueError(f"how must be one of {DATINGS}, got {how!r}")
+        if self.time_lower is None:
+            return self
+        ic = self.interval_censored
+        time = (self.time if how == "visit"
+                else np.where(ic, (self.time_lower + self.time) / 2, self.time))
+        note = (f"date_events({how!r}): {int(ic.sum())} interval-censored event(s) dated at "
+                + ("the visit that found them" if how == "visit" else "their interval midpoint"))
+        changes: dict[str, Any] = {}
+        for name in ("treatment_start", "switch_time"):
+            value = getattr(self, name)
+            if value is not None:
+                after = value > time  # False for NaN
+                if after.any():
+                    changes[name] = np.where(after, np.nan, value)
+                    note += f"; {name} after the dated event set to NaN in {_ids_text(self.id, after)}"
+        return self.derive(np.ones(self.n, dtype=bool), time=time, time_lower=None,
+                           **changes, notes=self.notes + (note,))
+
     def on_experimental_from(self) -> tuple[np.ndarray, np.ndarray]:
         """Start and end of experimental-therapy exposure per subject (NaN start = never).
 
@@ -619,7 +688,7 @@ class TrialData:
         """The data as a new DataFrame with canonical column names."""
         out = {"id": self.id, "time": self.time, "event": self.event,
                "arm": np.where(self.arm == EXPERIMENTAL, self.arms[1], self.arms[0])}
-        for name in ("treatment_start", "switch_time", "censor_time", "strata"):
+        for name in (*_TIME_FIELDS[1:], "strata"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -637,6 +706,8 @@ class TrialData:
         for name in sorted(self.covariates):
             h.update(name.encode())
             h.update(np.asarray(self.covariates[name]).astype(str).tobytes())
+        if self.time_lower is not None:  # hashed only when present: exact data keep their keys
+            h.update(b"time_lower" + self.time_lower.astype(str).tobytes())
         h.update(repr((self.arms, self.population, self.origin)).encode())
         return h.hexdigest()
 
@@ -672,8 +743,7 @@ class TrialData:
             return None if a is None else np.asarray(a)[keep]
 
         fields = {name: take(changes.pop(name, getattr(self, name)))
-                  for name in ("id", "time", "event", "arm", "treatment_start",
-                               "switch_time", "censor_time", "strata")}
+                  for name in ("id", "time", "event", "arm", *_TIME_FIELDS[1:], "strata")}
         fields["covariates"] = {k: take(v) for k, v in self.covariates.items()}
         return dataclasses.replace(self, **fields, **changes)  # validated by __post_init__
 
@@ -706,16 +776,25 @@ class TrialData:
         self.require("switch_time", "per_protocol()")
         sw = self.switch_time
         switched = ~np.isnan(sw)
-        at_zero = switched & (sw <= 0)
-        time = np.where(switched, sw, self.time)
+        # An interval-censored event whose interval holds the switch may have happened
+        # before it: such a subject is known event-free only up to the interval's start.
+        lower = self.time if self.time_lower is None else self.time_lower
+        straddles = switched & self.interval_censored & (lower < sw)
+        censor_at = np.where(straddles, lower, sw)
+        at_zero = switched & (censor_at <= 0)
+        time = np.where(switched, censor_at, self.time)
         event = np.where(switched, 0, self.event).astype(np.int8)
         note = f"per_protocol(): censored {int(switched.sum())} switcher(s) at switch"
+        if straddles.any():
+            note += (f" ({int(straddles.sum())} whose event interval holds the switch at the "
+                     "interval's start)")
         if at_zero.any():
             note += f"; excluded {_ids_text(self.id, at_zero)} who switched at time 0"
             warnings.warn(note, UserWarning, stacklevel=2)
         new_sw = np.full(self.n, np.nan)
         return self.derive(~at_zero, time=time, event=event, switch_time=new_sw,
-                            population=f"{self.population}>per_protocol",
+                            time_lower=(None if self.time_lower is None
+                                        else np.where(switched, time, lower)), population=f"{self.population}>per_protocol",
                             notes=self.notes + (note,))
 
     def from_treatment_start(self) -> TrialData:
@@ -741,9 +820,16 @@ class TrialData:
         def shift(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a - np.where(treated, ts, 0.0)
 
+        lower = shift(self.time_lower)
+        if lower is not None and (keep & (lower < 0)).any():
+            # The interval started before the new origin: on this clock the event is only
+            # known to follow it, so the bound becomes 0 (the event is counted after start).
+            note += (f"; time_lower before treatment start set to 0 in "
+                     f"{_ids_text(self.id, keep & (lower < 0))}")
+            lower = np.maximum(lower, 0.0)
         return self.derive(keep, time=shifted, treatment_start=np.zeros(self.n),
                             switch_time=shift(self.switch_time),
-                            censor_time=shift(self.censor_time),
+                            censor_time=shift(self.censor_time), time_lower=lower,
                             population=f"{self.population}>from_treatment_start",
                             origin="treatment_start", notes=self.notes + (note,))
 
@@ -778,7 +864,9 @@ class TrialData:
     # ------------------------------------------------------------------ summaries
     def summary(self) -> pd.DataFrame:
         """Per-arm counts: n, events, person-time, median follow-up (reverse Kaplan-Meier),
-        median time to event (Kaplan-Meier), subjects never treated and subjects switched.
+        median time to event (Kaplan-Meier), subjects never treated and subjects switched,
+        and interval-censored events (when ``time_lower`` is loaded; the Kaplan-Meier
+        median then dates them at ``time``, the visit that found them).
 
         Examples
         --------
@@ -803,6 +891,8 @@ class TrialData:
                 row["not_treated"] = int(np.isnan(self.treatment_start[m]).sum())
             if self.switch_time is not None:
                 row["switched"] = int((~np.isnan(self.switch_time[m])).sum())
+            if self.time_lower is not None:
+                row["interval_censored"] = int(self.interval_censored[m].sum())
             rows[self.arms[code]] = row
         out = pd.DataFrame.from_dict(rows, orient="index")
         out.index.name = "arm"
@@ -829,6 +919,36 @@ def _as_plain(v: Any) -> Any:
     if isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0):
         return int(v)
     return v
+
+
+def _interval_lower(column: str, lower: np.ndarray, t: np.ndarray, event: np.ndarray,
+                    ids: np.ndarray) -> np.ndarray:
+    """Validated lower bounds of event intervals, NaN of censored rows read as ``t``.
+
+    A censored subject is known to be event-free up to its time, so its only consistent
+    lower bound is the time itself: another value is refused rather than moved.
+    """
+    missing = np.isnan(lower)
+    if (missing & event).any():
+        _fail(column, "missing lower bound (NaN) of an event", ids, missing & event,
+              "give the last assessment without the event (0 if there was none), or "
+              "time_lower = time for an exactly observed event")
+    lower = np.where(missing, t, lower)
+    for bad, problem, fix in (
+        (np.isinf(lower), "infinite lower bounds",
+         "a right-censored subject is a row with event = 0 and time_lower = time"),
+        (lower < 0, "negative lower bounds",
+         "times are measured from the clock origin; use 0 when no assessment preceded the "
+         "event"),
+        (lower > t, "lower bound after the time",
+         "time_lower is the last assessment without the event and time the one that found "
+         "it: check for swapped columns"),
+        (~event & (lower != t), "censored rows with time_lower != time",
+         "a censored subject is event-free up to its time: set time_lower = time (or NaN)"),
+    ):
+        if bad.any():
+            _fail(column, problem, ids, bad, fix)
+    return lower
 
 
 def _check_within_followup(col: str, name: str, values: np.ndarray, t: np.ndarray,

@@ -21,7 +21,8 @@ from pexsurv.diagnostics.hr_table import hr_table
 from pexsurv.fitting import SamplerConfig, compile_spec, default_config, fit
 from pexsurv.models import PiecewiseExponential
 
-__all__ = ["ANALYSES", "Analysis", "ComparisonResult", "compare_analyses", "populations"]
+__all__ = ["ANALYSES", "PFS_DATINGS", "Analysis", "ComparisonResult", "compare_analyses",
+           "populations"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Analysis:
     derive: Callable[[TrialData], TrialData]
     exposure: str = "assigned"
     needs: tuple[str, ...] = ()
+    dating: str | None = None  # how it dates interval-censored events (None: keeps them)
 
     def applies(self, data: TrialData) -> bool:
         """Whether ``data`` hold what this analysis needs (columns, or any exposure change
@@ -69,6 +71,21 @@ ANALYSES: tuple[Analysis, ...] = (
 )
 
 
+PFS_DATINGS: tuple[Analysis, ...] = (
+    Analysis("ITT, progression dated at the visit",
+             "PFS as usually reported: progression dated at the assessment that found it",
+             "progression happened at the visit: late by up to one assessment interval, "
+             "more so in the arm that progresses early", False,
+             lambda d: d.date_events("visit"), needs=("time_lower",), dating="visit"),
+    Analysis("ITT, progression at the interval midpoint",
+             "PFS with progression imputed midway between the assessments around it",
+             "the hazard is flat within each assessment interval", False,
+             lambda d: d.date_events("midpoint"), needs=("time_lower",), dating="midpoint"),
+)
+"""Rows added when progression is interval-censored (``time_lower`` loaded): the usual
+exact datings beside the interval-censored fits of every other row."""
+
+
 def populations(data: TrialData, analyses: Sequence[Analysis] = ANALYSES) -> dict[str, TrialData]:
     """The population of each applicable analysis, derived from the ITT ``data``, by label.
 
@@ -101,7 +118,8 @@ class ComparisonResult:
 def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
                      switching: Sequence[Any] = (), seed: int | None = None,
                      draws: int = 1000, progress: bool = False,
-                     analyses: tuple[Analysis, ...] = ANALYSES) -> ComparisonResult:
+                     analyses: tuple[Analysis, ...] = ANALYSES,
+                     pfs_datings: tuple[Analysis, ...] = PFS_DATINGS) -> ComparisonResult:
     """Run every applicable analysis on one ITT data set and tabulate the hazard ratios.
 
     Parameters
@@ -125,6 +143,11 @@ def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
         ``interval`` column says which kind) and they have no P(HR < 1).
     seed, draws, progress
         Sampler settings of the piecewise-exponential fits (4 chains).
+    pfs_datings : tuple of Analysis
+        When ``data`` hold interval-censored progression (``time_lower``), every other row
+        is fitted with the interval-censored likelihood, and these rows add the exact
+        datings of the ITT data (:data:`PFS_DATINGS`: at the visit, at the midpoint); the
+        column ``dating`` then says which each row used.
 
     Returns
     -------
@@ -137,9 +160,9 @@ def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
     """
     config = SamplerConfig(draws=draws, tune=draws, seed=seed, progress=progress)
     specs = {e: PiecewiseExponential(cuts=tuple(cuts), exposure=e) for e in ("assigned", "received")}
-    compiled: dict[str, Any] = {}
+    compiled: dict[tuple[str, int], Any] = {}
     results, meta = {}, {}
-    applicable = [a for a in analyses if a.applies(data)]
+    applicable = [a for a in (*analyses, *pfs_datings) if a.applies(data)]
     with warnings.catch_warnings():
         # Populations that exclude patients warn about it; the table records it.
         warnings.simplefilter("ignore", UserWarning)
@@ -147,13 +170,17 @@ def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
     for a in applicable:
         derived = derived_by_label[a.label]
         spec = specs[a.exposure]
-        if a.exposure == "assigned" and a.exposure not in compiled:
-            # one compiled model for every population of the arm x interval layout (the fit
-            # relabels the draws with each population's own arms)
-            compiled[a.exposure] = compile_spec(spec, derived, config)
-        results[a.label] = fit(spec, derived, sampler=config, compiled=compiled.get(a.exposure))
+        # one compiled model for every population of the arm x interval layout (the fit
+        # relabels the draws with each population's own arms); interval-censored data add
+        # one likelihood row per patient, so their models are shared by size
+        key = (a.exposure, derived.n if derived.interval_censored.any() else 0)
+        if a.exposure == "assigned" and key not in compiled:
+            compiled[key] = compile_spec(spec, derived, config)
+        results[a.label] = fit(spec, derived, sampler=config, compiled=compiled.get(key))
         meta[a.label] = {"question": a.question, "assumption": a.assumption,
                          "biased_if_prognostic": a.biased_if_prognostic}
+        if data.time_lower is not None:
+            meta[a.label]["dating"] = a.dating or "interval-censored"
     if rpsft is not None:
         results["RPSFT (Bayesian)"] = fit(rpsft, data, sampler=default_config(
             rpsft, seed=seed, progress=progress))
