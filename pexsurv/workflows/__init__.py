@@ -16,10 +16,13 @@
   local processes or on Dask, into a resumable store (:class:`SweepResult`);
 - :func:`operating_characteristics`: power, type I error, bias and coverage of a Bayesian
   decision rule over simulated trials, on the same store and executors;
+- :func:`compare_pfs_dating`: PFS of a trial with scheduled assessments under true,
+  visit-dated, midpoint and interval-censored dating, side by side against the truth;
 - :func:`validate`: the package's own validation (what ``pexsurv validate`` runs), a
   pass/fail :class:`ValidationReport`.
 """
 
+from pexsurv.workflows.assessments import PFSDatingComparison, compare_pfs_dating, pfs_fit_summary
 from pexsurv.workflows.compare import (
     ANALYSES,
     Analysis,
@@ -54,16 +57,19 @@ __all__ = [
     "MonteCarloEstimate",
     "OCDesign",
     "OCResult",
+    "PFSDatingComparison",
     "Robustness",
     "SimulationMetrics",
     "SweepResult",
     "ValidationReport",
     "bias",
     "compare_analyses",
+    "compare_pfs_dating",
     "coverage",
     "hazard_ratio_report",
     "interval_width",
     "operating_characteristics",
+    "pfs_fit_summary",
     "populations",
     "posterior_checks",
     "rmse",
