@@ -14,8 +14,10 @@ from pexsurv.diagnostics.convergence import (
 from pexsurv.diagnostics.hr_table import hr_table
 from pexsurv.diagnostics.loo import LOG_LIKELIHOOD_VAR, LooCheck, compare, log_likelihood_tree, loo
 from pexsurv.diagnostics.ppc import (
+    AssessmentCheck,
     EventsCheck,
     SurvivalPPC,
+    assessment_ppc,
     observed_vs_expected_events,
     posterior_predictive_survival,
 )
@@ -23,6 +25,7 @@ from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks
 from pexsurv.diagnostics.sensitivity import PSENSE_THRESHOLD, PriorSensitivity, prior_sensitivity
 
 __all__ = [
+    "AssessmentCheck",
     "CheckResult",
     "LOG_LIKELIHOOD_VAR",
     "PSENSE_THRESHOLD",
@@ -34,6 +37,7 @@ __all__ = [
     "PriorSensitivity",
     "SBCResult",
     "SurvivalPPC",
+    "assessment_ppc",
     "check_convergence",
     "compare",
     "hr_table",

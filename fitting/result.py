@@ -136,7 +136,7 @@ def _data_to_dataset(data: TrialData) -> xr.Dataset:
 def _data_from_dataset(ds: xr.Dataset) -> TrialData:
     frame = ds.to_dataframe().reset_index().rename(columns={"subject": "id"})
     arms = json.loads(ds.attrs["arms"])
-    optional = {k: k for k in ("treatment_start", "switch_time", "censor_time", "strata")
+    optional = {k: k for k in ("treatment_start", "switch_time", "censor_time", "strata", "time_lower")
                 if k in frame}
     data = TrialData.from_dataframe(frame, time="time", event="event", arm="arm", id="id",
                                     reference=arms[0], covariates=json.loads(ds.attrs["covariates"]),

@@ -111,7 +111,9 @@ def _ids_text(ids: np.ndarray, mask: np.ndarray) -> str:
     return f"{len(bad)} row(s), ids: {shown}{more}"
 
 
-def _fail(column: str, problem: str, ids: np.ndarray, mask: np.ndarray, fix: str) -> None:
+def fail_rows(column: str, problem: str, ids: np.ndarray, mask: np.ndarray, fix: str) -> None:
+    """Raise a :class:`TrialDataError` naming ``column``, the problem, up to ten ids of the rows
+    where ``mask`` is true, and the fix (the one form of every data error in the package)."""
     raise TrialDataError(f"column '{column}': {problem} in {_ids_text(ids, mask)}. Fix: {fix}")
 
 
@@ -158,11 +160,11 @@ def _refuse_non_numbers(s: pd.Series, column: str, ids: np.ndarray, role: str) -
         if bad.any():
             if role == "covariate" and kind != "complex":
                 fix += f", or declare the column categorical=['{column}']"
-            _fail(column, problem, ids, bad, fix)
+            fail_rows(column, problem, ids, bad, fix)
     if role == "time":
         bad = present & (kinds == "bool")
         if bad.any():
-            _fail(column, "boolean values in a time column", ids, bad,
+            fail_rows(column, "boolean values in a time column", ids, bad,
                   "pass follow-up times as numbers (did you swap the time and event columns?)")
 
 
@@ -183,7 +185,7 @@ def _numeric(df: pd.DataFrame, column: str, ids: np.ndarray, *, role: str) -> np
     converted = pd.to_numeric(s, errors="coerce")
     bad = converted.isna().to_numpy() & s.notna().to_numpy()
     if bad.any():
-        _fail(column, "non-numeric values", ids, bad, _NON_NUMERIC_FIX[role])
+        fail_rows(column, "non-numeric values", ids, bad, _NON_NUMERIC_FIX[role])
     return converted.to_numpy(dtype=float, na_value=np.nan)
 
 
@@ -196,7 +198,7 @@ def _covariate(s: pd.Series, column: str, ids: np.ndarray, *, categorical: bool)
     would silently turn a numeric covariate into one level per value.
     """
     if s.isna().any():
-        _fail(column, "missing covariate values (NaN)", ids, s.isna().to_numpy(),
+        fail_rows(column, "missing covariate values (NaN)", ids, s.isna().to_numpy(),
               "impute or remove these rows explicitly before loading")
     if categorical or isinstance(s.dtype, pd.CategoricalDtype):
         return s.astype(str).to_numpy()
@@ -204,16 +206,16 @@ def _covariate(s: pd.Series, column: str, ids: np.ndarray, *, categorical: bool)
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
         values = s.to_numpy(dtype=float)
         if not np.isfinite(values).all():
-            _fail(column, "infinite covariate values", ids, ~np.isfinite(values),
+            fail_rows(column, "infinite covariate values", ids, ~np.isfinite(values),
                   "pass finite values")
         return values
     number = pd.to_numeric(s, errors="coerce").notna().to_numpy()
     if number.all():
-        _fail(column, "numbers stored as text", ids, number,
+        fail_rows(column, "numbers stored as text", ids, number,
               f"convert them with pd.to_numeric(df['{column}']) for a numeric covariate, or "
               f"declare categorical=['{column}'] if the numbers are category codes")
     if number.any():
-        _fail(column, "text in a column that otherwise holds numbers", ids, ~number,
+        fail_rows(column, "text in a column that otherwise holds numbers", ids, ~number,
               f"correct or remove these values (missing ones must be imputed explicitly), "
               f"or declare categorical=['{column}'] if the column is categorical")
     return s.astype(str).to_numpy()
@@ -395,11 +397,11 @@ class TrialData:
         flag_col = event if event is not None else censored
         flag = _numeric(df, flag_col, ids, role="flag")
         if np.isnan(flag).any():
-            _fail(flag_col, "missing values (NaN)", ids, np.isnan(flag),
+            fail_rows(flag_col, "missing values (NaN)", ids, np.isnan(flag),
                   "complete or remove these rows explicitly before loading; pexsurv drops "
                   "nothing")
         if not np.isin(flag, (0.0, 1.0)).all():
-            _fail(flag_col, "values outside {0, 1}", ids, ~np.isin(flag, (0.0, 1.0)),
+            fail_rows(flag_col, "values outside {0, 1}", ids, ~np.isin(flag, (0.0, 1.0)),
                   "code events as 0/1 or bool" + (" (CNSR: 1 = censored, 0 = event)"
                                                     if censored is not None else " (1 = event)"))
         if censored is not None:
@@ -408,7 +410,7 @@ class TrialData:
 
         arm_values = df[arm]
         if arm_values.isna().any():
-            _fail(arm, "missing arm (NaN)", ids, arm_values.isna().to_numpy(),
+            fail_rows(arm, "missing arm (NaN)", ids, arm_values.isna().to_numpy(),
                   "every randomized subject needs an arm")
         levels = list(pd.unique(arm_values))
         if len(levels) != 2:
@@ -438,7 +440,7 @@ class TrialData:
         st = None
         if strata is not None:
             if df[strata].isna().any():
-                _fail(strata, "missing stratum", ids, df[strata].isna().to_numpy(),
+                fail_rows(strata, "missing stratum", ids, df[strata].isna().to_numpy(),
                       "assign every subject to a stratum (or an explicit 'unknown' level)")
             st = df[strata].astype(str).to_numpy()
 
@@ -472,7 +474,10 @@ class TrialData:
         as_text = [columns.get("id"), columns.get("strata"), *columns.get("categorical", ())]
         header = pd.read_csv(path, nrows=0).columns
         dtype = {c: str for c in as_text if isinstance(c, str) and c in header}
-        return cls.from_dataframe(pd.read_csv(path, dtype=dtype), **columns)
+        # round_trip: pandas' default float parser can differ from the written value in the
+        # last bits, and a fit from the CSV must equal the fit from the frame it came from.
+        return cls.from_dataframe(pd.read_csv(path, dtype=dtype, float_precision="round_trip"),
+                                  **columns)
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
@@ -508,17 +513,17 @@ class TrialData:
         t = arrays["time"]
         t_name = col("time", "time")
         if np.isnan(t).any():
-            _fail(t_name, "missing values (NaN)", ids, np.isnan(t),
+            fail_rows(t_name, "missing values (NaN)", ids, np.isnan(t),
                   "complete or remove these rows explicitly before loading; pexsurv drops "
                   "nothing")
         if (t <= 0).any():
-            _fail(t_name, "time <= 0", ids, t <= 0,
+            fail_rows(t_name, "time <= 0", ids, t <= 0,
                   "follow-up times must be positive. Negative times usually mean start and "
                   "end dates swapped; a subject censored at time 0 contributes nothing (remove "
                   "the row explicitly); an event at time 0 needs a small positive time (e.g. "
                   "half a day in the analysis unit)")
         if not np.isfinite(t).all():
-            _fail(t_name, "infinite times", ids, ~np.isfinite(t),
+            fail_rows(t_name, "infinite times", ids, ~np.isfinite(t),
                   "use finite follow-up times; a subject still at risk is censored at the "
                   "last time seen")
         for name in ("treatment_start", "switch_time"):
@@ -528,14 +533,14 @@ class TrialData:
         if ct is not None:
             ct_name = col("censor_time", "censor_time")
             if np.isnan(ct).any():
-                _fail(ct_name, "missing values (NaN)", ids, np.isnan(ct),
+                fail_rows(ct_name, "missing values (NaN)", ids, np.isnan(ct),
                       "the potential censoring time is needed for every subject")
             if np.isinf(ct).any():
-                _fail(ct_name, "infinite potential censoring times", ids, np.isinf(ct),
+                fail_rows(ct_name, "infinite potential censoring times", ids, np.isinf(ct),
                       "give the time from randomization to the data cut-off (finite); if "
                       "no administrative censoring applies, leave censor_time out")
             if (ct < t).any():
-                _fail(ct_name, f"censor_time < {t_name}", ids, ct < t,
+                fail_rows(ct_name, f"censor_time < {t_name}", ids, ct < t,
                       "the potential (administrative) censoring time cannot precede the "
                       "observed follow-up; check the data cut-off derivation")
 
@@ -543,7 +548,7 @@ class TrialData:
         flag = np.asarray(event, dtype=float) if event.dtype.kind in "biuf" else None
         if flag is None or not np.isin(flag, (0.0, 1.0)).all():
             bad = np.ones(n, bool) if flag is None else ~np.isin(flag, (0.0, 1.0))
-            _fail(col("event", col("censored", "event")), "event values outside {0, 1}", ids,
+            fail_rows(col("event", col("censored", "event")), "event values outside {0, 1}", ids,
                   bad, "code events as 0/1 (1 = event)")
         if arrays["time_lower"] is not None:
             arrays["time_lower"] = _interval_lower(col("time_lower", "time_lower"),
@@ -564,7 +569,7 @@ class TrialData:
                      else arrays["treatment_start"])
             early = (arm == EXPERIMENTAL) & (sw < start)  # False wherever either is NaN
             if early.any():
-                _fail(col("switch_time", "switch_time"),
+                fail_rows(col("switch_time", "switch_time"),
                       "experimental-arm switch away before the treatment start", ids, early,
                       "a subject cannot stop a therapy not yet started: set treatment_start to "
                       "NaN if the assigned therapy was never started, or correct the times")
@@ -576,7 +581,7 @@ class TrialData:
             if value.dtype.kind in "biuf":
                 value = value.astype(float)
                 if not np.isfinite(value).all():
-                    _fail(col(name, name), "missing or infinite covariate values", ids,
+                    fail_rows(col(name, name), "missing or infinite covariate values", ids,
                           ~np.isfinite(value), "impute or remove these rows explicitly")
             elif not _is_text(value):
                 raise TrialDataError(f"covariate '{name}' must hold numbers or text labels, "
@@ -903,10 +908,10 @@ class TrialData:
 def _check_ids(ids: np.ndarray, column: str | None) -> None:
     absent = pd.isna(ids)
     if absent.any():
-        _fail(column or "id", "missing ids", np.arange(ids.size), absent, "give every row an id")
+        fail_rows(column or "id", "missing ids", np.arange(ids.size), absent, "give every row an id")
     dup = pd.Series(ids).duplicated(keep=False).to_numpy()
     if dup.any():
-        _fail(column or "id", "duplicate ids", ids, dup, "ids must be unique, one row per subject")
+        fail_rows(column or "id", "duplicate ids", ids, dup, "ids must be unique, one row per subject")
 
 
 def _is_text(a: np.ndarray) -> bool:
@@ -930,7 +935,7 @@ def _interval_lower(column: str, lower: np.ndarray, t: np.ndarray, event: np.nda
     """
     missing = np.isnan(lower)
     if (missing & event).any():
-        _fail(column, "missing lower bound (NaN) of an event", ids, missing & event,
+        fail_rows(column, "missing lower bound (NaN) of an event", ids, missing & event,
               "give the last assessment without the event (0 if there was none), or "
               "time_lower = time for an exactly observed event")
     lower = np.where(missing, t, lower)
@@ -947,7 +952,7 @@ def _interval_lower(column: str, lower: np.ndarray, t: np.ndarray, event: np.nda
          "a censored subject is event-free up to its time: set time_lower = time (or NaN)"),
     ):
         if bad.any():
-            _fail(column, problem, ids, bad, fix)
+            fail_rows(column, problem, ids, bad, fix)
     return lower
 
 
@@ -957,10 +962,10 @@ def _check_within_followup(col: str, name: str, values: np.ndarray, t: np.ndarra
     ok = np.isnan(values)
     neg = ~ok & (values < 0)
     if neg.any():
-        _fail(col, "negative times", ids, neg,
+        fail_rows(col, "negative times", ids, neg,
               "times are measured from randomization and cannot be negative; NaN means never")
     late = ~ok & (values > t)
     if late.any():
-        _fail(col, "time after the end of follow-up", ids, late,
+        fail_rows(col, "time after the end of follow-up", ids, late,
               f"{what} after follow-up ended was not observed: set it to NaN (never, within "
               "follow-up) or correct the follow-up time")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pexsurv.data import TrialData, TrialDataError, _fail, name_list
+from pexsurv.data import TrialData, TrialDataError, fail_rows, name_list
 
 __all__ = ["LongData"]
 
@@ -34,7 +34,7 @@ def _column(df: pd.DataFrame, column: str, ids: np.ndarray) -> np.ndarray:
     out = values.to_numpy(dtype=float)
     bad = ~np.isfinite(out)
     if bad.any():
-        _fail(column, "missing or infinite values", ids, bad,
+        fail_rows(column, "missing or infinite values", ids, bad,
               "every row needs a value (carry the last measurement forward explicitly, or "
               "drop the covariate)")
     return out
@@ -128,7 +128,7 @@ class LongData:
         subject = np.array([known.get(str(v), -1) for v in ids], dtype=np.int64)
         unknown = subject < 0
         if unknown.any():
-            _fail(id, "ids not in the trial data", ids, unknown,
+            fail_rows(id, "ids not in the trial data", ids, unknown,
                   "every row must belong to a patient of the TrialData (check the id column "
                   "and its type)")
         start = _column(df, tstart, ids)
@@ -137,7 +137,7 @@ class LongData:
         absent = np.ones(data.n, dtype=bool)
         absent[subject] = False
         if absent.any():
-            _fail(id, "patients of the trial data without rows in the long table",
+            fail_rows(id, "patients of the trial data without rows in the long table",
                   np.asarray(data.id), absent, "give every patient rows covering their "
                   "follow-up from 0")
         for bad, col, problem, fix in (
@@ -146,7 +146,7 @@ class LongData:
                 (stop <= start, tstop, "stop not after start (empty or reversed interval)",
                  "drop empty rows or correct the times")):
             if bad.any():
-                _fail(col, problem, ids, bad, fix)
+                fail_rows(col, problem, ids, bad, fix)
         order = np.lexsort((start, subject))
         subject, start, stop = subject[order], start[order], stop[order]
         ids = ids[order]
@@ -169,7 +169,7 @@ class LongData:
                 (last & (stop < follow_up), tstop, "rows stop before the patient's follow-up "
                  "time", "extend the last row to the follow-up time (value carried forward)")):
             if bad.any():
-                _fail(col, problem, ids, bad, fix)
+                fail_rows(col, problem, ids, bad, fix)
         return cls(subject=subject, tstart=start, tstop=stop, covariates=values,
                    n_subjects=data.n)
 

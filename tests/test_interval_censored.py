@@ -498,3 +498,12 @@ def test_compiled_model_reads_the_new_data_row_layout():
         reused = fit(spec, other, compiled=compile_spec(spec, first, config), sampler=config)
         fresh = fit(spec, other, sampler=config)
     np.testing.assert_array_equal(reused.posterior[N.BETA].values, fresh.posterior[N.BETA].values)
+
+
+def test_saved_interval_censored_fit_loads_with_its_lower_bounds(recovery, tmp_path):
+    from pexsurv.fitting import FitResult
+
+    path = recovery["ic"].save(tmp_path / "ic.nc")
+    back = FitResult.load(path)
+    assert np.array_equal(back.data.time_lower, recovery["data"].time_lower)
+    assert back.data.fingerprint() == recovery["data"].fingerprint()

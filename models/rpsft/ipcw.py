@@ -63,7 +63,7 @@ import pandas as pd
 
 from pexsurv._names import EXPERIMENTAL, REFERENCE
 from pexsurv.cox import cox_hr
-from pexsurv.data import TrialData, TrialDataError, _fail
+from pexsurv.data import TrialData, TrialDataError, fail_rows
 from pexsurv.intervals import equal_events, exposure_matrix, interval_index, validate_cuts
 from pexsurv.longdata import LongData
 from pexsurv.models.rpsft.estimate import (
@@ -136,12 +136,12 @@ def _switch_times(data: TrialData) -> np.ndarray:
     switched = ~np.isnan(sw)
     away = switched & (data.arm == EXPERIMENTAL)
     if away.any():
-        _fail("switch_time", "experimental-arm switches", data.id, away,
+        fail_rows("switch_time", "experimental-arm switches", data.id, away,
               "ipcw adjusts control-arm crossover only: set these to NaN to analyse the "
               "experimental arm as randomized")
     at_zero = switched & (sw <= 0)
     if at_zero.any():
-        _fail("switch_time", "switches at randomization", data.id, at_zero,
+        fail_rows("switch_time", "switches at randomization", data.id, at_zero,
               "a patient who switched at time 0 never followed the control therapy; IPCW "
               "cannot weight for them (analyse them separately or as randomized)")
     return np.where(switched, sw, np.inf)

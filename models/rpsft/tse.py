@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from pexsurv._names import EXPERIMENTAL, REFERENCE
-from pexsurv.data import TrialData, TrialDataError, _fail
+from pexsurv.data import TrialData, TrialDataError, fail_rows
 from pexsurv.logrank import logrank_z
 from pexsurv.models.rpsft.aft import AftDist, check_dist, fit_aft
 from pexsurv.models.rpsft.counterfactual import Counterfactual
@@ -67,12 +67,12 @@ def _baseline(data: TrialData, secondary_baseline: Any) -> np.ndarray:
             (seen & (b > data.time), "time after the end of follow-up",
              "a secondary baseline after follow-up was not observed: set it to NaN")):
         if bad.any():
-            _fail(name, problem, data.id, bad, fix)
+            fail_rows(name, problem, data.id, bad, fix)
     data.require("switch_time", "tse_simple()")
     switched = ~np.isnan(data.switch_time)
     away = switched & (data.arm == EXPERIMENTAL)
     if away.any():
-        _fail("switch_time", "experimental-arm switches", data.id, away,
+        fail_rows("switch_time", "experimental-arm switches", data.id, away,
               "tse_simple adjusts control-arm crossover only (two-way switching is not "
               "supported): set these to NaN to analyse the experimental arm as randomized")
     ctl = switched & (data.arm == REFERENCE)
@@ -83,7 +83,7 @@ def _baseline(data: TrialData, secondary_baseline: Any) -> np.ndarray:
             (ctl & seen & (data.switch_time < b), "switch before the secondary baseline",
              "TSE needs switching at or after the secondary baseline; check the times")):
         if bad.any():
-            _fail(name, problem, data.id, bad, fix)
+            fail_rows(name, problem, data.id, bad, fix)
     return b
 
 
@@ -110,7 +110,7 @@ def _stage1_design(data: TrialData, stage1: np.ndarray,
         values = values.astype(float)
         missing = stage1 & ~np.isfinite(values)
         if missing.any():
-            _fail(str(name), "missing or infinite values at the secondary baseline", data.id,
+            fail_rows(str(name), "missing or infinite values at the secondary baseline", data.id,
                   missing, "every control patient with a secondary baseline enters the "
                   "stage-1 model: give the value, or impute it explicitly")
         design[str(name)] = values
@@ -215,7 +215,7 @@ def tse_simple(data: TrialData, secondary_baseline: Any,
     switched = stage1 & ~np.isnan(data.switch_time)
     post = np.where(stage1, data.time - np.where(stage1, b, 0.0), np.nan)
     if (stage1 & (post <= 0)).any():
-        _fail("secondary_baseline", "no time after the secondary baseline (equal to the "
+        fail_rows("secondary_baseline", "no time after the secondary baseline (equal to the "
               "follow-up time)", data.id, stage1 & (post <= 0),
               "the AFT model needs positive post-baseline times: set the baseline to NaN "
               "for an event at the baseline itself, or correct the times")

@@ -43,6 +43,7 @@ from pexsurv.workflows.metrics import (
 from pexsurv.workflows.report import HazardRatioReport, hazard_ratio_report, posterior_checks
 from pexsurv.workflows.oc import OCDesign, OCResult, operating_characteristics
 from pexsurv.workflows.sbc import simulation_based_calibration
+from pexsurv.workflows.sbc_interval import interval_censored_sbc
 from pexsurv.workflows.validate import ValidationReport, validate
 from pexsurv.workflows.sweep import DecisionRule, Robustness, SweepResult, sweep
 
@@ -67,6 +68,7 @@ __all__ = [
     "compare_pfs_dating",
     "coverage",
     "hazard_ratio_report",
+    "interval_censored_sbc",
     "interval_width",
     "operating_characteristics",
     "pfs_fit_summary",
