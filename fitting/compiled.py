@@ -105,9 +105,6 @@ class CompiledModel:
     compile_seconds : float
     spec_hash : str, optional
         Hash of the spec the model was built from (``fit`` refuses another spec's model).
-    layout : str, optional
-        Fingerprint of the likelihood rows' constants (set by the model's fitting, which
-        refuses data of another layout).
     shared_from : _Compilation, optional
         The kept nutpie compilation this model samples with: made for this model, or for
         another model of the same graph (:func:`same_graph`) and given this model's data.
@@ -117,7 +114,6 @@ class CompiledModel:
     compiled: Any = None
     compile_seconds: float = 0.0
     spec_hash: str | None = None
-    layout: str | None = None
     shared_from: _Compilation | None = None
 
     def data_values(self) -> dict[str, np.ndarray]:

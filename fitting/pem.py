@@ -4,7 +4,6 @@ as configured, and optionally add the per-patient log-likelihood."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,6 @@ from pexsurv.fitting.config import SamplerConfig
 from pexsurv.fitting.registry import ModelFitting, register_model
 from pexsurv.fitting.result import FitResult, StageRun
 from pexsurv.models import PiecewiseExponential
-from pexsurv.models.design import PEMDesign
 from pexsurv.models.loglik import log_likelihood_tree
 
 __all__ = ["compile_pem", "fit_pem"]
@@ -23,21 +21,7 @@ __all__ = ["compile_pem", "fit_pem"]
 
 def compile_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig) -> CompiledModel:
     """Build ``spec`` on ``data`` and compile it for ``config``."""
-    compiled = compile_model(spec.build(data), config, spec_hash=spec.spec_hash())
-    compiled.layout = layout(spec.design(data))
-    return compiled
-
-
-def layout(design: PEMDesign) -> str:
-    """Fingerprint of what a design puts into the graph as constants (each row's interval,
-    stratum, treatment state and covariate values): another data set can re-use a compiled
-    model only when it gives the same, its events and exposure being the only data."""
-    digest = hashlib.sha256()
-    for part in (design.interval, design.stratum, design.treat, design.x):
-        part = np.ascontiguousarray(part)
-        digest.update(f"{part.dtype}{part.shape}".encode())
-        digest.update(part.tobytes())
-    return digest.hexdigest()[:16]
+    return compile_model(spec.build(data), config, spec_hash=spec.spec_hash())
 
 
 def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, *,
@@ -50,18 +34,11 @@ def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, 
     if compiled is None:
         compiled = compile_model(spec.build(data, priors=priors), config,
                                  spec_hash=spec.spec_hash())
-        compiled.layout = layout(design)
         compile_seconds = compiled.compile_seconds
     else:
         if compiled.spec_hash != spec.spec_hash():
             raise ValueError("the compiled model was built from another spec; compile this one "
                              "with pexsurv.fitting.compile_spec(spec, data, config)")
-        if compiled.layout is not None and compiled.layout != layout(design):
-            raise ValueError(
-                "the compiled model's likelihood rows differ from this data's (another "
-                "subject-episode layout or covariate values are constants of the graph): "
-                "fit without compiled=, or compile for this data with "
-                "pexsurv.fitting.compile_spec(spec, data, config)")
         # Same graph, new values: only the pm.Data inputs change.
         compiled.set_data(spec.data_values(data, priors, design=design))
         compile_seconds = compiled.prepare(config)

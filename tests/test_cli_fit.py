@@ -160,7 +160,8 @@ def test_bad_config_exits_2_naming_the_key_before_any_work(trial_csv, tmp_path, 
 
 def test_parquet_is_read_like_csv(trial_csv, tmp_path, capsys):
     pytest.importorskip("pyarrow")
-    pd.read_csv(trial_csv).to_parquet(tmp_path / "trial.parquet")
+    # round_trip: the same exact floats the CSV reader of TrialData gives.
+    pd.read_csv(trial_csv, float_precision="round_trip").to_parquet(tmp_path / "trial.parquet")
     config = _write(tmp_path, CONFIG.replace("trial.csv", "trial.parquet"))
     assert main(["fit", str(config), "--check-only"]) == 0
     csv = AnalysisConfig.from_toml(_write(trial_csv.parent, CONFIG)).validate()

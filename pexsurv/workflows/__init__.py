@@ -18,8 +18,9 @@
   decision rule over simulated trials, on the same store and executors;
 - :func:`compare_pfs_dating`: PFS of a trial with scheduled assessments under true,
   visit-dated, midpoint and interval-censored dating, side by side against the truth;
-- :func:`validate`: the package's own validation (what ``pexsurv validate`` runs), a
-  pass/fail :class:`ValidationReport`.
+- :func:`pexsurv.workflows.validate.validate`: the package's own validation (what
+  ``pexsurv validate`` runs), a pass/fail :class:`ValidationReport` (the function is not
+  re-exported here: its name is its module's).
 """
 
 from pexsurv.workflows.assessments import PFSDatingComparison, compare_pfs_dating, pfs_fit_summary
@@ -44,7 +45,7 @@ from pexsurv.workflows.report import HazardRatioReport, hazard_ratio_report, pos
 from pexsurv.workflows.oc import OCDesign, OCResult, operating_characteristics
 from pexsurv.workflows.sbc import simulation_based_calibration
 from pexsurv.workflows.sbc_interval import interval_censored_sbc
-from pexsurv.workflows.validate import ValidationReport, validate
+from pexsurv.workflows.validate import ValidationReport
 from pexsurv.workflows.sweep import DecisionRule, Robustness, SweepResult, sweep
 
 __all__ = [
@@ -78,5 +79,4 @@ __all__ = [
     "simulation_based_calibration",
     "simulation_metrics",
     "sweep",
-    "validate",
 ]
