@@ -3,12 +3,10 @@ results files that are never lost (atomic saves) nor silently changed (checksums
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pexsurv._files import replace_atomically
 from pexsurv._names import NOT_MCMC
 from pexsurv.data import TrialData
 from pexsurv.defaults import CI_PROB
@@ -176,33 +175,6 @@ def _checksums(tree: xr.DataTree, meta: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _write_atomically(tree: xr.DataTree, path: Path) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename it over
-    ``path``: a crash or ``kill -9`` at any moment leaves either the old file or the new
-    one, never a truncated mixture."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        tree.to_netcdf(tmp, engine="h5netcdf")
-        # mkstemp makes the file private (0600); give it the mode a plain write would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where supported
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 @dataclass(frozen=True, eq=False)
 class FitResult:
     """A fitted model: draws, the spec and priors that produced them, what ran, provenance.
@@ -311,7 +283,7 @@ class FitResult:
         }
         meta["checksums"] = json.dumps(_checksums(tree, meta))
         tree.attrs.update(meta)
-        _write_atomically(tree, path)
+        replace_atomically(path, lambda tmp: tree.to_netcdf(tmp, engine="h5netcdf"))
         return path
 
     @classmethod

@@ -97,11 +97,13 @@ def test_keys_and_seeds_depend_on_settings_only(base, tmp_path):
 def test_atomic_write_leaves_old_file_on_crash(tmp_path, monkeypatch):
     path = write_json_atomically({"v": 1}, tmp_path / "r.json")
 
-    def torn(obj, f, **kw):
-        f.write('{"v": 2, "trunc')  # a partial write, then the "crash"
+    real_write_text = Path.write_text
+
+    def torn(self, text, *a, **kw):
+        real_write_text(self, text[:7])  # a partial write, then the "crash"
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(json, "dump", torn)
+    monkeypatch.setattr(Path, "write_text", torn)
     with pytest.raises(KeyboardInterrupt):
         write_json_atomically({"v": 2}, path)
     monkeypatch.undo()

@@ -14,13 +14,13 @@ them. Leftover ``*.tmp`` files of a killed writer are ignored and removed on the
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from pexsurv._files import replace_atomically
 
 __all__ = ["Store", "StoreError", "write_json_atomically"]
 
@@ -45,25 +45,9 @@ def write_json_atomically(obj: Any, path: Path) -> Path:
     >>> json.loads(p.read_text())
     {'a': 1.5}
     """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            # allow_nan: a failed fit's numbers are NaN; Python's json reads them back.
-            json.dump(obj, f, sort_keys=True, allow_nan=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where supported
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return path
+    # allow_nan: a failed fit's numbers are NaN; Python's json reads them back.
+    text = json.dumps(obj, sort_keys=True, allow_nan=True)
+    return replace_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 class Store:
