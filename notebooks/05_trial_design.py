@@ -119,11 +119,17 @@ ax.legend(loc="lower right", fontsize="small")
 fig
 
 # %% [markdown]
-# Reading the full run (100 trials per scenario): the rule's type I error should sit near
-# 2.5% (with a weakly informative prior the posterior probability behaves like a one-sided
-# p-value), the power at HR 0.6 is what 156 patients buy, and the manufacturing wait
-# lowers it: during the wait the experimental arm has the control arm's hazard, so the
-# ITT hazard ratio is diluted towards 1. The per-trial results are in `oc.trials`:
+# The full run (100 trials per scenario, `PEXSURV_FAST` unset: 300 fits with one
+# compilation, 77 s on 2 shared cores) measured, with Monte Carlo SEs in brackets: type I
+# error 0.01 (0.01), power at HR 0.6 0.81 (0.04), and 0.56 (0.05) when the effect starts
+# after the 1-month wait; bias of the log HR -0.02 (0.02) under no effect and 0.00 (0.02)
+# at HR 0.6, coverage of the 95% interval 0.96 (0.02) in both. The type I error is
+# compatible with the nominal 2.5% (with a weakly informative prior the posterior
+# probability behaves like a one-sided p-value) but 100 trials cannot pin it down: a
+# design report needs thousands (`executor="processes"` or a Dask cluster). The wait
+# costs a quarter of the power: during it the experimental arm has the control arm's
+# hazard, so the ITT hazard ratio is diluted towards 1, and the sample size should be
+# planned for the diluted effect. The per-trial results are in `oc.trials`:
 
 # %%
 oc.trials.head().round(3)
