@@ -197,5 +197,7 @@ rpsft.table()[["hr_median", "hr_lower", "hr_upper", "p_hr_lt_1", "status"]].roun
 # (20 psi draws) the adjusted HR was 0.50 [0.24, 1.05] with either modifier and
 # P(HR < 1) = 0.95 in both, exactly at the threshold, so the rule "> 0.95" fails
 # everywhere: the interval is wide because the uncertainty of psi is carried into it. A
-# conclusion that close to the line is not robust to the Monte Carlo budget either;
-# quote the full budget (200 psi draws).
+# conclusion that close to the line is not robust to the Monte Carlo budget either. At the
+# full budget (200 psi draws; the same sweep run as a script, 149 s on 2 shared cores) the
+# HR was 0.50 [0.24, 1.04] with either modifier and P(HR < 1) = 0.97 in both: the rule
+# holds in every scenario, and the modifier barely matters on this trial.
