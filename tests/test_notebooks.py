@@ -101,7 +101,7 @@ def test_notebook_runs(path, monkeypatch):
 
 
 def test_there_are_notebooks():
-    assert [p.stem[:2] for p in PATHS] == ["01", "02", "03"]
+    assert [p.stem[:2] for p in PATHS] == ["01", "02", "03", "04", "05", "06"]
 
 
 def test_notebook_sources_are_percent_scripts_paired_with_ipynb():

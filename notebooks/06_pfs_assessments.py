@@ -1,0 +1,169 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 PFS at scheduled assessments: when is progression, and against which scan?
+#
+# Progression is not seen when it happens but at the next tumour assessment, and whether
+# a scan shows progression depends on the scan it is compared with. Both move PFS:
+#
+# 1. `simulate_assessments`: a CT041-like trial in which tumour burden grows during the
+#    CAR-T manufacturing wait, responds to therapy, and is assessed every 7 +- 1 weeks
+#    with a RECIST-like rule, against the enrolment scan (randomized trials) and against
+#    the pre-infusion scan (single-arm trials);
+# 2. `compare_pfs_dating`: the same patients' PFS fitted with progression dated at the
+#    visit (the usual practice), at the interval's midpoint, interval-censored, and at the
+#    true (latent) time;
+# 3. the assessment posterior predictive check (`assessment_ppc`): is the fit consistent
+#    with the events counted per visit window?
+# 4. one figure: the median PFS of each analysis against the true-time fit.
+#
+# **The data are simulated**: the simulator knows every patient's true progression time,
+# which no real trial does. Times are in months from randomization.
+
+# %%
+# %matplotlib inline
+import numpy as np
+import pandas as pd
+from budget import BUDGET
+from matplotlib.figure import Figure
+
+from pexsurv.diagnostics import assessment_ppc
+from pexsurv.simulate import simulate_assessments
+from pexsurv.simulate.assessments import WEEK
+from pexsurv.workflows import compare_pfs_dating
+
+pd.set_option("display.width", 140)
+
+# %% [markdown]
+# ## 1. Simulate a trial with scheduled assessments
+#
+# 156 patients randomized 2:1, accrual over 24 months, data cut at 30 months; 10% of the
+# visits are missed. `sim.data` holds one row per patient and reference scan: the same
+# patients, two ways of calling progression. The issue's patient (20 mm at enrolment,
+# 40 mm at infusion, 30 mm at the first visit) has progressed against the enrolment scan
+# and responded against the infusion scan.
+
+# %%
+sim = simulate_assessments(seed=1)
+counts = (sim.data.groupby(["baseline", "arm"])["event_type"].value_counts()
+          .unstack(fill_value=0))
+counts
+
+# %% [markdown]
+# Each recorded progression lies in an interval: after the last assessment without it,
+# at or before the first with it. Its width is the visit spacing (about 7 weeks, longer
+# after a missed visit):
+
+# %%
+prog = sim.data[sim.data["event_type"] == "progression"]
+width = prog["progression_visit"] - prog["pfs_lower"]
+print(f"{len(prog)} progressions; interval width median {width.median():.2f} months "
+      f"(IQR {width.quantile(0.25):.2f} to {width.quantile(0.75):.2f})")
+inside = ((prog["pfs_lower"] < prog["progression_true"])
+          & (prog["progression_true"] <= prog["progression_visit"])).all()
+print("every true progression time inside its recorded interval:", bool(inside))
+
+# %% [markdown]
+# ## 2. Dating and reference scan: the comparison
+#
+# `compare_pfs_dating` fits the proportional-hazards PEM (default priors, cut points on
+# the 7-week schedule) to every baseline x dating. Cut points finer than the visits make
+# the interval-censored fit hard to sample (the likelihood cannot place an event within
+# its interval), so they sit on the schedule. Exactly dated data share one compiled
+# model, the interval-censored ones another.
+#
+# `hr_vs_true` and `median_<arm>_vs_true` compare each row with the true-time fit of the
+# same patients and reference scan.
+
+# %%
+cuts = [1.61, 3.22, 4.83, 6.44]  # about every 7 weeks, months
+out = compare_pfs_dating(sim, cuts, seed=1)
+arms = sim.params["arm_labels"]
+cols = ["n", "events", "hr_median", "lower", "upper", "hr_vs_true",
+        *[f"median_{a}" for a in arms], *[f"median_{a}_vs_true" for a in arms], "converged"]
+out.table[cols].round(2)
+
+# %% [markdown]
+# What the table shows on this trial (seed 1), and what the 200-trial study in
+# `validation/pfs_assessments.md` confirms: dating progression at the visit makes every
+# progression later by up to a visit interval, so both arms' medians come out about a
+# month too long (+1.09 CAR-T, +1.15 control against the enrolment scan); the midpoint
+# shifts them less (+0.13, +0.28) and the interval-censored fit least (+0.03, +0.06).
+# On this trial the visit dating also moved the HR (0.46 against 0.34 on the true
+# times); over many trials it moves little (the README's "PFS at scheduled assessments").
+# The reference scan changes the estimand itself: against the pre-infusion scan, growth
+# during the wait is not progression, the CAR-T median is longer (2.62 against 2.21
+# months on the true times) and the HR smaller (0.27 against 0.34).
+#
+# ## 3. The assessment posterior predictive check
+#
+# The Kaplan-Meier check (notebook 03) refuses interval-censored data, whose times are
+# visit dates. `assessment_ppc` instead assesses replicate trials drawn from the fit at
+# the protocol schedule (visits every 7 weeks, each +-1 week) and counts their
+# progressions per visit window and arm against the observed ones.
+
+# %%
+visits = np.arange(1, 30) * 7 * WEEK  # the schedule, past the longest follow-up
+fit_ic = out.results["enrolment scan, from randomization, interval"]
+check = assessment_ppc(fit_ic, visits, jitter=WEEK, n_draws=BUDGET.ppc_draws, seed=1)
+print(check.text)
+check.table.head(8).round(2)
+
+# %% [markdown]
+# Observed and replicated progressions per visit window. (Drawn here from `check.table`:
+# the package's `check.plot()` draws the interval as error bars around the replicate
+# mean, which matplotlib refuses when the mean lies outside the quantile interval, as it
+# does in late windows where most replicates count zero.)
+
+# %%
+fig = Figure(figsize=(9, 4), layout="constrained")
+axes = fig.subplots(1, 2, sharey=True)
+for ax, (arm, rows) in zip(axes, check.table.groupby("arm", sort=False)):
+    x = np.arange(len(rows))
+    ax.fill_between(x, rows["replicated_lower"], rows["replicated_upper"], alpha=0.3,
+                    step="mid", label=f"replicated ({check.ci_prob:.0%} interval)")
+    ax.plot(x, rows["replicated"], drawstyle="steps-mid", label="replicated (mean)")
+    ax.plot(x, rows["observed"], "o", color="black", label="observed")
+    ax.set(title=f"{arm} arm", xlabel="visit window (index, 7-week spacing)")
+axes[0].set_ylabel("progressions dated in the window")
+axes[0].legend(fontsize="small")
+fig.suptitle("Assessment posterior predictive check, interval-censored fit (enrolment scan)")
+fig
+
+# %% [markdown]
+# ## 4. The medians against the truth
+#
+# Posterior median PFS with its 95% interval per arm, dating and reference scan; the
+# true-time fit of the same patients is the row labelled "true".
+
+# %%
+fig = Figure(figsize=(9, 4), layout="constrained")
+axes = fig.subplots(1, 2, sharey=True)
+datings = ["true", "visit", "midpoint", "interval"]
+for ax, arm in zip(axes, arms):
+    for k, (baseline, colour) in enumerate([("enrolment", "tab:blue"),
+                                            ("infusion", "tab:orange")]):
+        rows = out.table[out.table["baseline"] == baseline].set_index("dating").loc[datings]
+        y = np.arange(len(datings)) + (k - 0.5) * 0.2
+        med = rows[f"median_{arm}"]
+        err = [med - rows[f"median_{arm}_lower"], rows[f"median_{arm}_upper"] - med]
+        ax.errorbar(med, y, xerr=err, fmt="o", color=colour, capsize=3,
+                    label=f"{baseline} scan")
+        ax.axvline(med["true"], color=colour, linestyle=":", linewidth=1)
+    ax.set(title=f"{arm} arm", xlabel="posterior median PFS (months)")
+axes[0].set_yticks(np.arange(len(datings)), datings)
+axes[0].set_ylabel("progression dated at")
+axes[0].legend(loc="lower right", fontsize="small")
+fig.suptitle("Median PFS by dating and reference scan (dotted: the true-time fit)")
+fig
