@@ -310,13 +310,14 @@ class EventsCheck(CheckResult):
             rows = self.table[self.table["arm"] == arm]
             x = np.arange(len(rows))
             mean = rows["expected"].to_numpy()
-            ax.errorbar(x, mean, yerr=[mean - rows["predicted_lower"],
-                                       rows["predicted_upper"] - mean],
-                        fmt="none", ecolor=f"C{i}", alpha=0.4, elinewidth=1, capsize=3,
-                        label=f"{self.ci_prob:.0%} predictive")
-            ax.errorbar(x, mean, yerr=[mean - rows["expected_lower"],
-                                       rows["expected_upper"] - mean],
-                        fmt="s", color=f"C{i}", elinewidth=3, label="expected (posterior)")
+            # Intervals as segments, not error bars around the mean: a count's interval
+            # need not contain its mean (a skewed, mostly-zero count), and negative error
+            # bar lengths are an error in matplotlib.
+            ax.vlines(x, rows["predicted_lower"], rows["predicted_upper"], color=f"C{i}",
+                      alpha=0.4, linewidth=1, label=f"{self.ci_prob:.0%} predictive")
+            ax.vlines(x, rows["expected_lower"], rows["expected_upper"], color=f"C{i}",
+                      linewidth=3)
+            ax.plot(x, mean, "s", color=f"C{i}", label="expected (posterior)")
             ax.plot(x, rows["observed"], "o", color="black", label="observed")
             ax.set_xticks(x, rows["interval"], rotation=45)
             ax.set(title=f"arm {arm}", xlabel="interval")
@@ -483,10 +484,11 @@ class AssessmentCheck(CheckResult):
             rows = self.table[self.table["arm"] == arm]
             x = np.arange(len(rows))
             mean = rows["replicated"].to_numpy()
-            ax.errorbar(x, mean, yerr=[mean - rows["replicated_lower"],
-                                       rows["replicated_upper"] - mean],
-                        fmt="s", color=f"C{i}", capsize=3,
-                        label=f"replicated ({self.ci_prob:.0%})")
+            # Segments, not error bars: late windows' replicate counts are mostly zero, so
+            # the mean can lie above the upper quantile (EventsCheck.plot says more).
+            ax.vlines(x, rows["replicated_lower"], rows["replicated_upper"], color=f"C{i}",
+                      label=f"replicated ({self.ci_prob:.0%})")
+            ax.plot(x, mean, "s", color=f"C{i}", label="replicated mean")
             ax.plot(x, rows["observed"], "o", color="black", label="observed")
             ax.set_xticks(x, rows["window"], rotation=60, fontsize="small")
             ax.set(title=f"arm {arm}", xlabel="visit window")

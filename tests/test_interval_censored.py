@@ -367,6 +367,21 @@ def test_assessment_ppc_passes_the_true_schedule_and_fails_a_wrong_one(recovery)
     assert not wrong.passed and wrong.p_value < 0.01, wrong.text
 
 
+def test_assessment_plot_draws_intervals_that_exclude_their_mean(recovery):
+    """A mostly-zero replicate count has its mean above its upper quantile; the plot drew
+    error bars around the mean and raised "'yerr' must not contain negative values"."""
+    import dataclasses
+
+    from pexsurv.diagnostics.ppc import assessment_ppc
+
+    check = assessment_ppc(recovery["ic"], SCHEDULE, jitter=0.23, n_draws=50, seed=1)
+    table = check.table.copy()
+    table.loc[table.index[-1], ["replicated_lower", "replicated_upper"]] = 0.0
+    table.loc[table.index[-1], "replicated"] = 0.4
+    fig = dataclasses.replace(check, table=table).plot()
+    assert all(ax.get_title() and ax.get_xlabel() for ax in fig.axes)
+
+
 def test_time_scale_checks_refuse_interval_censored_data(recovery):
     from pexsurv.diagnostics.ppc import observed_vs_expected_events, posterior_predictive_survival
 
