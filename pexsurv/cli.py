@@ -319,6 +319,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """The options `sweep` and `oc` share: where scenarios run and where results go."""
+    parser.add_argument("--executor", choices=("serial", "processes", "dask"),
+                        help="override the file's executor")
+    parser.add_argument("--scheduler", help="Dask scheduler address (implies --executor dask)")
+    parser.add_argument("--store", help="results folder (default: the file's store)")
+    parser.add_argument("--workers", type=int, help="worker processes of --executor processes")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pexsurv",
@@ -377,24 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
     swp = sub.add_parser("sweep", help="fit an analysis under every combination of alternative "
                          "settings (a grid); re-running resumes from the store")
     swp.add_argument("sweep_file", help="sweep TOML file: base analysis, [grid], store, executor")
-    swp.add_argument("--executor", choices=("serial", "processes", "dask"),
-                     help="override the file's executor")
-    swp.add_argument("--scheduler", help="Dask scheduler address (implies --executor dask)")
-    swp.add_argument("--store", help="results folder (default: the file's store)")
-    swp.add_argument("--workers", type=int, help="worker processes of --executor processes")
-    swp.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+    _add_executor_options(swp)
     swp.set_defaults(func=_cmd_sweep)
 
     occ = sub.add_parser("oc", help="operating characteristics of a Bayesian decision rule "
                          "over simulated trials (power, type I error, bias, coverage); "
                          "re-running resumes")
     occ.add_argument("oc_file", help="OC TOML file: design, scenarios, n_trials, decision, store")
-    occ.add_argument("--executor", choices=("serial", "processes", "dask"),
-                     help="override the file's executor")
-    occ.add_argument("--scheduler", help="Dask scheduler address (implies --executor dask)")
-    occ.add_argument("--store", help="results folder (default: the file's store)")
-    occ.add_argument("--workers", type=int, help="worker processes of --executor processes")
-    occ.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+    _add_executor_options(occ)
     occ.set_defaults(func=_cmd_oc)
 
     val = sub.add_parser("validate", help="run the package's validation (SBC, coverage, "
