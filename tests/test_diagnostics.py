@@ -233,3 +233,42 @@ def test_every_check_is_one_result_type(fits):
         for fig in figures.values():
             assert isinstance(fig, Figure), kind
             plt.close(fig)
+
+
+# --------------------------------------------------------------------------- convergence table
+def _summary_diagnostics(post: xr.Dataset) -> pd.DataFrame:
+    import arviz as az
+
+    return pd.DataFrame(az.summary(post, kind="diagnostics", round_to="none")[
+        ["r_hat", "ess_bulk", "ess_tail", "mcse_mean"]])
+
+
+def test_convergence_table_equals_arviz_summary_on_a_fit(fits):
+    """The verdict computes R-hat, ESS and MCSE from the stacked arrays (no az.summary per
+    fit); its numbers and row labels must be ArviZ's own."""
+    import arviz as az
+
+    result = fits["true"]
+    check = check_convergence(result)
+    post = result.posterior
+    expected = _summary_diagnostics(post)
+    assert list(check.table.index) == list(expected.index)
+    np.testing.assert_allclose(check.table[expected.columns].to_numpy(dtype=float),
+                               expected.to_numpy(dtype=float), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(check.ebfmi, az.bfmi(result.idata)["energy"].values,
+                               rtol=1e-12, atol=0)
+
+
+def test_convergence_table_labels_elements_of_multidimensional_parameters():
+    rng = np.random.default_rng(5)
+    post = xr.Dataset(
+        {"b": (("chain", "draw", "arm", "k"), rng.standard_normal((4, 100, 2, 3))),
+         # element dims stored before the sample dims: transposed, not misread
+         "c": (("k", "chain", "draw"), rng.standard_normal((3, 4, 100)).cumsum(axis=2))},
+        coords={"arm": ["control", "car-t"], "k": [0.5, 1.0, 2.0]})
+    check = check_convergence(xr.DataTree.from_dict({"posterior": post}))
+    expected = _summary_diagnostics(post)
+    assert list(check.table.index) == list(expected.index)
+    np.testing.assert_allclose(check.table[expected.columns].to_numpy(dtype=float),
+                               expected.to_numpy(dtype=float), rtol=1e-12, atol=1e-12)
+    assert not check.passed  # the random walks of c do not mix
