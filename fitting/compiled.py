@@ -104,7 +104,12 @@ class CompiledModel:
     compiled : nutpie compiled model or None
     compile_seconds : float
     spec_hash : str, optional
-        Hash of the spec the model was built from (``fit`` refuses another spec's model).
+        Hash of the spec the model was built from.
+    structure : str, optional
+        Hash of the model's structure (for a PEM,
+        :func:`pexsurv.fitting.pem.structure_hash`: the spec without prior hyper-parameter
+        values). ``fit`` refuses a model of another structure and re-uses it for any
+        prior values, which are ``pm.Data``.
     shared_from : _Compilation, optional
         The kept nutpie compilation this model samples with: made for this model, or for
         another model of the same graph (:func:`same_graph`) and given this model's data.
@@ -114,6 +119,7 @@ class CompiledModel:
     compiled: Any = None
     compile_seconds: float = 0.0
     spec_hash: str | None = None
+    structure: str | None = None
     shared_from: _Compilation | None = None
 
     def data_values(self) -> dict[str, np.ndarray]:
@@ -321,10 +327,11 @@ def _needs_nutpie(config: SamplerConfig) -> bool:
     return config.method == "mcmc" and config.sampler == "nutpie"
 
 
-def compile_model(model: pm.Model, config: SamplerConfig, *, spec_hash: str | None = None) -> CompiledModel:
+def compile_model(model: pm.Model, config: SamplerConfig, *, spec_hash: str | None = None,
+                  structure: str | None = None) -> CompiledModel:
     """Compile ``model`` for the configured sampler (nutpie compiles ahead; PyMC's own
     sampler and numpyro compile inside ``pm.sample``, so their compile time is counted as
     sampling time)."""
-    compiled = CompiledModel(model=model, spec_hash=spec_hash)
+    compiled = CompiledModel(model=model, spec_hash=spec_hash, structure=structure)
     compiled.compile_seconds = compiled.prepare(config)
     return compiled

@@ -4,9 +4,8 @@ as configured, and optionally add the per-patient log-likelihood."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
 
 from pexsurv.data import TrialData
 from pexsurv.fitting.compiled import CompiledModel, compile_model, relabel
@@ -14,14 +13,41 @@ from pexsurv.fitting.config import SamplerConfig
 from pexsurv.fitting.registry import ModelFitting, register_model
 from pexsurv.fitting.result import FitResult, StageRun
 from pexsurv.models import PiecewiseExponential
+from pexsurv.models.base import spec_hash
 from pexsurv.models.loglik import log_likelihood_tree
 
-__all__ = ["compile_pem", "fit_pem"]
+__all__ = ["compile_pem", "fit_pem", "structure_hash"]
+
+
+def structure_hash(spec: PiecewiseExponential, priors: Mapping[str, Any]) -> str:
+    """Hash of what a compiled PEM's graph is made of: the spec with its resolved
+    ``priors`` reduced to their families and structural fields. Prior hyper-parameter
+    values are ``pm.Data`` (:meth:`~pexsurv.priors.PriorSpec.params`): a compiled model
+    serves every value of them, so they stay out of the hash.
+
+    Examples
+    --------
+    >>> from pexsurv import datasets
+    >>> from pexsurv.priors import Normal
+    >>> data = datasets.ct041_like("os")
+    >>> def h(spec):
+    ...     return structure_hash(spec, spec.resolved_priors(data))
+    >>> h(PiecewiseExponential(cuts=[3.0], priors={"log_hr": Normal(0, 0.5)})) == h(
+    ...     PiecewiseExponential(cuts=[3.0], priors={"log_hr": Normal(0, 2.0)}))
+    True
+    >>> h(PiecewiseExponential(cuts=[3.0])) == h(PiecewiseExponential(cuts=[3.0, 6.0]))
+    False
+    """
+    families = {name: {k: v for k, v in prior.to_dict().items() if k not in prior.params()}
+                for name, prior in priors.items()}
+    return spec_hash({**spec.to_dict(), "priors": families})
 
 
 def compile_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig) -> CompiledModel:
     """Build ``spec`` on ``data`` and compile it for ``config``."""
-    return compile_model(spec.build(data), config, spec_hash=spec.spec_hash())
+    priors = spec.resolved_priors(data)
+    return compile_model(spec.build(data, priors=priors), config, spec_hash=spec.spec_hash(),
+                         structure=structure_hash(spec, priors))
 
 
 def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, *,
@@ -31,15 +57,18 @@ def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, 
     :func:`pexsurv.fitting.fit`)."""
     priors = spec.resolved_priors(data)
     design = spec.design(data)
+    structure = structure_hash(spec, priors)
     if compiled is None:
         compiled = compile_model(spec.build(data, priors=priors), config,
-                                 spec_hash=spec.spec_hash())
+                                 spec_hash=spec.spec_hash(), structure=structure)
         compile_seconds = compiled.compile_seconds
     else:
-        if compiled.spec_hash != spec.spec_hash():
-            raise ValueError("the compiled model was built from another spec; compile this one "
-                             "with pexsurv.fitting.compile_spec(spec, data, config)")
-        # Same graph, new values: only the pm.Data inputs change.
+        if compiled.structure != structure:
+            raise ValueError("the compiled model was built from a spec of another structure "
+                             "(model, cuts, effect, covariates or prior families differ; "
+                             "prior values may differ); compile this one with "
+                             "pexsurv.fitting.compile_spec(spec, data, config)")
+        # Same graph, new values: only the pm.Data inputs (data, prior values) change.
         compiled.set_data(spec.data_values(data, priors, design=design))
         compile_seconds = compiled.prepare(config)
     idata, sampling_seconds = compiled.sample(config)

@@ -298,3 +298,34 @@ def test_rpsft_treat_modifier_shares_the_stage2_structure(base):
     assert len({t.key for t in plan.tasks}) == 4 and len({t.structure for t in plan.tasks}) == 1
     other_cuts = plan_sweep(rpsft, {"model.cuts": [[2.0, 6.0], [3.0]]})
     assert len({t.structure for t in other_cuts.tasks}) == 2
+
+
+# ------------------------------------------------------------------ structure hash in fit
+@pytest.mark.filterwarnings("ignore::pexsurv.fitting.ConvergenceWarning")  # 2 x 200 draws
+def test_fit_reuses_a_compiled_model_across_prior_values_and_refuses_other_structures():
+    """fit compares structure hashes (spec without prior hyper-parameter values): the sweep
+    worker passes one compiled model to every scenario of a structure, untouched."""
+    from pexsurv import datasets
+    from pexsurv.fitting import SamplerConfig, compile_spec, fit
+    from pexsurv.models import PiecewiseExponential
+    from pexsurv.priors import Normal, StudentT
+
+    data = datasets.ct041_like("os")
+    config = SamplerConfig(draws=200, tune=200, chains=2, seed=3, progress=False)
+
+    def spec(sigma=1.0, cuts=(2.0, 6.0), family=Normal):
+        return PiecewiseExponential(cuts=cuts, priors={"log_hr": family(0.0, sigma)})
+
+    compiled = compile_spec(spec(1.0), data, config)
+    spec_hash = compiled.spec_hash
+    wide = fit(spec(1.0), data, sampler=config, compiled=compiled)
+    tight = fit(spec(0.05), data, sampler=config, compiled=compiled)
+    assert compiled.spec_hash == spec_hash  # nobody re-pointed it
+    assert wide.timings["compile_seconds"] == tight.timings["compile_seconds"] == 0.0
+    # The tight prior's value reached the reused graph: it pulls the HR to 1.
+    assert float(wide.posterior["hr"].median()) < 0.8 < 0.9 < float(tight.posterior["hr"].median())
+    for other in (spec(1.0, cuts=(3.0,)), spec(1.0, cuts=(2.0, 7.0)),
+                  spec(1.0, family=lambda mu, sigma: StudentT(3.0, mu, sigma)),
+                  PiecewiseExponential(cuts=(2.0, 6.0), effect="piecewise")):
+        with pytest.raises(ValueError, match="another structure"):
+            fit(other, data, sampler=config, compiled=compiled)

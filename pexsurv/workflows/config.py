@@ -61,7 +61,7 @@ import re
 import shutil
 import tomllib
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -74,7 +74,7 @@ from pexsurv.data import TrialData
 from pexsurv.intervals import equal_events, fixed_width
 
 __all__ = ["POPULATIONS", "AnalysisConfig", "AnalysisRun", "ConfigError", "Prepared",
-           "example_config", "save_report", "write_example"]
+           "example_config", "read_toml", "save_report", "write_example"]
 
 POPULATIONS: Mapping[str, Callable[[TrialData], TrialData]] = MappingProxyType({
     "itt": TrialData.itt,
@@ -108,6 +108,34 @@ def _unknown(where: str, given: Mapping[str, Any], valid: tuple[str, ...]) -> No
     bad = sorted(set(given) - set(valid))
     if bad:
         raise ConfigError(f"{where}: unknown key(s) {bad}; valid keys: {', '.join(valid)}")
+
+
+def read_toml(path: str | Path, kind: str, hint: str, *, keys: Sequence[str] | None = None,
+              required: Sequence[str] = ()) -> dict[str, Any]:
+    """Parse a TOML file with errors that name it: missing file (with ``hint`` on where an
+    example is), invalid TOML, and, when ``keys`` lists the valid top-level keys, unknown
+    ones; a ``required`` key that is missing.
+
+    Examples
+    --------
+    >>> read_toml("no_such.toml", "sweep", "see the README")
+    Traceback (most recent call last):
+    ...
+    pexsurv.workflows.config.ConfigError: no_such.toml: no such sweep file (see the README)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such {kind} file ({hint})")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    if keys is not None:
+        _unknown(str(path), raw, tuple(keys))
+    for key in required:
+        if key not in raw:
+            raise ConfigError(f"{path}: missing required key {key!r}")
+    return raw
 
 
 def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -213,13 +241,7 @@ class AnalysisConfig:
             Unreadable TOML, or a bad key or value (named, with the valid choices).
         """
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such configuration file (write an example with "
-                              "`pexsurv init`)")
-        try:
-            raw = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        raw = read_toml(path, "configuration", "write an example with `pexsurv init`")
         return cls.from_dict(raw, base=path.resolve().parent, source=path.resolve())
 
     @classmethod

@@ -19,7 +19,7 @@ import functools
 import math
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,12 @@ import pandas as pd
 
 from pexsurv.data import TrialData
 from pexsurv.simulate import CT041_LIKE_PARAMS, simulate_trial
-from pexsurv.workflows.config import POPULATIONS, AnalysisConfig, ConfigError
+from pexsurv.workflows.config import POPULATIONS, AnalysisConfig, ConfigError, read_toml
 from pexsurv.workflows.metrics import bias, coverage
-from pexsurv.workflows.sweep.executors import Task, execute
+from pexsurv.workflows.sweep.executors import ExecutorOptions, Task, execute
 from pexsurv.workflows.sweep.keys import derived_seed, settings_key, structure_key
 from pexsurv.workflows.sweep.result import DecisionRule
 from pexsurv.workflows.sweep.store import Store
-from pexsurv.workflows.sweep.sweepfile import read_toml
 
 __all__ = ["OCDesign", "OCResult", "operating_characteristics", "run_oc_file"]
 
@@ -190,14 +189,9 @@ def operating_characteristics(
     decision: str | DecisionRule = "P(HR < 1) > 0.975",
     *,
     store: str | os.PathLike[str],
-    executor: str = "serial",
     resume: bool = True,
-    workers: int | None = None,
-    client: Any = None,
-    scheduler: str | None = None,
-    chunk_size: int | None = None,
-    progress: bool = True,
-    callback: Callable[[dict], None] | None = None,
+    options: ExecutorOptions | None = None,
+    **executor_options: Any,
 ) -> OCResult:
     """Simulate ``n_trials`` trials per scenario, fit each, apply the decision rule.
 
@@ -218,8 +212,9 @@ def operating_characteristics(
         Trials per scenario.
     decision : str or DecisionRule
         Success when ``P(HR < t) > p``, e.g. ``"P(HR < 1) > 0.975"``.
-    store, executor, resume, workers, client, scheduler, chunk_size, progress, callback
-        As for :func:`pexsurv.workflows.sweep.sweep`.
+    store, resume, options, **executor_options
+        As for :func:`pexsurv.workflows.sweep.sweep` (executor, workers, client,
+        scheduler, chunk_size, max_restarts, progress, callback).
 
     Returns
     -------
@@ -233,6 +228,7 @@ def operating_characteristics(
     ...     store="oc_out", executor="processes")  # doctest: +SKIP
     >>> oc.table[["measure", "p_success", "p_success_mcse"]]  # doctest: +SKIP
     """
+    options = ExecutorOptions.resolve(options, executor_options)
     if not isinstance(design, OCDesign):
         design = OCDesign(**design)
     rule = DecisionRule.parse(decision)
@@ -289,9 +285,7 @@ def operating_characteristics(
                        "keys": [t.key for t in tasks]})
     finished = target.finished() if resume else set()
     todo = [t for t in tasks if t.key not in finished]
-    report = execute(todo, target, executor=executor, workers=workers, client=client,
-                     scheduler=scheduler, chunk_size=chunk_size, progress=progress,
-                     description="trials", callback=callback) if todo else None
+    report = execute(todo, target, options, description="trials") if todo else None
     by_key = {r["key"]: r for r in target.rebuild_index()}
     rows = []
     for task in tasks:
@@ -315,8 +309,7 @@ def operating_characteristics(
                     compiles=report.compiles if report else 0, problems=problems)
 
 
-_OC_KEYS = ("store", "n_trials", "decision", "executor", "workers", "scheduler", "chunk_size",
-            "design", "scenarios")
+_OC_KEYS = ("store", "n_trials", "decision", *ExecutorOptions.FILE_KEYS, "design", "scenarios")
 
 
 def run_oc_file(path: str | os.PathLike[str], *, executor: str | None = None,
@@ -347,13 +340,8 @@ def run_oc_file(path: str | os.PathLike[str], *, executor: str | None = None,
     """
     path = Path(path)
     raw = read_toml(path, "operating-characteristics", "an example is in the docstring of "
-                    "pexsurv.workflows.oc.run_oc_file")
-    unknown = sorted(set(raw) - set(_OC_KEYS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {unknown}; valid keys: {', '.join(_OC_KEYS)}")
-    for key in ("n_trials", "scenarios"):
-        if key not in raw:
-            raise ConfigError(f"{path}: missing required key {key!r}")
+                    "pexsurv.workflows.oc.run_oc_file", keys=_OC_KEYS,
+                    required=("n_trials", "scenarios"))
     design = dict(raw.get("design", {}))
     unknown = sorted(set(design) - {f for f in OCDesign.__dataclass_fields__})
     if unknown:
@@ -363,8 +351,8 @@ def run_oc_file(path: str | os.PathLike[str], *, executor: str | None = None,
     for k in ("allocation", "arm_labels", "hr_cuts", "hr_pfs"):  # TOML arrays -> tuples
         if isinstance(design["simulate"].get(k), list):
             design["simulate"][k] = tuple(design["simulate"][k])
-    if scheduler and executor is None:
-        executor = "dask"
+    options = ExecutorOptions.from_file(raw, path).overridden(
+        executor=executor, scheduler=scheduler, workers=workers, progress=progress)
     try:
         rule = DecisionRule.parse(raw.get("decision", "P(HR < 1) > 0.975"))
     except ValueError as exc:
@@ -372,6 +360,4 @@ def run_oc_file(path: str | os.PathLike[str], *, executor: str | None = None,
     return operating_characteristics(
         OCDesign(**design), raw["scenarios"], raw["n_trials"], rule,
         store=Path(store) if store else path.resolve().parent / raw.get("store", "oc_results"),
-        executor=executor or raw.get("executor", "serial"),
-        workers=workers or raw.get("workers"), scheduler=scheduler or raw.get("scheduler"),
-        chunk_size=raw.get("chunk_size"), progress=progress)
+        options=options)

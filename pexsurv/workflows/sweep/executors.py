@@ -21,16 +21,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from pexsurv.data import TrialData
 from pexsurv.defaults import CI_PROB, interval_bounds
-from pexsurv.workflows.sweep.keys import compiled_hash
+from pexsurv.workflows.config import ConfigError
 from pexsurv.workflows.sweep.store import Store
 
-__all__ = ["EXECUTORS", "ExecutionReport", "Task", "execute", "run_chunk", "summarize_fit"]
+__all__ = ["EXECUTORS", "ExecutionReport", "ExecutorOptions", "Task", "execute", "run_chunk",
+           "summarize_fit"]
 
 EXECUTORS = ("serial", "processes", "dask")
 
@@ -111,6 +112,7 @@ def _run_task(task: Task, single_core: bool) -> dict[str, Any]:
     """Fit one task in this process (re-using this worker's compiled model of its
     structure) and return its record; a failing fit gives a record with ``error``."""
     from pexsurv.fitting import ConvergenceWarning, SamplerConfig, compile_spec, fit
+    from pexsurv.models import RPSFT
 
     t0 = time.perf_counter()
     record: dict[str, Any] = {"key": task.key, "structure": task.structure,
@@ -136,9 +138,13 @@ def _run_task(task: Task, single_core: bool) -> dict[str, Any]:
                 _COMPILED.popitem(last=False)
         _COMPILED.move_to_end(task.structure)
         # Same structure = same graph; only pm.Data values (data and prior
-        # hyper-parameters) differ, and fit sets them. fit checks the model was compiled
-        # for this spec by its hash: re-point it at this scenario's spec.
-        compiled.spec_hash = compiled_hash(spec)
+        # hyper-parameters) differ: fit sets them, and refuses a model of another
+        # structure (fitting.pem.structure_hash).
+        if isinstance(spec, RPSFT):
+            # RPSFT's stage-2 check (fitting/rpsft.py) still compares full spec hashes,
+            # prior values included; until it compares structures, point the shared
+            # stage-2 model at this scenario's PEM.
+            compiled.spec_hash = spec.pem().spec_hash()
         t_fit = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             # Warnings go into the record (a worker's stderr is seen by no one); the
@@ -164,6 +170,95 @@ def _run_task(task: Task, single_core: bool) -> dict[str, Any]:
 def run_chunk(tasks: Sequence[Task], single_core: bool = True) -> list[dict[str, Any]]:
     """Worker entry point: the records of a chunk of tasks (of one structure)."""
     return [_run_task(task, single_core) for task in tasks]
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """How and where many fits run: shared by :func:`~pexsurv.workflows.sweep.sweep` and
+    :func:`~pexsurv.workflows.oc.operating_characteristics`, which also accept these
+    fields as keywords.
+
+    Parameters
+    ----------
+    executor : {"serial", "processes", "dask"}
+        In this process; in ``workers`` local processes, one core per fit; or on a Dask
+        cluster (``client=`` a ``distributed.Client``, or ``scheduler=`` its address).
+    workers : int, optional
+        Worker processes of ``"processes"`` (default: the machine's cores).
+    client, scheduler
+        Dask: a ``distributed.Client``, or the scheduler's address to connect to.
+    chunk_size : int, optional
+        Tasks sent to a worker at once (default: about two chunks per worker, at most 16
+        tasks each). A killed worker loses its chunk in flight, no more.
+    max_restarts : int
+        ``"processes"``: pool restarts after dead workers before giving up.
+    progress : bool
+        A progress bar over the fits.
+    callback : callable, optional
+        Called with each record as soon as it is stored.
+
+    Examples
+    --------
+    >>> ExecutorOptions(executor="processes", workers=2).workers
+    2
+    >>> ExecutorOptions(scheduler="tcp://10.0.0.5:8786").executor  # an address means Dask
+    'dask'
+    """
+
+    FILE_KEYS: ClassVar[tuple[str, ...]] = ("executor", "workers", "scheduler", "chunk_size")
+
+    executor: str | None = None
+    workers: int | None = None
+    client: Any = None
+    scheduler: str | None = None
+    chunk_size: int | None = None
+    max_restarts: int = 3
+    progress: bool = True
+    callback: Callable[[dict], None] | None = None
+
+    def __post_init__(self) -> None:
+        executor = self.executor or ("dask" if self.scheduler or self.client else "serial")
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+        object.__setattr__(self, "executor", executor)
+        for name in ("workers", "chunk_size"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+    @classmethod
+    def from_file(cls, raw: Mapping[str, Any], path: Any) -> ExecutorOptions:
+        """The options a sweep or OC file sets (its :attr:`FILE_KEYS`), checked, with
+        errors naming the file."""
+        try:
+            return cls(**{k: raw[k] for k in cls.FILE_KEYS if k in raw})
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+    @classmethod
+    def resolve(cls, options: ExecutorOptions | None, keywords: Mapping[str, Any]
+                ) -> ExecutorOptions:
+        """``options``, or the options the ``keywords`` of ``sweep(...)`` /
+        ``operating_characteristics(...)`` spell out (not both)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(keywords) - set(names))
+        if unknown:
+            raise TypeError(f"unknown keyword(s) {unknown}; executor options: {', '.join(names)}")
+        if options is not None:
+            if keywords:
+                raise TypeError(f"executor options {sorted(keywords)} given as keywords next to "
+                                "options=ExecutorOptions(...): put them in one place")
+            return options
+        return cls(**keywords)
+
+    def overridden(self, **given: Any) -> ExecutorOptions:
+        """These options with the settings given (not None) replacing them, e.g. a
+        command line's over a file's; a scheduler address alone selects Dask."""
+        given = {k: v for k, v in given.items() if v is not None}
+        if given.get("scheduler") and "executor" not in given:
+            given["executor"] = "dask"
+        return dataclasses.replace(self, **given)
 
 
 @dataclass
@@ -284,33 +379,19 @@ def _dask(tasks: Sequence[Task], sink: _Sink, *, client: Any, scheduler: str | N
             client.close()
 
 
-def execute(tasks: Sequence[Task], store: Store, *, executor: str = "serial",
-            workers: int | None = None, client: Any = None, scheduler: str | None = None,
-            chunk_size: int | None = None, max_restarts: int = 3, progress: bool = True,
-            description: str = "sweep", callback: Callable[[dict], None] | None = None
-            ) -> ExecutionReport:
-    """Run ``tasks`` with the chosen executor, writing each record to ``store`` as soon as
-    its chunk returns.
+def execute(tasks: Sequence[Task], store: Store, options: ExecutorOptions = ExecutorOptions(),
+            *, description: str = "sweep") -> ExecutionReport:
+    """Run ``tasks`` as ``options`` say, writing each record to ``store`` as soon as its
+    chunk returns.
 
     Parameters
     ----------
     tasks : sequence of Task
         The unfinished tasks.
     store : Store
-    executor : {"serial", "processes", "dask"}
-    workers : int, optional
-        Worker processes of ``"processes"`` (default: the machine's cores).
-    client, scheduler
-        Dask: a ``distributed.Client``, or the scheduler's address to connect to.
-    chunk_size : int, optional
-        Tasks sent to a worker at once (default: about two chunks per worker, at most 16
-        tasks each). A killed worker loses its chunk in flight, no more.
-    max_restarts : int
-        ``"processes"``: pool restarts after dead workers before giving up.
-    progress : bool
-        A rich progress bar over scenarios.
-    callback : callable, optional
-        Called with each record after it is stored.
+    options : ExecutorOptions
+    description : str
+        Label of the progress bar.
 
     Returns
     -------
@@ -318,16 +399,13 @@ def execute(tasks: Sequence[Task], store: Store, *, executor: str = "serial",
     """
     from rich.progress import Progress
 
-    if executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
-    workers = workers or os.cpu_count() or 1
-    if chunk_size is None:
-        chunk_size = max(1, min(16, -(-len(tasks) // (2 * workers))))
+    workers = options.workers or os.cpu_count() or 1
+    chunk_size = options.chunk_size or max(1, min(16, -(-len(tasks) // (2 * workers))))
     report = ExecutionReport()
-    run = {"serial": _serial, "processes": _processes, "dask": _dask}[executor]
-    with Progress(disable=not progress, transient=False) as bar:
+    run = {"serial": _serial, "processes": _processes, "dask": _dask}[options.executor]
+    with Progress(disable=not options.progress, transient=False) as bar:
         job = bar.add_task(description, total=len(tasks))
-        sink = _Sink(store, report, lambda k: bar.advance(job, k), callback)
-        run(tasks, sink, workers=workers, client=client, scheduler=scheduler,
-            chunk_size=chunk_size, max_restarts=max_restarts)
+        sink = _Sink(store, report, lambda k: bar.advance(job, k), options.callback)
+        run(tasks, sink, workers=workers, client=options.client, scheduler=options.scheduler,
+            chunk_size=chunk_size, max_restarts=options.max_restarts)
     return report

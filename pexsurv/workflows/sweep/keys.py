@@ -12,7 +12,7 @@ import numpy as np
 
 from pexsurv._checks import SEED_LIMIT
 
-__all__ = ["canonical", "compiled_hash", "derived_seed", "file_digest", "settings_key", "structure_key"]
+__all__ = ["canonical", "derived_seed", "file_digest", "settings_key", "structure_key"]
 
 
 def canonical(obj: Any) -> str:
@@ -64,26 +64,18 @@ def file_digest(path: Any) -> str:
     return digest.hexdigest()
 
 
-def _without_hyper(priors: Any) -> dict[str, Any]:
-    """Priors with the values that enter the graph as ``pm.Data`` removed (their family
-    and any structural field stay): those values change without a recompilation."""
-    out = {}
-    for name, prior in dict(priors).items():
-        hyper = set(prior.params())
-        out[name] = {k: v for k, v in prior.to_dict().items() if k not in hyper}
-    return out
-
-
 def structure_key(spec: Any, data: Any, sampler: Mapping[str, Any]) -> str:
     """Key of the compiled model a fit of ``spec`` on ``data`` needs.
 
     Two scenarios share a compiled model when the model that gets compiled (a PEM; for a
-    Bayesian RPSFT its stage-2 PEM) has the same graph: same spec apart from prior
-    hyper-parameter values, same ``pm.Data`` shapes (cells), same sampler and method.
-    Scenarios that differ only in the data values (another seed of a simulated trial,
-    another ``treat_modifier`` of an RPSFT) or in prior hyper-parameters therefore share
-    one.
+    Bayesian RPSFT its stage-2 PEM) has the same structure
+    (:func:`pexsurv.fitting.pem.structure_hash`: the spec apart from prior hyper-parameter
+    values, which ``fit`` checks too), the same ``pm.Data`` shapes (cells), the same
+    sampler and method. Scenarios that differ only in the data values (another seed of a
+    simulated trial, another ``treat_modifier`` of an RPSFT) or in prior hyper-parameters
+    therefore share one.
     """
+    from pexsurv.fitting.pem import structure_hash
     from pexsurv.models import RPSFT
 
     if isinstance(spec, RPSFT):
@@ -93,14 +85,5 @@ def structure_key(spec: Any, data: Any, sampler: Mapping[str, Any]) -> str:
         priors = spec.resolved_priors(data)
         compiled_spec = spec
     shapes = {k: list(np.shape(v)) for k, v in compiled_spec.data_values(data, priors).items()}
-    described = {**compiled_spec.to_dict(), "priors": _without_hyper(priors)}
-    return settings_key({"spec": described, "shapes": shapes, "sampler": sampler.get("sampler"),
-                         "method": sampler.get("method")})
-
-
-def compiled_hash(spec: Any) -> str:
-    """The spec hash :func:`pexsurv.fitting.fit` expects on a compiled model for ``spec``
-    (an RPSFT's compiled model is its stage-2 PEM)."""
-    from pexsurv.models import RPSFT
-
-    return (spec.pem() if isinstance(spec, RPSFT) else spec).spec_hash()
+    return settings_key({"structure": structure_hash(compiled_spec, priors), "shapes": shapes,
+                         "sampler": sampler.get("sampler"), "method": sampler.get("method")})

@@ -4,12 +4,12 @@ and gather every scenario into a :class:`SweepResult`."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pexsurv.workflows.config import AnalysisConfig, ConfigError
-from pexsurv.workflows.sweep.executors import ExecutionReport, execute
+from pexsurv.workflows.sweep.executors import ExecutionReport, ExecutorOptions, execute
 from pexsurv.workflows.sweep.plan import plan_sweep
 from pexsurv.workflows.sweep.result import SweepResult, build_dataset
 from pexsurv.workflows.sweep.store import Store
@@ -33,14 +33,9 @@ def sweep(
     *,
     store: str | os.PathLike[str],
     thresholds: Sequence[float] = (1.0,),
-    executor: str = "serial",
     resume: bool = True,
-    workers: int | None = None,
-    client: Any = None,
-    scheduler: str | None = None,
-    chunk_size: int | None = None,
-    progress: bool = True,
-    callback: Callable[[dict], None] | None = None,
+    options: ExecutorOptions | None = None,
+    **executor_options: Any,
 ) -> SweepResult:
     """Fit one analysis under every combination of alternative settings.
 
@@ -72,22 +67,18 @@ def sweep(
         Folder of the results (created; re-used to resume).
     thresholds : sequence of float
         ``P(HR < t)`` is stored for each (part of the key: a new threshold refits).
-    executor : {"serial", "processes", "dask"}
-        In this process; in ``workers`` local processes (one core per fit); or on a Dask
-        cluster (``client=`` a ``distributed.Client``, or ``scheduler=`` its address).
     resume : bool
         Skip the scenarios the store already holds (False: refit and overwrite them). A
         scenario whose fit raised is stored with its ``error`` (listed in
         ``SweepResult.problems``) and so is not retried: delete its file
         (``scenarios/<key>.json``) to retry it.
-    workers : int, optional
-        Processes of the ``"processes"`` executor (default: the machine's cores).
-    chunk_size : int, optional
-        Scenarios sent to a worker at once (see :func:`~pexsurv.workflows.sweep.executors.execute`).
-    progress : bool
-        A progress bar over scenarios.
-    callback : callable, optional
-        Called with each scenario's record as soon as it is stored.
+    options : ExecutorOptions, optional
+        Where and how the scenarios run; or give its fields as keywords:
+    **executor_options
+        ``executor`` ("serial", "processes" with one core per fit, or "dask"),
+        ``workers``, ``client``, ``scheduler``, ``chunk_size``, ``max_restarts``,
+        ``progress``, ``callback`` (see
+        :class:`~pexsurv.workflows.sweep.executors.ExecutorOptions`).
 
     Returns
     -------
@@ -106,16 +97,14 @@ def sweep(
     >>> result.table()                                          # doctest: +SKIP
     >>> print(result.robustness("P(HR < 1) > 0.95"))            # doctest: +SKIP
     """
+    options = ExecutorOptions.resolve(options, executor_options)
     config = as_config(base)
     plan = plan_sweep(config, grid, thresholds)
     target = Store(store)
     target.write_plan(plan.to_dict())
     finished = target.finished() if resume else set()
     todo = [t for t in plan.tasks if t.key not in finished]
-    report = (execute(todo, target, executor=executor, workers=workers, client=client,
-                      scheduler=scheduler, chunk_size=chunk_size, progress=progress,
-                      callback=callback)
-              if todo else ExecutionReport())
+    report = execute(todo, target, options) if todo else ExecutionReport()
     return load_sweep(target, plan=plan, report=report)
 
 

@@ -24,32 +24,19 @@ TOML file ``pexsurv fit`` reads), the grid, where to store results and how to ru
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pexsurv.workflows.config import AnalysisConfig, ConfigError
-from pexsurv.workflows.sweep.executors import EXECUTORS
+from pexsurv.workflows.config import AnalysisConfig, ConfigError, read_toml
+from pexsurv.workflows.sweep.executors import ExecutorOptions
 from pexsurv.workflows.sweep.result import DecisionRule, SweepResult
 from pexsurv.workflows.sweep.run import sweep
 
-__all__ = ["SweepFile", "read_toml", "run_sweep_file"]
+__all__ = ["SweepFile", "run_sweep_file"]
 
-_KEYS = ("base", "store", "executor", "workers", "scheduler", "chunk_size", "thresholds",
-         "rule", "grid")
-
-
-def read_toml(path: str | os.PathLike[str], what: str, hint: str) -> dict[str, Any]:
-    """Parse a TOML file, with errors that name it (``what`` says which kind of file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such {what} file ({hint})")
-    try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+_KEYS = ("base", "store", *ExecutorOptions.FILE_KEYS, "thresholds", "rule", "grid")
 
 
 @dataclass(frozen=True)
@@ -59,10 +46,7 @@ class SweepFile:
     base: AnalysisConfig
     grid: Mapping[str, Any]
     store: Path
-    executor: str = "serial"
-    workers: int | None = None
-    scheduler: str | None = None
-    chunk_size: int | None = None
+    options: ExecutorOptions = ExecutorOptions()
     thresholds: tuple[float, ...] = (1.0,)
     rule: DecisionRule | None = None
 
@@ -71,21 +55,10 @@ class SweepFile:
         """Read and check a sweep file; paths in it are relative to its folder."""
         path = Path(path)
         raw = read_toml(path, "sweep", "an example is in the README, section "
-                        "\"Sensitivity sweeps\", and in pexsurv.workflows.sweep.sweepfile")
-        unknown = sorted(set(raw) - set(_KEYS))
-        if unknown:
-            raise ConfigError(f"{path}: unknown key(s) {unknown}; valid keys: {', '.join(_KEYS)}")
-        for key in ("base", "grid"):
-            if key not in raw:
-                raise ConfigError(f"{path}: missing required key {key!r}")
+                        "\"Sensitivity sweeps\", and in pexsurv.workflows.sweep.sweepfile",
+                        keys=_KEYS, required=("base", "grid"))
         folder = path.resolve().parent
-        executor = raw.get("executor", "serial")
-        if executor not in EXECUTORS:
-            raise ConfigError(f"{path}: executor {executor!r}; valid: {', '.join(EXECUTORS)}")
-        for key in ("workers", "chunk_size"):
-            value = raw.get(key)
-            if value is not None and not (isinstance(value, int) and value >= 1):
-                raise ConfigError(f"{path}: {key} must be a positive integer, got {value!r}")
+        options = ExecutorOptions.from_file(raw, path)
         thresholds = raw.get("thresholds", [1.0])
         if not isinstance(thresholds, list) or not all(
                 isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in thresholds):
@@ -98,9 +71,7 @@ class SweepFile:
         if rule is not None and rule.threshold not in thresholds:
             thresholds = [*thresholds, rule.threshold]
         return cls(base=AnalysisConfig.from_toml(folder / str(raw["base"])), grid=raw["grid"],
-                   store=folder / str(raw.get("store", "sweep_results")), executor=executor,
-                   workers=raw.get("workers"), scheduler=raw.get("scheduler"),
-                   chunk_size=raw.get("chunk_size"),
+                   store=folder / str(raw.get("store", "sweep_results")), options=options,
                    thresholds=tuple(float(t) for t in thresholds), rule=rule)
 
 
@@ -118,15 +89,12 @@ def run_sweep_file(path: str | os.PathLike[str], *, executor: str | None = None,
     """
     spec = SweepFile.from_toml(path)
     say = echo or (lambda _: None)
-    if scheduler and executor is None:
-        executor = "dask"
-    executor = executor or spec.executor
+    options = spec.options.overridden(executor=executor, scheduler=scheduler, workers=workers,
+                                      progress=progress)
     target = Path(store) if store is not None else spec.store
-    say(f"{path}: sweeping into {target} with the {executor} executor")
+    say(f"{path}: sweeping into {target} with the {options.executor} executor")
     result = sweep(spec.base, spec.grid, store=target, thresholds=spec.thresholds,
-                   executor=executor, workers=workers or spec.workers,
-                   scheduler=scheduler or spec.scheduler, chunk_size=spec.chunk_size,
-                   progress=progress)
+                   options=options)
     say(f"fitted {result.fitted} scenario(s) now ({result.compiles} compilation(s)); "
         f"{len(result.records) - result.fitted} were already in the store")
     return result, spec
