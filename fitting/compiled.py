@@ -229,15 +229,22 @@ class CompiledModel:
 def relabel(idata: xr.DataTree, coords: Mapping[str, Any]) -> xr.DataTree:
     """``idata`` with each dim's coordinate values replaced by ``coords`` where the dim
     exists with the same length and other values (draws of a re-used graph carry the
-    labels of the data it was built for)."""
-    tree = idata.copy()
-    for node in tree.subtree:
-        ds = node.to_dataset()
+    labels of the data it was built for). A copy when labels change, else ``idata``
+    itself: copying the tree cost more than the rest of a warm fit's bookkeeping."""
+    changes = {}
+    for node in idata.subtree:
+        ds = node.dataset
         new = {d: list(v) for d, v in coords.items()
                if v is not None and d in ds.dims and len(v) == ds.sizes[d]
                and list(ds[d].values) != list(v)}
         if new:
-            node.dataset = ds.assign_coords(new)
+            changes[node.path] = new
+    if not changes:
+        return idata
+    tree = idata.copy()
+    for node in tree.subtree:
+        if node.path in changes:
+            node.dataset = node.to_dataset().assign_coords(changes[node.path])
     return tree
 
 

@@ -64,8 +64,8 @@ def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, 
         compile_seconds = compiled.compile_seconds
     else:
         if compiled.structure != structure:
-            raise ValueError("the compiled model was built from a spec of another structure "
-                             "(model, cuts, effect, covariates or prior families differ; "
+            raise ValueError("the compiled model was built from another spec: its structure "
+                             "differs (model, cuts, effect, covariates or prior families; "
                              "prior values may differ); compile this one with "
                              "pexsurv.fitting.compile_spec(spec, data, config)")
         # Same graph, new values: only the pm.Data inputs (data, prior values) change.

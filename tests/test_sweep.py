@@ -327,5 +327,38 @@ def test_fit_reuses_a_compiled_model_across_prior_values_and_refuses_other_struc
     for other in (spec(1.0, cuts=(3.0,)), spec(1.0, cuts=(2.0, 7.0)),
                   spec(1.0, family=lambda mu, sigma: StudentT(3.0, mu, sigma)),
                   PiecewiseExponential(cuts=(2.0, 6.0), effect="piecewise")):
-        with pytest.raises(ValueError, match="another structure"):
+        with pytest.raises(ValueError, match="structure differs"):
             fit(other, data, sampler=config, compiled=compiled)
+
+
+# ------------------------------------------------------------------ executor options
+def test_executor_options_are_one_checked_value_for_sweep_and_oc(base, tmp_path):
+    from pexsurv.workflows.oc import operating_characteristics, run_oc_file
+    from pexsurv.workflows.sweep import ExecutorOptions
+
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        ExecutorOptions(workers=0)
+    with pytest.raises(ValueError, match="executor must be one of"):
+        ExecutorOptions(executor="threads")
+    # A scheduler address (file or command line) means Dask, unless an executor is named.
+    assert ExecutorOptions().overridden(scheduler="tcp://h:8786").executor == "dask"
+    assert ExecutorOptions(executor="processes").overridden(workers=None).executor == "processes"
+    assert ExecutorOptions().overridden(executor="serial", scheduler="tcp://h:8786").executor == "serial"
+    for run in (lambda **kw: sweep(base, SUBGRID, store=tmp_path / "s", **kw),
+                lambda **kw: operating_characteristics({}, {"a": {}}, 2, store=tmp_path / "o", **kw)):
+        with pytest.raises(TypeError, match=r"unknown keyword\(s\) \['colour'\]"):
+            run(colour="red")
+        with pytest.raises(TypeError, match="next to options="):
+            run(options=ExecutorOptions(), workers=2)
+    assert not (tmp_path / "s").exists() and not (tmp_path / "o").exists()
+    # The OC file's executor keys get the same checks as the sweep file's.
+    oc_file = tmp_path / "oc.toml"
+    oc_file.write_text('n_trials = 2\nworkers = 0\n[scenarios.a]\n')
+    with pytest.raises(ConfigError, match=r"oc.toml: workers must be a positive integer"):
+        run_oc_file(oc_file)
+    oc_file.write_text('n_trials = 2\ncolour = 1\n[scenarios.a]\n')
+    with pytest.raises(ConfigError, match=r"oc.toml: unknown key\(s\) \['colour'\]"):
+        run_oc_file(oc_file)
+    oc_file.write_text('[scenarios.a]\n')
+    with pytest.raises(ConfigError, match="missing required key 'n_trials'"):
+        run_oc_file(oc_file)

@@ -11,12 +11,18 @@ cluster, into a resumable store.
 - :mod:`~pexsurv.workflows.sweep.sweepfile`: the ``pexsurv sweep SWEEP.toml`` file.
 """
 
-from pexsurv.workflows.sweep.executors import EXECUTORS, ExecutionReport, Task, execute
+from pexsurv.workflows.sweep.executors import (
+    EXECUTORS,
+    ExecutionReport,
+    ExecutorOptions,
+    Task,
+    execute,
+)
 from pexsurv.workflows.sweep.plan import SweepPlan, expand_grid, plan_sweep
 from pexsurv.workflows.sweep.result import DecisionRule, Robustness, SweepResult
 from pexsurv.workflows.sweep.run import load_sweep, sweep
 from pexsurv.workflows.sweep.store import Store, StoreError
 
-__all__ = ["EXECUTORS", "DecisionRule", "ExecutionReport", "Robustness", "Store", "StoreError",
-           "SweepPlan", "SweepResult", "Task", "execute", "expand_grid", "load_sweep",
-           "plan_sweep", "sweep"]
+__all__ = ["EXECUTORS", "DecisionRule", "ExecutionReport", "ExecutorOptions", "Robustness",
+           "Store", "StoreError", "SweepPlan", "SweepResult", "Task", "execute", "expand_grid",
+           "load_sweep", "plan_sweep", "sweep"]
