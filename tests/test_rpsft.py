@@ -143,6 +143,23 @@ def test_adjusted_hr(rpsft_fit):
     assert "rpsft_stage2" in rpsft_fit.idata.children
 
 
+def test_mcmc_free_adjusted_hr_is_the_fits_log_hr(rpsft_fit, rpsft_spec, immdef_data):
+    """``RPSFT.adjusted_log_hr`` with the fit's seed and chains x draws weight sets is the
+    fit's ``log_hr``, bit for bit and draw for draw (validation/rpsft_study.py relies on it
+    to run the shipped estimate on 400 trials without MCMC)."""
+    config = rpsft_fit.sampler
+    free = rpsft_spec.adjusted_log_hr(immdef_data, n_boot=config.chains * config.draws,
+                                      seed=config.seed)
+    m = rpsft_spec.n_psi_draws
+    # Draw j of stage-2 fit i sits at pooled draw j * M + i of each chain.
+    arranged = free.reshape(m, config.chains, config.draws).transpose(1, 2, 0)
+    np.testing.assert_array_equal(arranged.reshape(config.chains, -1),
+                                  rpsft_fit.posterior["log_hr"].values)
+    other = rpsft_spec.adjusted_log_hr(immdef_data, n_boot=config.chains * config.draws,
+                                       seed=config.seed + 1)
+    assert not np.array_equal(other, free)  # the seed reaches the bootstrap weights
+
+
 def test_survival_had_nobody_switched(rpsft_fit, immdef_data):
     from pexsurv.km import km_survival_at
     from pexsurv.models import median_survival, milestone_survival, rmst
