@@ -224,6 +224,20 @@ def test_without_seed_the_seed_is_recorded(immdef_data, small_compiled):
         np.testing.assert_array_equal(again.posterior[name].values, runs[0].posterior[name].values)
 
 
+def test_unconverged_stage2_fails_its_verdict(immdef_data, small_compiled):
+    """Stage-2 fits too short to converge (5 tuning steps, 4 x 20 draws) exceed the per-fit
+    R-hat bound in far more of the 20 fits than chance allows (2): the verdict fails on
+    that count, whatever else it finds."""
+    spec = RPSFT(cuts=(1.0,), n_psi_draws=20)
+    with pytest.warns(ConvergenceWarning, match="RPSFT stage-2 fits have R-hat"):
+        r = fit(spec, immdef_data, draws=20, tune=5, seed=3, progress=False,
+                compiled=small_compiled)
+    over = int((r.idata["rpsft_stage2"]["r_hat_max"] > 1.05).sum())
+    assert over > 10 and not r.convergence.passed
+    assert f"{over} of 20 RPSFT stage-2 fits have R-hat > 1.05 (chance allows 2)" in \
+        r.convergence.problems
+
+
 def test_settings_are_run_as_given_or_refused(immdef_data, small_compiled):
     """Issue 11's reproducer: RPSFT with ADVI was run as 1 chain x 40 MCMC draws and reported
     as 'APPROXIMATE (ADVI) ... chains=4, draws=1000', without a convergence check."""
