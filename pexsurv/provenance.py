@@ -142,19 +142,22 @@ class RunLog:
                 f"{self.load_start}, at end {end}.")
 
 
-def study_parser(doc: str, *, trials: int, seed: int | None = None, out: Path | None = None,
-                 png: Path | None = None, budget: bool = False) -> argparse.ArgumentParser:
-    """The command line every simulation study shares: ``--trials``, and where given a
-    default, ``--seed``, ``--out``, ``--png`` ('' for no figure) and ``--budget-min``.
+def study_parser(doc: str, *, trials: int, seed: int | None = None,
+                 report: Path | None = None, figure: bool = False,
+                 budget: bool = False) -> argparse.ArgumentParser:
+    """The command line every simulation study shares: ``--trials``, and where asked for,
+    ``--seed``, ``--out`` (default ``report`` + ``.md``), ``--png`` (default ``report`` +
+    ``.png``; '' for no figure) and ``--budget-min``.
 
     The description is the first line of ``doc`` (the script's docstring); the script adds
     its own options to the parser it gets.
 
     Examples
     --------
-    >>> p = study_parser("A study.", trials=10, seed=1, budget=True)
-    >>> vars(p.parse_args(["--trials", "3"]))
-    {'trials': 3, 'seed': 1, 'budget_min': inf}
+    >>> p = study_parser("A study.", trials=10, seed=1, report=Path("out/study"), figure=True)
+    >>> args = p.parse_args(["--trials", "3"])
+    >>> args.trials, args.seed, args.out.name, args.png
+    (3, 1, 'study.md', 'out/study.png')
     """
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--trials", type=int, default=trials)
@@ -163,10 +166,11 @@ def study_parser(doc: str, *, trials: int, seed: int | None = None, out: Path | 
     if budget:
         parser.add_argument("--budget-min", type=float, default=float("inf"),
                             help="start no new trial after this many minutes")
-    if out is not None:
-        parser.add_argument("--out", type=Path, default=out)
-    if png is not None:
-        parser.add_argument("--png", default=str(png), help="figure path ('' for none)")
+    if report is not None:
+        parser.add_argument("--out", type=Path, default=report.with_suffix(".md"))
+        if figure:
+            parser.add_argument("--png", default=str(report.with_suffix(".png")),
+                                help="figure path ('' for none)")
     return parser
 
 

@@ -257,9 +257,8 @@ def report(args: argparse.Namespace, c: pd.DataFrame, t: dict[str, Any], warn_lo
 
 
 def main() -> None:
-    ap = study_parser(__doc__, trials=200, seed=1, budget=True,
-                      out=ROOT / "validation" / "pfs_assessments.md",
-                      png=ROOT / "validation" / "pfs_assessments.png")
+    ap = study_parser(__doc__, trials=200, seed=1, budget=True, figure=True,
+                      report=ROOT / "validation" / "pfs_assessments")
     ap.add_argument("--truth-trials", type=int, default=100)
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--csv", type=Path, default=ROOT / "validation" / "pfs_assessments.csv")

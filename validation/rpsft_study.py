@@ -36,7 +36,6 @@ text after its ``KEPT`` marker (earlier runs, written by hand) is kept.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 import warnings
@@ -51,10 +50,12 @@ from pexsurv.cox import cox_hr
 from pexsurv.fitting import default_config, fit
 from pexsurv.fitting.convergence import stage2_rhat_allowance
 from pexsurv.intervals import equal_events
-from pexsurv.models import RPSFT, rpsftm_gestimate
+from pexsurv.models import RPSFT
 from pexsurv.provenance import RunLog, study_parser
 from pexsurv.simulate import simulate_rpsft
 from pexsurv.workflows import SimulationMetrics, simulation_metrics
+
+from crossover_common import cox_row, gestimation_row, short  # validation/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 TRUE_PSI = -0.5
@@ -75,18 +76,11 @@ def interval(name: str, values: np.ndarray) -> dict[str, float]:
 def comparators(data: TrialData) -> dict[str, float]:
     """Per trial, the same in both parts: data summary, g-estimation and Cox comparators."""
     row = {"events": int(data.event.sum()),
-           "switch_share": float(np.isfinite(data.switch_time).sum() / (data.arm == 0).sum())}
-    g = rpsftm_gestimate(data)
-    row.update(gest_psi=g.psi, gest_lo=g.ci[0], gest_hi=g.ci[1],
-               gadj=g.hr_adjusted["log_hr"], gadj_lo=math.log(g.hr_adjusted["lower"]),
-               gadj_hi=math.log(g.hr_adjusted["upper"]),
-               gadjp_lo=math.log(g.hr_adjusted_itt_p["lower"]),
-               gadjp_hi=math.log(g.hr_adjusted_itt_p["upper"]))
+           "switch_share": float(np.isfinite(data.switch_time).sum() / (data.arm == 0).sum()),
+           **gestimation_row(data)}
     for name, d in (("itt", data), ("pp", data.per_protocol()),
                     ("excl", data.exclude_switchers())):
-        c = cox_hr(d.time, d.event, d.arm)
-        row.update({name: c.log_hr, f"{name}_lo": math.log(c.lower),
-                    f"{name}_hi": math.log(c.upper)})
+        row.update(cox_row(name, d))
     return row
 
 
@@ -159,7 +153,7 @@ def run(part: str, path: Path, make_row, trials: int, args, log: RunLog,
             warnings.simplefilter("always")
             row = make_row(i, args.seed, args.n)
         for w in caught:
-            warn[f"{w.category.__name__}: {str(w.message).splitlines()[0][:90]}"] += 1
+            warn[short(w)] += 1
         append(path, row)
         done.add(i)
         print(f"[{part}] trial {i + 1}/{trials}  {row['seconds']:.1f} s  log HR "
@@ -304,9 +298,8 @@ def report(args, log: RunLog, free: pd.DataFrame, fits: pd.DataFrame, truth, war
 
 
 def main() -> None:
-    ap = study_parser(__doc__, trials=400, seed=20250101, budget=True,
-                      out=ROOT / "validation" / "rpsft_study.md",
-                      png=ROOT / "validation" / "rpsft_study.png")
+    ap = study_parser(__doc__, trials=400, seed=20250101, budget=True, figure=True,
+                      report=ROOT / "validation" / "rpsft_study")
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--fit-trials", type=int, default=400,
                     help="full fits on the first this many trials (after part a)")

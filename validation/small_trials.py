@@ -56,7 +56,7 @@ from scipy import optimize
 from pexsurv import TrialData
 from pexsurv.fitting import SamplerConfig, compile_spec
 from pexsurv.models import PiecewiseExponential
-from pexsurv.priors import IndependentNormal, Normal, vague
+from pexsurv.priors import IndependentNormal, vague
 from pexsurv.provenance import machine, study_parser
 
 HERE = Path(__file__).resolve().parent
@@ -262,7 +262,7 @@ def report(args, main: pd.DataFrame, hr03: pd.DataFrame, seconds: float, n_compi
 
 
 def main() -> None:
-    parser = study_parser(__doc__, trials=50, seed=20261129, out=HERE / "small_trials.md")
+    parser = study_parser(__doc__, trials=50, seed=20261129, report=HERE / "small_trials")
     parser.add_argument("--hr03-trials", type=int, default=20)
     args = parser.parse_args()
     with warnings.catch_warnings():
