@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
-from collections.abc import Callable
 
 import numpy as np
 
 from pexsurv import TrialData
 from pexsurv.models import rpsftm_gestimate, z_on_grid
+from pexsurv.provenance import best_of
 from pexsurv.simulate import simulate_trial
 
 
@@ -40,17 +39,6 @@ def trial(n: int, seed: int) -> TrialData:
     return TrialData.from_dataframe(sim.data, time="os_time", event="os_event", arm="arm",
                                     reference="control", treatment_start="treatment_start",
                                     switch_time="switch_time", censor_time="censor_time")
-
-
-def best_of(repeat: int, task: Callable[[], object]) -> tuple[float, float, object]:
-    """Best wall and CPU seconds over ``repeat`` runs, and the last result."""
-    walls, cpus = [], []
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = task()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return min(walls), min(cpus), result
 
 
 def main() -> None:

@@ -29,26 +29,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
-from collections.abc import Callable
 
 import lifelines
 import numpy as np
 
 from pexsurv.models import ipcw, ipe, tse_simple
+from pexsurv.provenance import best_of
 from pexsurv.simulate import simulate_rpsft, simulate_time_varying_switching
 from pexsurv.simulate.switching import simulate_switch_at_progression
-
-
-def best_of(repeat: int, task: Callable[[], object]) -> tuple[float, float, object]:
-    """Best wall and CPU seconds over ``repeat`` runs, and the last result."""
-    walls, cpus = [], []
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = task()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return min(walls), min(cpus), result
 
 
 def main() -> None:

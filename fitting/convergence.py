@@ -16,20 +16,26 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from arviz_stats.base import array_stats
+from scipy.stats import binom
 from matplotlib.figure import Figure
 
 from pexsurv._names import NOT_MCMC, RPSFT_STAGE2
 from pexsurv.check import CheckResult
 
 __all__ = ["THRESHOLDS", "ConvergenceCheck", "ConvergenceWarning", "check_convergence",
-           "diagnostics_table"]
+           "diagnostics_table", "stage2_rhat_allowance"]
 
 # Vehtari et al. (2021) thresholds for R-hat and ESS; Betancourt (2016) for E-BFMI.
 THRESHOLDS = {"r_hat": 1.01, "ess_bulk": 400.0, "ess_tail": 400.0, "divergences": 0,
               "treedepth_saturation": 0.0, "ebfmi": 0.3,
               # Each stage-2 fit of a Bayesian RPSFT is short (its draws are pooled over
               # many psi values); its own R-hat is noisier, so it gets a looser bound.
-              "r_hat_stage2": 1.05}
+              "r_hat_stage2": 1.05,
+              # Of M converged stage-2 fits a few exceed that bound by chance: measured 7 of
+              # 400 fits of 4 x 100 draws and 0 of 400 at the default 4 x 250
+              # (benchmarks/bench_rpsft.md). The verdict allows the count that chance gives
+              # at this rate with this false-alarm probability (stage2_rhat_allowance).
+              "stage2_chance_rate": 0.02, "stage2_false_alarm": 0.01}
 
 
 class ConvergenceWarning(UserWarning):
@@ -111,6 +117,31 @@ class ConvergenceCheck(CheckResult):
         verdict = "passed" if self.passed else f"FAILED ({len(self.problems)} problem(s))"
         fig.suptitle(f"Convergence check: {verdict}; {self.divergences} divergences")
         return fig
+
+
+def stage2_rhat_allowance(n_fits: int) -> int:
+    """How many of ``n_fits`` converged RPSFT stage-2 fits may exceed the per-fit R-hat
+    bound by chance before the stage-2 verdict fails.
+
+    Each of the M stage-2 fits is short, so even when every one has converged a few exceed
+    ``THRESHOLDS["r_hat_stage2"]``: judging each alone would fail many good fits (2 and 5 of
+    200 at 4 x 100 draws in benchmarks/bench_rpsft.md). The count of fits over the bound is
+    then Binomial(M, p) with p at most ``THRESHOLDS["stage2_chance_rate"]`` (measured); the
+    verdict fails when the count exceeds that distribution's ``1 - stage2_false_alarm``
+    quantile, so a converged stage 2 fails with probability at most the false-alarm rate.
+    Stage-2 fits that are systematically unconverged (too short, a posterior that traps
+    chains) exceed the bound in far more fits and fail. A single stuck fit among many is
+    allowed: it carries 1/M of the pooled draws, which the pooled R-hat and ESS check too.
+    Fits much shorter than 100 draws exceed the bound by chance more often than the stated
+    rate, so their verdict errs towards failing: lengthen them.
+
+    Examples
+    --------
+    >>> stage2_rhat_allowance(200), stage2_rhat_allowance(20), stage2_rhat_allowance(1)
+    (9, 2, 1)
+    """
+    return int(binom.ppf(1.0 - THRESHOLDS["stage2_false_alarm"], int(n_fits),
+                           THRESHOLDS["stage2_chance_rate"]))
 
 
 def _sample_stat(stats: xr.Dataset, *names: str) -> xr.DataArray | None:
@@ -233,9 +264,11 @@ def check_convergence(result: Any, *, var_names: list[str] | None = None,
     if RPSFT_STAGE2 in tree.children and not approximate:
         stage2 = tree[RPSFT_STAGE2].to_dataset()
         bad = int((stage2["r_hat_max"] > THRESHOLDS["r_hat_stage2"]).sum())
-        if bad:
-            problems.append(f"{bad} of {stage2.sizes['psi_draw']} RPSFT stage-2 fits have "
-                            f"R-hat > {THRESHOLDS['r_hat_stage2']}")
+        fits = int(stage2.sizes["psi_draw"])
+        allowed = stage2_rhat_allowance(fits)
+        if bad > allowed:
+            problems.append(f"{bad} of {fits} RPSFT stage-2 fits have R-hat > "
+                            f"{THRESHOLDS['r_hat_stage2']} (chance allows {allowed})")
             advice.append("raise draws and tune (they apply to each stage-2 fit)")
     check = ConvergenceCheck(passed=not problems and not approximate, table=table,
                              divergences=divergences, treedepth_saturation=saturation,

@@ -22,7 +22,6 @@ from pexsurv.fitting.result import FitResult, StageRun
 from pexsurv.models import (
     RPSFT,
     PiecewiseExponential,
-    adjusted_log_hr_draws,
     counterfactual_data,
     tse_simple,
 )
@@ -111,8 +110,7 @@ def fit_rpsft(spec: RPSFT, data: TrialData, config: SamplerConfig, *,
     stage2 = dataclasses.replace(config, progress=False)
     shape = (config.chains, config.draws)
     n_boot = shape[0] * shape[1]
-    log_hr = adjusted_log_hr_draws(data, psis, spec.cuts, n_boot=n_boot,
-                                   rng=np.random.default_rng([seed, psis.size]), **opts)
+    log_hr = spec.adjusted_log_hr(data, n_boot=n_boot, seed=seed, psis=psis)
 
     draws, diverging, cells = [], [], []
     t1 = time.perf_counter()

@@ -132,7 +132,7 @@ def sceptical(hr_alt: float, prob: float = 0.05) -> Normal:
     Returns
     -------
     Normal
-        Prior on the log HR.
+        Prior on the log HR, centred at 0.
 
     Examples
     --------
@@ -151,15 +151,14 @@ def enthusiastic(hr_alt: float, prob: float = 0.05) -> Normal:
 
     Parameters
     ----------
-    hr_alt : float
-        The hazard ratio the enthusiast expects.
-    prob : float
-        Prior probability that the treatment does not act in that direction, in (0, 0.5).
+    hr_alt, prob
+        As in :func:`sceptical`, read from the enthusiast's side: the hazard ratio expected,
+        and the prior probability (in (0, 0.5)) that the treatment does not act in its
+        direction.
 
     Returns
     -------
     Normal
-        Prior on the log HR.
 
     Examples
     --------
@@ -201,7 +200,7 @@ def hr_prior(
     Returns
     -------
     Normal
-        Prior on the log HR.
+        Prior on the log HR: ``Normal(log(median), sigma)``.
 
     Examples
     --------

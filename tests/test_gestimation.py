@@ -8,6 +8,7 @@ jump points themselves (bisection to 1e-12), which a port that solves exactly mu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -335,3 +336,13 @@ def test_recensoring_needs_censor_time(immdef: pd.DataFrame):
 def test_invalid_options(immdef_data: TrialData, kwargs, message):
     with pytest.raises(ValueError, match=message):
         rpsftm_gestimate(immdef_data, **kwargs)
+
+
+@pytest.mark.parametrize("test", ["cox", "weibull"])
+def test_model_tests_refuse_a_constant_covariate_by_name(test):
+    # Through pexsurv.cox's covariate check: before it, lifelines failed to converge at every
+    # psi and the g-estimate came back NaN with only a "Z does not cross 0" warning.
+    data = rpsft_trial(2, 60)
+    data = dataclasses.replace(data, covariates={**data.covariates, "flag": np.ones(data.n)})
+    with pytest.raises(TrialDataError, match="column 'flag': covariate is constant"):
+        z_on_grid(data, [0.0], test=test, covariates=["flag"])

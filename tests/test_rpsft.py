@@ -143,6 +143,23 @@ def test_adjusted_hr(rpsft_fit):
     assert "rpsft_stage2" in rpsft_fit.idata.children
 
 
+def test_mcmc_free_adjusted_hr_is_the_fits_log_hr(rpsft_fit, rpsft_spec, immdef_data):
+    """``RPSFT.adjusted_log_hr`` with the fit's seed and chains x draws weight sets is the
+    fit's ``log_hr``, bit for bit and draw for draw (validation/rpsft_study.py relies on it
+    to run the shipped estimate on 400 trials without MCMC)."""
+    config = rpsft_fit.sampler
+    free = rpsft_spec.adjusted_log_hr(immdef_data, n_boot=config.chains * config.draws,
+                                      seed=config.seed)
+    m = rpsft_spec.n_psi_draws
+    # Draw j of stage-2 fit i sits at pooled draw j * M + i of each chain.
+    arranged = free.reshape(m, config.chains, config.draws).transpose(1, 2, 0)
+    np.testing.assert_array_equal(arranged.reshape(config.chains, -1),
+                                  rpsft_fit.posterior["log_hr"].values)
+    other = rpsft_spec.adjusted_log_hr(immdef_data, n_boot=config.chains * config.draws,
+                                       seed=config.seed + 1)
+    assert not np.array_equal(other, free)  # the seed reaches the bootstrap weights
+
+
 def test_survival_had_nobody_switched(rpsft_fit, immdef_data):
     from pexsurv.km import km_survival_at
     from pexsurv.models import median_survival, milestone_survival, rmst
@@ -205,6 +222,20 @@ def test_without_seed_the_seed_is_recorded(immdef_data, small_compiled):
         again = fit(spec, immdef_data, seed=seeds[0], **settings)
     for name in ("hr", "log_hazard_base"):  # bootstrap and MCMC draws alike
         np.testing.assert_array_equal(again.posterior[name].values, runs[0].posterior[name].values)
+
+
+def test_unconverged_stage2_fails_its_verdict(immdef_data, small_compiled):
+    """Stage-2 fits too short to converge (5 tuning steps, 4 x 20 draws) exceed the per-fit
+    R-hat bound in far more of the 20 fits than chance allows (2): the verdict fails on
+    that count, whatever else it finds."""
+    spec = RPSFT(cuts=(1.0,), n_psi_draws=20)
+    with pytest.warns(ConvergenceWarning, match="RPSFT stage-2 fits have R-hat"):
+        r = fit(spec, immdef_data, draws=20, tune=5, seed=3, progress=False,
+                compiled=small_compiled)
+    over = int((r.idata["rpsft_stage2"]["r_hat_max"] > 1.05).sum())
+    assert over > 10 and not r.convergence.passed
+    assert f"{over} of 20 RPSFT stage-2 fits have R-hat > 1.05 (chance allows 2)" in \
+        r.convergence.problems
 
 
 def test_settings_are_run_as_given_or_refused(immdef_data, small_compiled):

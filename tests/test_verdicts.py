@@ -25,6 +25,7 @@ from simtools import simulate_pem
 
 from pexsurv import TrialData
 from pexsurv.diagnostics import THRESHOLDS, check_convergence, hr_table, prior_sensitivity
+from pexsurv.fitting.convergence import ConvergenceCheck, stage2_rhat_allowance
 from pexsurv.fitting import SamplerConfig, compile_spec, fit
 from pexsurv.models import PiecewiseExponential
 from pexsurv.priors import Normal
@@ -243,18 +244,45 @@ def test_low_e_bfmi_fails():
     assert not check.passed and check.problems == ["E-BFMI below 0.3 in 1 chain(s)"]
 
 
-def test_rpsft_stage2_r_hat_fails():
-    def with_stage2(r_hat_max):
-        t = tree(GOOD)
-        t["rpsft_stage2"] = xr.DataTree(xr.Dataset(
-            {"r_hat_max": ("psi_draw", np.asarray(r_hat_max))},
-            coords={"psi_draw": np.arange(len(r_hat_max))}))
-        return check_convergence(t)
+def with_stage2(r_hat_max) -> ConvergenceCheck:
+    """The converged GOOD posterior with an RPSFT stage-2 group of per-fit R-hats."""
+    t = tree(GOOD)
+    t["rpsft_stage2"] = xr.DataTree(xr.Dataset(
+        {"r_hat_max": ("psi_draw", np.asarray(r_hat_max, dtype=float))},
+        coords={"psi_draw": np.arange(len(r_hat_max))}))
+    return check_convergence(t)
 
-    assert with_stage2([1.00, 1.04, 1.05]).passed  # the stage-2 bound is 1.05, inclusive
-    check = with_stage2([1.00, 1.20, 1.02])
+
+def test_rpsft_stage2_r_hat_fails_when_more_fits_exceed_than_chance_allows():
+    allowed = stage2_rhat_allowance(200)
+    assert allowed == 9  # Binomial(200, 0.02): P(count > 9) = 0.0075 < 0.01
+    # The bound 1.05 is inclusive: 200 fits at exactly 1.05 pass, just above it all fail.
+    assert with_stage2(np.full(200, 1.05)).passed
+    check = with_stage2(np.full(200, 1.0501))
     assert not check.passed
-    assert check.problems == ["1 of 3 RPSFT stage-2 fits have R-hat > 1.05"]
+    assert check.problems == ["200 of 200 RPSFT stage-2 fits have R-hat > 1.05 (chance "
+                              "allows 9)"]
+    # The count is what chance allows, at most: 9 over the bound pass, 10 fail.
+    r_hat = np.full(200, 1.01)
+    r_hat[:allowed] = 1.3
+    assert with_stage2(r_hat).passed
+    r_hat[allowed] = 1.06
+    assert with_stage2(r_hat).problems == ["10 of 200 RPSFT stage-2 fits have R-hat > 1.05 "
+                                           "(chance allows 9)"]
+
+
+def test_rpsft_stage2_chance_exceedances_pass_at_the_stated_rate():
+    """Converged stage-2 fits whose R-hat exceeds 1.05 with probability 0.02 each (the
+    stated chance rate; benchmarks/bench_rpsft.md measured 7 of 400 at 4 x 100 draws): the
+    verdict fails under 1% of such fits, where judging each fit alone fails 98%."""
+    rng = np.random.default_rng(11)
+    fails = per_fit_fails = 0
+    for _ in range(200):
+        r_hat = np.where(rng.random(200) < 0.02, 1.07, 1.01)
+        fails += not with_stage2(r_hat).passed
+        per_fit_fails += bool((r_hat > 1.05).any())
+    assert fails <= 6  # expected 1.5 (0.75%); 6 is beyond its 99.9th percentile
+    assert per_fit_fails > 180  # expected 196
 
 
 # --------------------------------------------------------------------------- prior sensitivity

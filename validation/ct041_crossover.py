@@ -29,17 +29,10 @@ width. The results, the run time and the machine go to the report, not here.
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
-import platform
-import shlex
-import sys
 import time
 import warnings
 from collections import Counter
-from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -50,21 +43,15 @@ from pexsurv.cox import cox_hr
 from pexsurv.fitting import default_config, fit
 from pexsurv.intervals import equal_events
 from pexsurv.models import RPSFT, rpsftm_gestimate
+from pexsurv.provenance import RunLog, study_parser
 from pexsurv.simulate import CT041_LIKE_PARAMS, os_trial_data, simulate_trial
 from pexsurv.workflows import SimulationMetrics, simulation_metrics
+
+from crossover_common import cox_row, gestimation_row, short  # validation/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = dict(CT041_LIKE_PARAMS)
 SWITCH_PSI = float(PARAMS["psi"])
-
-
-def cox_row(name: str, d: TrialData) -> dict[str, float]:
-    c = cox_hr(d.time, d.event, d.arm)
-    return {name: c.log_hr, f"{name}_lo": math.log(c.lower), f"{name}_hi": math.log(c.upper)}
-
-
-def short(w: warnings.WarningMessage) -> str:
-    return f"{w.category.__name__}: {str(w.message).splitlines()[0][:90]}"
 
 
 def bayes_rpsft(data: TrialData, seed: int) -> dict[str, float]:
@@ -90,12 +77,7 @@ def one_trial(seed: int, warn_log: Counter) -> dict:
         for name, d in {"itt": data, "mitt": data.treated(), "pp": data.per_protocol(),
                         "excl": data.exclude_switchers(), "at": data.as_treated()}.items():
             row.update(cox_row(name, d))
-        g = rpsftm_gestimate(data)
-        row.update(gest_psi=g.psi, gest_psi_lo=g.ci[0], gest_psi_hi=g.ci[1],
-                   gadj=g.hr_adjusted["log_hr"], gadj_lo=math.log(g.hr_adjusted["lower"]),
-                   gadj_hi=math.log(g.hr_adjusted["upper"]),
-                   gadjp_lo=math.log(g.hr_adjusted_itt_p["lower"]),
-                   gadjp_hi=math.log(g.hr_adjusted_itt_p["upper"]))
+        row.update(gestimation_row(data))
         row.update(bayes_rpsft(data, seed))
     row["seconds"] = time.perf_counter() - t0
     for w in caught:
@@ -151,21 +133,12 @@ def plot(path: str, c: pd.DataFrame, truth: float) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=100)
-    ap.add_argument("--seed", type=int, default=41000)
+    ap = study_parser(__doc__, trials=100, seed=41000, budget=True, figure=True,
+                      report=ROOT / "validation" / "ct041_crossover")
     ap.add_argument("--truth-n", type=int, default=200_000)
     ap.add_argument("--psi-truth-n", type=int, default=20_000)
-    ap.add_argument("--budget-min", type=float, default=float("inf"),
-                    help="start no new replicate after this many minutes")
-    ap.add_argument("--out", type=Path, default=ROOT / "validation" / "ct041_crossover.md")
-    ap.add_argument("--png", default=str(ROOT / "validation" / "ct041_crossover.png"))
     a = ap.parse_args()
-    command = ".venv/bin/python validation/ct041_crossover.py " + shlex.join(sys.argv[1:])
-    t_start = time.perf_counter()
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load_start = tuple(round(v, 2) for v in os.getloadavg())
-    print(f"start {started}; load {load_start}; {a}", flush=True)
+    log = RunLog.start("validation/ct041_crossover.py")
 
     # ---------------- truth
     big = os_trial_data(simulate_trial(**{**PARAMS, "n": a.truth_n, "switch_prob": 0.0},
@@ -187,7 +160,7 @@ def main() -> None:
             ("exclude switchers", bigsw.exclude_switchers()),
             ("as treated (naive)", bigsw.as_treated()))}
         big_lim["g-estimation adjusted"] = g_big.hr_adjusted["log_hr"]
-    truth_s = time.perf_counter() - t_start
+    truth_s = 60 * log.minutes()
 
     # ---------------- shipped data set
     warn: Counter = Counter()
@@ -204,7 +177,7 @@ def main() -> None:
     # ---------------- replicates
     rows = []
     for i in range(a.trials):
-        if (time.perf_counter() - t_start) / 60 > a.budget_min:
+        if log.over_budget(a.budget_min):
             print(f"time budget reached after {i} trials", flush=True)
             break
         r = one_trial(a.seed + i, warn)
@@ -213,8 +186,7 @@ def main() -> None:
               f"{math.exp(r['bayes']):.3f} ({math.exp(r['bayes_lo']):.3f}, "
               f"{math.exp(r['bayes_hi']):.3f})", flush=True)
     c = pd.DataFrame(rows)
-    total = time.perf_counter() - t_start
-    load_end = tuple(round(v, 2) for v in os.getloadavg())
+    total = log.finish().seconds
     if a.png:
         plot(a.png, c, T)
 
@@ -223,16 +195,12 @@ def main() -> None:
     spec = RPSFT(cuts=(1.0,))
     config = default_config(spec)
     at = simulation_metrics(c["at"], c["at_lo"], c["at_hi"], T)
-    gcov = ((c.gest_psi_lo <= SWITCH_PSI) & (SWITCH_PSI <= c.gest_psi_hi)).mean()
+    gcov = ((c.gest_lo <= SWITCH_PSI) & (SWITCH_PSI <= c.gest_hi)).mean()
     L = ["# CT041-like scenario: crossover adjustment of OS against the simulator's truth", "",
-         f"Generated by `validation/ct041_crossover.py` on {started}; runtime {total / 60:.1f} "
+         f"Generated by `validation/ct041_crossover.py` on {log.started}; runtime {total / 60:.1f} "
          f"min (truth {truth_s / 60:.1f} min; {len(c)} replicate trials, mean "
          f"{c.seconds.mean():.0f} s each, nearly all of it the Bayesian `fit`).", "",
-         "```", command, "```", "",
-         f"Machine: {len(os.sched_getaffinity(0))} usable CPU(s), python "
-         f"{platform.python_version()}, pexsurv {version('pexsurv')}, pymc {version('pymc')}, "
-         f"nutpie {version('nutpie')}, lifelines {version('lifelines')}; load average (1, 5, "
-         f"15 min) {load_start} at start, {load_end} at end.", "",
+         "```", log.command, "```", "", log.machine_line(["lifelines"]), "",
          "## Setup", "",
          f"* Scenario: `pexsurv.simulate.CT041_LIKE_PARAMS` ({PARAMS['n']} patients "
          f"{PARAMS['allocation'][0]}:{PARAMS['allocation'][1]}, CAR-T after a manufacturing "

@@ -22,7 +22,6 @@ robust (weights fixed) and bootstrap percentile 95% intervals of IPCW.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 import warnings
@@ -31,12 +30,12 @@ import numpy as np
 
 from pexsurv.cox import cox_hr
 from pexsurv.models import ipcw
+from pexsurv.provenance import study_parser
 from pexsurv.simulate import simulate_time_varying_switching
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=40)
+    parser = study_parser(__doc__, trials=40)
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--n-boot", type=int, default=200)
     args = parser.parse_args()

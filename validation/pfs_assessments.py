@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from pexsurv.km import km_median
+from pexsurv.provenance import study_parser
 from pexsurv.simulate import AssessedTrial, simulate_assessments
 from pexsurv.simulate.assessments import WEEK
 from pexsurv.workflows import SimulationMetrics, simulation_metrics
@@ -256,16 +257,11 @@ def report(args: argparse.Namespace, c: pd.DataFrame, t: dict[str, Any], warn_lo
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=200)
-    ap.add_argument("--seed", type=int, default=1)
+    ap = study_parser(__doc__, trials=200, seed=1, budget=True, figure=True,
+                      report=ROOT / "validation" / "pfs_assessments")
     ap.add_argument("--truth-trials", type=int, default=100)
     ap.add_argument("--draws", type=int, default=500)
-    ap.add_argument("--budget-min", type=float, default=float("inf"),
-                    help="stop starting new trials after this many minutes")
     ap.add_argument("--csv", type=Path, default=ROOT / "validation" / "pfs_assessments.csv")
-    ap.add_argument("--out", type=Path, default=ROOT / "validation" / "pfs_assessments.md")
-    ap.add_argument("--png", default=str(ROOT / "validation" / "pfs_assessments.png"))
     args = ap.parse_args()
 
     start = time.monotonic()

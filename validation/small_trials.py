@@ -47,7 +47,6 @@ import time
 import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +56,8 @@ from scipy import optimize
 from pexsurv import TrialData
 from pexsurv.fitting import SamplerConfig, compile_spec
 from pexsurv.models import PiecewiseExponential
-from pexsurv.priors import IndependentNormal, Normal, vague
+from pexsurv.priors import IndependentNormal, vague
+from pexsurv.provenance import machine, study_parser
 
 HERE = Path(__file__).resolve().parent
 CONTROL_RATE = 0.1
@@ -221,8 +221,7 @@ def report(args, main: pd.DataFrame, hr03: pd.DataFrame, seconds: float, n_compi
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by",
         f"`{shlex.join([sys.executable.split('/')[-1], *sys.argv])}` "
         f"(run from the repository root as `.venv/bin/python validation/small_trials.py`) in "
-        f"{seconds / 60:.1f} min on 2 cores; pexsurv {version('pexsurv')}, pymc {version('pymc')}, "
-        f"nutpie {version('nutpie')}; {n_compiled} compiled model(s), the cuts padded to {PADDED_INTERVALS} intervals.",
+        f"{seconds / 60:.1f} min; {machine()}; {n_compiled} compiled model(s), the cuts padded to {PADDED_INTERVALS} intervals.",
         "",
         "Design: see the docstring of `validation/small_trials.py`. "
         f"{args.trials} trials of {trial_info['n'].min()}-{trial_info['n'].max()} patients "
@@ -263,17 +262,14 @@ def report(args, main: pd.DataFrame, hr03: pd.DataFrame, seconds: float, n_compi
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=50)
+    parser = study_parser(__doc__, trials=50, seed=20261129, report=HERE / "small_trials")
     parser.add_argument("--hr03-trials", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=20261129)
-    parser.add_argument("--out", default=str(HERE / "small_trials.md"))
     args = parser.parse_args()
     with warnings.catch_warnings():
         # Sampler chatter only; divergences are counted in the report.
         warnings.simplefilter("ignore")
         text = run(args)
-    Path(args.out).write_text(text)
+    args.out.write_text(text)
     print(text)
 
 

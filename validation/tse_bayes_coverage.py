@@ -16,7 +16,6 @@ Prints one line per trial and a summary with Monte Carlo standard errors.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import time
@@ -27,6 +26,7 @@ from pexsurv.fitting import SamplerConfig
 from pexsurv.fitting.rpsft import fit_tse_bayes
 from pexsurv.intervals import exposure_matrix, interval_index
 from pexsurv.models.rpsft.weighted import two_group_log_hr
+from pexsurv.provenance import study_parser
 from pexsurv.simulate import simulate_switch_at_progression
 
 PSI = -0.5
@@ -50,8 +50,7 @@ def population_log_hr(n: int = 1_000_000) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=40)
+    parser = study_parser(__doc__, trials=40)
     parser.add_argument("--n", type=int, default=600)
     parser.add_argument("--psi-draws", type=int, default=20)
     parser.add_argument("--draws", type=int, default=200)

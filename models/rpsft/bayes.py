@@ -294,6 +294,44 @@ class RPSFT(ModelSpec):
         a deterministic, evenly weighted discretisation of psi's distribution."""
         return grid_quantiles(grid, (np.arange(self.n_psi_draws) + 0.5) / self.n_psi_draws)
 
+    def adjusted_log_hr(self, data: TrialData, *, n_boot: int, seed: int,
+                        psis: np.ndarray | None = None) -> np.ndarray:
+        """The adjusted log HR draws without MCMC: :func:`adjusted_log_hr_draws` at the M
+        stage-2 psi values with ``n_boot`` bootstrap weight sets each, seeded from ``seed``.
+
+        :func:`pexsurv.fitting.fit` reports these draws as ``log_hr`` (with ``seed`` its
+        sampler seed and ``n_boot`` chains x draws of each stage-2 fit), so a simulation
+        study can compute the shipped estimate in seconds instead of a full fit.
+
+        Parameters
+        ----------
+        data : TrialData
+        n_boot : int
+            Bayesian-bootstrap weight sets per psi value.
+        seed : int
+            The seed of the weights.
+        psis : numpy.ndarray, optional
+            The stage-2 psi values (default: :meth:`stage2_psi` of :meth:`psi_grid`).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(M, n_boot)``.
+
+        Examples
+        --------
+        >>> from pexsurv.simulate import simulate_rpsft
+        >>> spec = RPSFT(cuts=(0.6, 1.3), n_psi_draws=20)
+        >>> spec.adjusted_log_hr(simulate_rpsft(300, seed=1), n_boot=10, seed=1).shape
+        (20, 10)
+        """
+        if psis is None:
+            psis = self.stage2_psi(self.psi_grid(data))
+        # Entropy (seed, M): a stream apart from the stage-2 fits' SeedSequence(seed) seeds.
+        rng = np.random.default_rng([int(seed), psis.size])
+        return adjusted_log_hr_draws(data, psis, self.cuts, n_boot=n_boot, rng=rng,
+                                     **self.counterfactual_options(data))
+
     def resolved_priors(self, data: TrialData) -> dict[str, Any]:
         """``psi`` and the stage-2 PEM's priors (resolved on the ITT data)."""
         return {N.PSI: self.psi_prior, **self.pem().resolved_priors(data)}

@@ -34,11 +34,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
-from pexsurv._names import EXPERIMENTAL, REFERENCE
+from pexsurv._names import EXPERIMENTAL, PSI, REFERENCE
 from pexsurv.data import TrialData, TrialDataError
 
 __all__ = ["AccelerationFactor", "Counterfactual", "counterfactual_data", "counterfactual_times"]
@@ -228,14 +229,20 @@ def counterfactual_data(data: TrialData, psi: float, *, recensor: bool = True,
 
 
 class AccelerationFactor:
-    """``exp(psi)`` and its interval, for every estimate of the structural model's psi
-    (g-estimation, IPE, TSE): the untreated lifetime used up per unit of time on therapy.
+    """``exp(psi)`` and its interval, and the summary table and JSON form, for every
+    estimate of the structural model's psi (g-estimation, IPE, TSE): the untreated lifetime
+    used up per unit of time on therapy.
 
-    Subclasses are dataclasses with the fields ``psi`` and ``ci`` (lower, upper).
+    Subclasses are dataclasses with the fields ``psi``, ``ci`` (lower, upper), ``z_itt``,
+    ``settings`` and the hazard-ratio dicts named in ``HR_FIELDS`` (None where not
+    computed); :meth:`labels` adds their own identifying scalars.
     """
 
     psi: float
     ci: tuple[float, float]
+    z_itt: float
+    settings: dict[str, Any]
+    HR_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     @property
     def acceleration(self) -> float:
@@ -246,3 +253,50 @@ class AccelerationFactor:
     def acceleration_ci(self) -> tuple[float, float]:
         """``exp`` of the limits of psi's interval."""
         return math.exp(self.ci[0]), math.exp(self.ci[1])
+
+    def labels(self) -> dict[str, Any]:
+        """Scalars naming the method and its interval (in the summary's attrs and
+        :meth:`to_dict`)."""
+        return {}
+
+    def summary(self) -> pd.DataFrame:
+        """Estimates with their limits, one row per quantity: psi, the acceleration factor
+        and each hazard ratio computed; settings and :meth:`labels` in ``attrs``."""
+        rows = {PSI: (self.psi, *self.ci),
+                "acceleration": (self.acceleration, *self.acceleration_ci)}
+        for name in self.HR_FIELDS:
+            d = getattr(self, name)
+            if d is not None:
+                rows[name] = (d["hr"], d["lower"], d["upper"])
+        out = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "lower", "upper"])
+        out.index.name = "quantity"
+        out.attrs.update(self.settings, **self.labels(), z_itt=self.z_itt)
+        return out
+
+    @property
+    def hr(self) -> dict[str, float]:
+        """The headline adjusted HR (``hr``, ``lower``, ``upper``, ``log_hr``, ``se``)."""
+        raise NotImplementedError
+
+    def repr_parts(self) -> tuple[str, str, str]:
+        """Text the repr puts before psi, after psi's interval limits and at the end."""
+        return "", "", ""
+
+    def __repr__(self) -> str:
+        head, ci_note, tail = self.repr_parts()
+        level = 100 * (1 - self.settings["alpha"])
+        h = self.hr
+        return (f"{type(self).__name__}({head}psi={self.psi:.6f} [{level:g}% CI "
+                f"{self.ci[0]:.6f}, {self.ci[1]:.6f}{ci_note}], "
+                f"acceleration={self.acceleration:.4f}, hr_adjusted={h['hr']:.4f} "
+                f"({h['lower']:.4f}-{h['upper']:.4f}){tail})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready scalars and settings (per-subject and per-replicate tables left out)."""
+        hrs = {name: None if getattr(self, name) is None
+               else {k: float(v) for k, v in getattr(self, name).items()}
+               for name in self.HR_FIELDS}
+        return {**self.labels(), "psi": self.psi, "ci": list(self.ci),
+                "acceleration": self.acceleration,
+                "acceleration_ci": list(self.acceleration_ci), **hrs, "z_itt": self.z_itt,
+                "settings": dict(self.settings)}

@@ -13,7 +13,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -279,7 +279,8 @@ class SwitchEstimate(AccelerationFactor, AdjustedEstimate):
     boot: pd.DataFrame | None
     details: dict[str, Any]
     settings: dict[str, Any]
-
+    HR_FIELDS: ClassVar[tuple[str, ...]] = ("hr_itt", "hr_adjusted", "hr_adjusted_itt_p",
+                                            "hr_adjusted_boot")
 
     @property
     def hr(self) -> dict[str, float]:
@@ -300,40 +301,14 @@ class SwitchEstimate(AccelerationFactor, AdjustedEstimate):
         """Patients and (counterfactual) events of the adjusted comparison."""
         return len(self.counterfactual), int(self.counterfactual["event_cf"].sum())
 
-    def summary(self) -> pd.DataFrame:
-        """Estimates with their limits, one row per quantity."""
-        rows = {PSI: (self.psi, *self.ci),
-                "acceleration": (self.acceleration, *self.acceleration_ci)}
-        for name in ("hr_itt", "hr_adjusted", "hr_adjusted_itt_p", "hr_adjusted_boot"):
-            d = getattr(self, name)
-            if d is not None:
-                rows[name] = (d["hr"], d["lower"], d["upper"])
-        out = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "lower", "upper"])
-        out.index.name = "quantity"
-        out.attrs.update(self.settings, method=self.method, ci_type=self.ci_type,
-                         z_itt=self.z_itt)
-        return out
+    def labels(self) -> dict[str, Any]:
+        """The method and the kind of psi's interval."""
+        return {"method": self.method, "ci_type": self.ci_type}
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready scalars and settings (per-subject and per-replicate tables left out)."""
-        def plain(d: dict[str, float] | None) -> dict[str, float] | None:
-            return None if d is None else {k: float(v) for k, v in d.items()}
+    def repr_parts(self) -> tuple[str, str, str]:
+        return f"{self.method}: ", f", {self.ci_type}", ""
 
-        return {"method": self.method, "psi": self.psi, "ci": list(self.ci),
-                "ci_type": self.ci_type, "acceleration": self.acceleration,
-                "acceleration_ci": list(self.acceleration_ci), "hr_itt": plain(self.hr_itt),
-                "hr_adjusted": plain(self.hr_adjusted),
-                "hr_adjusted_itt_p": plain(self.hr_adjusted_itt_p),
-                "hr_adjusted_boot": plain(self.hr_adjusted_boot), "z_itt": self.z_itt,
-                "settings": dict(self.settings)}
-
-    def __repr__(self) -> str:
-        level = 100 * (1 - self.settings["alpha"])
-        h = self.hr
-        return (f"SwitchEstimate({self.method}: psi={self.psi:.6f} [{level:g}% CI "
-                f"{self.ci[0]:.6f}, {self.ci[1]:.6f}, {self.ci_type}], "
-                f"acceleration={self.acceleration:.4f}, hr_adjusted={h['hr']:.4f} "
-                f"({h['lower']:.4f}-{h['upper']:.4f}))")
+    __repr__ = AccelerationFactor.__repr__  # not the dataclass's field-by-field repr
 
 
 def percentile_limits(values: np.ndarray, alpha: float) -> tuple[float, float]:

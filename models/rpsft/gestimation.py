@@ -20,18 +20,20 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from pexsurv._names import COL_ARM, COL_EVENT, COL_STOP, COL_STRATUM, EXPERIMENTAL, PSI
-from pexsurv.cox import cox_hr
+from pexsurv._names import COL_ARM, COL_STRATUM, EXPERIMENTAL, PSI
+from pexsurv.cox import cox_hr, numeric_covariates
 from pexsurv.data import TrialData
 from pexsurv.logrank import pack_event_group, stratified_logrank_z
+from pexsurv.models.rpsft.aft import fit_aft
 from pexsurv.models.rpsft.counterfactual import AccelerationFactor, Counterfactual
+from pexsurv.models.rpsft.estimate import counterfactual_frame
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,7 +58,7 @@ class _EstimatingEquation:
     group: np.ndarray
     strata: np.ndarray
     test: str
-    design: pd.DataFrame | None  # arm, covariates, strata for the Cox / Weibull tests
+    design: _Design | None  # covariates and strata of the Cox / Weibull tests
 
     @property
     def recensored_arms(self) -> tuple[int, ...]:
@@ -98,28 +100,38 @@ class _EstimatingEquation:
                                    strata=self.strata[order])
 
     def _model_z(self, time: np.ndarray, event: np.ndarray) -> float:
-        """Wald Z of arm from a Cox or Weibull AFT fit with covariates, oriented like the
-        log-rank Z (covariate-adjusted, so not :func:`pexsurv.cox.cox_hr`)."""
-        from lifelines import CoxPHFitter, WeibullAFTFitter
+        """Wald Z of arm from a Cox (:func:`pexsurv.cox.cox_hr`) or Weibull AFT
+        (:func:`~pexsurv.models.rpsft.aft.fit_aft`) fit with covariates, oriented like the
+        log-rank Z (NaN where the fit does not converge)."""
         from lifelines.exceptions import ConvergenceError
 
-        frame = self.design.assign(**{COL_STOP: time, COL_EVENT: event})
+        d = self.design
         try:
             if self.test == "cox":
-                strata = [COL_STRATUM] if COL_STRATUM in frame else None
-                fit = CoxPHFitter().fit(frame, COL_STOP, COL_EVENT, strata=strata)
-                return float(fit.params_[COL_ARM] / fit.standard_errors_[COL_ARM])
-            fit = WeibullAFTFitter().fit(frame, COL_STOP, COL_EVENT)
-            key = ("lambda_", COL_ARM)
+                fit = cox_hr(time, event, self.group, strata=d.strata, covariates=d.covariates,
+                             ids=d.ids)
+                return fit.log_hr / fit.se
+            aft = fit_aft(time, event, {COL_ARM: self.group, **d.covariates}, COL_ARM)
             # AFT coefficients act on log time: longer times in the experimental arm mean a
             # benefit, the opposite sign of a log hazard ratio.
-            return float(-fit.params_[key] / fit.standard_errors_[key])
+            return -aft.coef / aft.se
         except ConvergenceError:
             return math.nan
 
 
-def _design(data: TrialData, test: str, covariates: Sequence[str]) -> pd.DataFrame | None:
-    """Arm, strata and covariate columns for the Cox / Weibull tests (None for log-rank)."""
+@dataclass(frozen=True, eq=False)
+class _Design:
+    """What the Cox / Weibull tests adjust for: numeric covariate columns (categorical ones
+    as indicators; for Weibull the strata too) and, for Cox, the strata of the baseline."""
+
+    covariates: dict[str, np.ndarray]
+    strata: np.ndarray | None
+    ids: np.ndarray
+
+
+def _design(data: TrialData, test: str, covariates: Sequence[str]) -> _Design | None:
+    """Covariates and strata for the Cox / Weibull tests (None for log-rank), checked once
+    here so that bad input fails before the grid search."""
     covariates = list(covariates)
     if test == "logrank":
         if covariates:
@@ -131,22 +143,21 @@ def _design(data: TrialData, test: str, covariates: Sequence[str]) -> pd.DataFra
         raise ValueError(f"covariates {unknown} are not in the data; available: "
                          f"{sorted(data.covariates)} (pass covariates= to "
                          "TrialData.from_dataframe)")
-    reserved = {COL_ARM, COL_EVENT, COL_STOP, COL_STRATUM}
-    if reserved & set(covariates):
-        raise ValueError(f"covariate names {sorted(reserved & set(covariates))} are reserved; "
-                         "rename the columns before loading")
-    frame = pd.DataFrame({COL_ARM: data.arm.astype(float)})
-    for name in covariates:
-        frame[name] = data.covariates[name]
+    reserved = {COL_ARM, COL_STRATUM} & set(covariates)
+    if reserved:
+        raise ValueError(f"covariate names {sorted(reserved)} are reserved; rename the columns "
+                         "before loading")
+    frame = pd.DataFrame({name: data.covariates[name] for name in covariates})
+    # Cox stratifies its baseline on the strata; the Weibull model takes them as indicators.
     stratify = test == "cox" and data.strata is not None
-    if data.strata is not None:
+    if data.strata is not None and not stratify:
         frame[COL_STRATUM] = data.strata
-    # Cox stratifies on the stratum column; anything else categorical enters as indicators.
-    dummies = [c for c in frame.columns
-               if frame[c].dtype == object and not (stratify and c == COL_STRATUM)]
+    dummies = [c for c in frame.columns if frame[c].dtype == object]
     if dummies:
         frame = pd.get_dummies(frame, columns=dummies, drop_first=True, dtype=float)
-    return frame
+    checked = numeric_covariates(frame, data.n, data.id)
+    return _Design(covariates={c: checked[c].to_numpy() for c in checked.columns},
+                   strata=data.strata if stratify else None, ids=data.id)
 
 
 def _equation(data: TrialData, *, test: str, recensor: bool, autoswitch: bool,
@@ -328,15 +339,11 @@ def adjusted_hr(data: TrialData, psi: float, *, recensor: bool = True, autoswitc
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> from pexsurv import TrialData
-    >>> df = pd.DataFrame({"t": [2.0, 4.0, 6.0, 7.0, 3.0, 5.0, 8.0, 9.0],
-    ...                    "e": [1, 0, 1, 1, 1, 1, 0, 1], "arm": [0, 0, 0, 0, 1, 1, 1, 1],
-    ...                    "switch": [1.0, None, 3.0] + [None] * 5, "cens": [10.0] * 8})
-    >>> data = TrialData.from_dataframe(df, time="t", event="e", arm="arm",
-    ...                                 switch_time="switch", censor_time="cens")
-    >>> round(adjusted_hr(data, -0.5)["hr"], 3)
-    0.641
+    R's rpsftm example data at (about) its g-estimate:
+
+    >>> from pexsurv.datasets import immdef
+    >>> round(adjusted_hr(immdef(), -0.18)["hr"], 3)
+    0.763
     """
     eq = _equation(data, test="logrank", recensor=recensor, autoswitch=autoswitch,
                    treat_modifier=treat_modifier, covariates=())
@@ -387,29 +394,11 @@ class GEstimate(AccelerationFactor):
     hr_adjusted_itt_p: dict[str, float]
     z_itt: float
     settings: dict[str, Any]
+    HR_FIELDS: ClassVar[tuple[str, ...]] = ("hr_itt", "hr_adjusted", "hr_adjusted_itt_p")
 
-
-    def summary(self) -> pd.DataFrame:
-        """Estimates with their confidence limits, one row per quantity.
-        """
-        rows = {PSI: (self.psi, *self.ci),
-                "acceleration": (self.acceleration, *self.acceleration_ci)}
-        for name in ("hr_itt", "hr_adjusted", "hr_adjusted_itt_p"):
-            d = getattr(self, name)
-            rows[name] = (d["hr"], d["lower"], d["upper"])
-        out = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "lower", "upper"])
-        out.index.name = "quantity"
-        out.attrs.update(self.settings, z_itt=self.z_itt)
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready scalars and settings (the Z grid and per-subject table are left out)."""
-        return {"psi": self.psi, "ci": list(self.ci), "roots": list(self.roots),
-                "acceleration": self.acceleration,
-                "acceleration_ci": list(self.acceleration_ci),
-                "hr_itt": dict(self.hr_itt), "hr_adjusted": dict(self.hr_adjusted),
-                "hr_adjusted_itt_p": dict(self.hr_adjusted_itt_p), "z_itt": self.z_itt,
-                "settings": dict(self.settings)}
+    def labels(self) -> dict[str, Any]:
+        """Every root of Z = 0 found (psi is the middle one)."""
+        return {"roots": list(self.roots)}
 
     def plot(self) -> Figure:
         """Z(psi) on the grid with the 0 and ``±z_{1-alpha/2}`` targets and the estimates."""
@@ -429,13 +418,15 @@ class GEstimate(AccelerationFactor):
         ax.legend(loc="best")
         return fig
 
-    def __repr__(self) -> str:
-        level = 100 * (1 - self.settings["alpha"])
-        h = self.hr_adjusted
-        return (f"GEstimate(psi={self.psi:.6f} [{level:g}% CI {self.ci[0]:.6f}, "
-                f"{self.ci[1]:.6f}], acceleration={self.acceleration:.4f}, "
-                f"hr_adjusted={h['hr']:.4f} ({h['lower']:.4f}-{h['upper']:.4f}), "
-                f"test={self.settings['test']!r})")
+    @property
+    def hr(self) -> dict[str, float]:
+        """The headline adjusted HR: ``hr_adjusted`` (Wald limits)."""
+        return self.hr_adjusted
+
+    def repr_parts(self) -> tuple[str, str, str]:
+        return "", "", f", test={self.settings['test']!r}"
+
+    __repr__ = AccelerationFactor.__repr__  # not the dataclass's field-by-field repr
 
 
 def rpsftm_gestimate(data: TrialData, *, test: Test = "logrank", recensor: bool = True,
@@ -541,8 +532,7 @@ def rpsftm_gestimate(data: TrialData, *, test: Test = "logrank", recensor: bool 
         # An ITT Z of exactly 0 preserves p = 1: an infinitely wide interval.
         se_p = abs(hr_adj["log_hr"] / z_itt) if z_itt != 0 else math.inf
         hr_adj_p = wald_hr(hr_adj["log_hr"], se_p, alpha)
-    counterfactual = pd.DataFrame({"id": data.id, "arm": np.asarray(data.arms)[data.arm],
-                                   "time_cf": time_cf, "event_cf": event_cf.astype(np.int8)})
+    counterfactual = counterfactual_frame(data, time_cf, event_cf)
     counterfactual.attrs["psi"] = psi_data
     settings = {
         "test": test, "recensor": recensor, "autoswitch": autoswitch, "alpha": alpha,
