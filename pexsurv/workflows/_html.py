@@ -85,9 +85,7 @@ def render(report: HazardRatioReport) -> str:
                              "Posterior hazard per interval and arm (median and interval)."))
         ppc = a.checks["ppc"]
         if ppc.check is not None:
-            fig = ppc.check.plot()
-            fig.axes[0].set_xlabel(f"time ({unit})")
-            parts.append(_figure(fig, ppc.text))
+            parts.append(_figure(ppc.check.plot(time_unit=unit), ppc.text))
         items = "".join(
             f'<li><b>{_e(name)}</b>: <span class="{"failed" if o.failed else ""}">'
             f"{_e(o.status)}</span>. {_e(o.text)}</li>" for name, o in a.checks.items())
