@@ -290,18 +290,15 @@ def test_html_is_self_contained(real_report, tmp_path):
 
 
 def test_every_figure_has_title_axis_labels_with_units_and_legend(data, real_report):
-    from pexsurv.workflows import _figures as F
-
+    # Through the public figure methods, which the HTML report also uses.
     pw = hazard_ratio_report({"pw": fake_fit(data, hr=[0.5, 0.8, 1.2])}, checks=False,
                              time_unit="weeks")
     figures = []
     for report in (real_report, pw):
-        a = report.analyses[0]
-        figures += [(F.survival_figure(a, report.time_unit, 0.95), report.time_unit),
-                    (F.hr_figure(a, report.thresholds, 0.95), None),
-                    (F.hazard_figure(a, report.time_unit, 0.95), report.time_unit)]
-    periods = pd.DataFrame([p for a in pw.analyses for p in a.periods])
-    figures.append((F.forest_figure(pw.raw, periods, 0.95), None))
+        figures += [(report.plot_survival(), report.time_unit),
+                    (report.plot_hr_posterior(), None),
+                    (report.plot_hazards(), report.time_unit)]
+    figures.append((pw.plot_forest(), None))
     for fig, unit in figures:
         for ax in fig.axes:
             assert ax.get_title(), fig
@@ -311,6 +308,17 @@ def test_every_figure_has_title_axis_labels_with_units_and_legend(data, real_rep
         assert xlabels and all("(" in x for x in xlabels)  # every x axis names its unit
         if unit is not None:
             assert any(f"({unit})" in x for x in xlabels)
+
+
+def test_figure_methods_pick_the_analysis_by_label(data):
+    two = hazard_ratio_report({"a": fake_fit(data), "b": fake_fit(data, hr=0.5)}, checks=False)
+    assert two.plot_survival("b").axes[0].get_title().startswith("b:")
+    forest = two.plot_forest().axes[0]
+    assert [t.get_text() for t in forest.get_yticklabels()] == ["a", "b"]
+    with pytest.raises(ValueError, match=r"holds 2 analyses: pass label=, one of \['a', 'b'\]"):
+        two.plot_hazards()
+    with pytest.raises(ValueError, match=r"no analysis 'c'.*valid labels: \['a', 'b'\]"):
+        two.plot_hr_posterior("c")
 
 
 def test_bad_input_is_refused(data, real_fit):

@@ -29,6 +29,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.figure import Figure
 from scipy import stats
 
 from pexsurv import _names as N
@@ -47,6 +48,7 @@ from pexsurv.models import (
     survival_curve,
 )
 from pexsurv.warnings import ExtrapolationWarning
+from pexsurv.workflows import _figures as F
 
 __all__ = ["MAX_DECIMALS", "ROUNDING_RULE", "CheckOutcome", "HazardRatioReport",
            "hazard_ratio_report", "mcse_decimals", "posterior_checks", "summarise"]
@@ -477,6 +479,71 @@ class HazardRatioReport:
         return (f"WARNING: {len(bad)} of {len(self.table)} fit(s) FAILED the convergence check "
                 f"({'; '.join(bad)}): their numbers are not reliable; do not report them "
                 "(rerun with more draws and tuning, see the diagnostics)")
+
+    # ------------------------------------------------------------------ figures
+    def analysis(self, label: str | None = None) -> _Analysis:
+        """One analysis of the report by its label (optional when there is only one)."""
+        labels = [a.label for a in self.analyses]
+        if label is None and len(labels) == 1:
+            return self.analyses[0]
+        if label is None:
+            raise ValueError(f"this report holds {len(labels)} analyses: pass label=, one of "
+                             f"{labels}")
+        if label not in labels:
+            raise ValueError(f"no analysis {label!r} in this report; valid labels: {labels}")
+        return self.analyses[labels.index(label)]
+
+    def plot_survival(self, label: str | None = None) -> Figure:
+        """Kaplan-Meier per arm with the posterior survival curve and its credible band,
+        numbers at risk below (the report's survival figure).
+
+        Parameters
+        ----------
+        label : str, optional
+            The analysis; needed when the report holds more than one.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Not registered with pyplot: display it in a notebook by returning it, save it
+            with ``fig.savefig(path)``.
+
+        Examples
+        --------
+        >>> report.plot_survival("OS ITT").savefig("os_survival.png")  # doctest: +SKIP
+        """
+        return F.survival_figure(self.analysis(label), self.time_unit, self.prob)
+
+    def plot_hr_posterior(self, label: str | None = None) -> Figure:
+        """Posterior draws of the hazard ratio with the report's thresholds (for a
+        piecewise effect, one HR per period). Arguments and return as :meth:`plot_survival`.
+
+        Examples
+        --------
+        >>> report.plot_hr_posterior()  # doctest: +SKIP
+        """
+        return F.hr_figure(self.analysis(label), self.thresholds, self.prob)
+
+    def plot_hazards(self, label: str | None = None) -> Figure:
+        """Posterior hazard per interval and arm (and the HR per period for a piecewise
+        effect). Arguments and return as :meth:`plot_survival`.
+
+        Examples
+        --------
+        >>> report.plot_hazards()  # doctest: +SKIP
+        """
+        return F.hazard_figure(self.analysis(label), self.time_unit, self.prob)
+
+    def plot_forest(self) -> Figure:
+        """Forest plot across the report's analyses: posterior median HR and interval beside
+        the Cox HR and its confidence interval (per period for piecewise effects).
+
+        Examples
+        --------
+        >>> report.plot_forest()  # doctest: +SKIP
+        """
+        periods = pd.DataFrame([p for a in self.analyses for p in a.periods])
+        return F.forest_figure(self.raw, periods, self.prob)
 
     # ------------------------------------------------------------------ display cells
     def _fmt(self, idx: str, col: str, table: pd.DataFrame | None = None,
