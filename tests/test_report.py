@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import warnings
 
@@ -328,3 +329,32 @@ def test_bad_input_is_refused(data, real_fit):
         hazard_ratio_report(real_fit, thresholds=(0.0,), checks=False)
     with pytest.raises(ValueError, match="horizon must be a positive time"):
         hazard_ratio_report(real_fit, horizon=-1, checks=False)
+
+
+def test_comparison_table_rounded_to_its_mcse(data):
+    from pexsurv.diagnostics import hr_table
+    from pexsurv.workflows.compare import ComparisonResult
+    from pexsurv.workflows.report import round_hr_table
+
+    results = {"ITT": fake_fit(data, draws=300), "mITT": fake_fit(data, hr=0.75, draws=300)}
+    raw = hr_table(results, delta=0.8)
+    raw.loc["IPE"] = raw.loc["ITT"]  # a frequentist row: no draws behind it
+    shown = ComparisonResult(table=raw, results=results).rounded()
+    assert shown.loc["ITT", "hr_median"] != raw.loc["ITT", "hr_median"]  # raw stays raw
+    for label, fit_ in results.items():
+        hr = fit_.posterior["hr"].values
+        lo_q = 0.025
+        expected = {
+            "hr_median": (np.median(hr), float(az.mcse(xr.DataArray(hr, dims=("chain", "draw")),
+                                                      method="median"))),
+            "lower": (np.quantile(hr, lo_q), float(az.mcse(
+                xr.DataArray(hr, dims=("chain", "draw")), method="quantile", prob=lo_q))),
+            "p_hr_lt_0.8": ((hr < 0.8).mean(), float(az.mcse(
+                xr.DataArray((hr < 0.8).astype(float), dims=("chain", "draw")), method="mean"))),
+        }
+        for col, (value, mcse) in expected.items():
+            d = 1 - math.floor(math.log10(mcse))
+            assert shown.loc[label, col] == round(float(value), d), (label, col)
+    assert shown.loc["IPE", "hr_median"] == float(f"{raw.loc['IPE', 'hr_median']:.3g}")
+    assert shown.loc["ITT", "diagnostics"] == raw.loc["ITT", "diagnostics"]
+    assert round_hr_table(raw, {}).loc["ITT", "upper"] == float(f"{raw.loc['ITT', 'upper']:.3g}")

@@ -51,7 +51,8 @@ from pexsurv.warnings import ExtrapolationWarning
 from pexsurv.workflows import _figures as F
 
 __all__ = ["MAX_DECIMALS", "ROUNDING_RULE", "CheckOutcome", "HazardRatioReport",
-           "hazard_ratio_report", "mcse_decimals", "posterior_checks", "summarise"]
+           "hazard_ratio_report", "mcse_decimals", "posterior_checks", "round_hr_table",
+           "summarise"]
 
 MAX_DECIMALS = 6
 """Decimals kept when the Monte Carlo standard error is zero or undefined (identical
@@ -406,6 +407,11 @@ def _analyse(label: str, result: FitResult, *, endpoint: str, thresholds: Sequen
 
 
 # --------------------------------------------------------------------------- the report
+def _three_significant(value: float) -> int:
+    """Decimals that keep 3 significant digits (frequentist numbers have no MCSE)."""
+    return 2 - math.floor(math.log10(abs(value))) if value else MAX_DECIMALS
+
+
 def _round_frame(raw: pd.DataFrame, mcse: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each number with an MCSE rounded to its decimals; frequentist numbers to 3
     significant digits. Returns the rounded frame and the decimals used per cell."""
@@ -423,10 +429,59 @@ def _round_frame(raw: pd.DataFrame, mcse: pd.DataFrame) -> tuple[pd.DataFrame, p
         if col in raw:
             for idx in raw.index:
                 value = float(raw.at[idx, col])
-                d = 2 - math.floor(math.log10(abs(value))) if value else MAX_DECIMALS
+                d = _three_significant(value)
                 out.at[idx, col] = round(value, d)
                 decimals.at[idx, col] = d
     return out, decimals
+
+
+def round_hr_table(table: pd.DataFrame, results: Mapping[str, Any]) -> pd.DataFrame:
+    """A rounded view of an :func:`~pexsurv.diagnostics.hr_table` table (or a table with its
+    columns, such as the comparison of analyses), by :data:`ROUNDING_RULE`.
+
+    Rows whose fit in ``results`` has HR draws get each summary rounded to its Monte Carlo
+    standard error: ``hr_median`` (MCSE of the median), ``hr_mean`` (of the mean),
+    ``lower``/``upper`` (of the quantile at the table's ``attrs["prob"]`` level) and each
+    ``p_hr_lt_<x>`` (of the indicator's mean). Other rows (frequentist estimates) keep 3
+    significant digits. The table itself is not changed.
+
+    Examples
+    --------
+    >>> from pexsurv.diagnostics import hr_table
+    >>> from pexsurv.testing import fake_posterior
+    >>> from types import SimpleNamespace
+    >>> fake = SimpleNamespace(idata=fake_posterior(jitter=0.3, draws=400, chains=4),
+    ...                        data=SimpleNamespace(n=10, event=np.ones(10)), approximate=False)
+    >>> table = hr_table({"ITT": fake})
+    >>> round_hr_table(table, {"ITT": fake}).loc["ITT", "hr_median"] == table.loc["ITT", "hr_median"]
+    False
+    """
+    lo_q, hi_q = interval_bounds(table.attrs.get("prob", CI_PROB))
+    methods = {"hr_median": ("median", None), "hr_mean": ("mean", None),
+               "lower": ("quantile", lo_q), "upper": ("quantile", hi_q)}
+    columns = [c for c in (*methods, *(c for c in table if str(c).startswith("p_hr_lt_")))
+               if c in table]
+    out = table.copy()
+    for label in table.index:
+        result = results.get(label)
+        idata = getattr(result, "idata", None)
+        draws = (idata["posterior"][N.HR].values if idata is not None and "posterior" in idata
+                 and N.HR in idata["posterior"] and idata["posterior"][N.HR].ndim == 2 else None)
+        for col in columns:
+            value = table.at[label, col]
+            if pd.isna(value):
+                continue
+            value = float(value)
+            if draws is None:  # no draws: a frequentist estimate
+                d = _three_significant(value)
+            elif col in methods:
+                method, prob = methods[col]
+                d = mcse_decimals(_mcse(draws, method, prob))
+            else:
+                threshold = float(str(col).removeprefix("p_hr_lt_"))
+                d = mcse_decimals(_mcse((draws < threshold).astype(float), "mean"))
+            out.at[label, col] = round(value, d)
+    return out
 
 
 @dataclass(frozen=True)
