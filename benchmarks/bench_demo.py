@@ -49,6 +49,7 @@ def run(demo_args: list[str]) -> dict:
             calls.append(time.perf_counter() - t0)
 
     nutpie.compile_pymc_model = counted
+    load_start = os.getloadavg()[0]
     try:
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
@@ -57,7 +58,7 @@ def run(demo_args: list[str]) -> dict:
     finally:
         nutpie.compile_pymc_model = original
     return {"wall": wall, "compiles": len(calls), "compile_seconds": sum(calls),
-            "status": status}
+            "status": status, "load_start": load_start, "load_end": os.getloadavg()[0]}
 
 
 def main_bench() -> None:
@@ -87,15 +88,18 @@ def main_bench() -> None:
         runs = [run(demo_args) for _ in range(args.runs)]
         where = "same process"
     rows = [f"| {i} | {r['wall']:.1f} | {r['compiles']} | {r['compile_seconds']:.1f} | "
-            f"{r['status']} |" for i, r in enumerate(runs, 1)]
+            f"{r['status']} | {r['load_start']:.1f} / {r['load_end']:.1f} |"
+            for i, r in enumerate(runs, 1)]
     text = "\n".join([
         "# pexsurv demo: wall time and compiles per run", "",
         f"Command: `{shlex.join([sys.executable, *sys.argv])}`",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {platform.platform()}; "
-        f"{os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.1f} at the end "
-        "(a shared machine: wall times rise with the load).", "",
+        f"{os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.1f} at the end; "
+        "per run the 1-minute load average at its start and end (a shared machine: wall "
+        "times rise with the load).", "",
         f"Import of pexsurv.fitting: {imported:.1f} s (not in the runs).", "",
-        f"| run ({where}) | wall s | compiles | compile s | exit |", "|---|---|---|---|---|",
+        f"| run ({where}) | wall s | compiles | compile s | exit | load start / end |",
+        "|---|---|---|---|---|---|",
         *rows, "",
     ])
     Path(args.out).write_text(text)

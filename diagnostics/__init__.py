@@ -12,7 +12,14 @@ from pexsurv.diagnostics.convergence import (
     check_convergence,
 )
 from pexsurv.diagnostics.hr_table import hr_table
-from pexsurv.diagnostics.loo import LOG_LIKELIHOOD_VAR, LooCheck, compare, log_likelihood_tree, loo
+from pexsurv.diagnostics.loo import (
+    LOG_LIKELIHOOD_VAR,
+    LooCheck,
+    compare,
+    log_likelihood_tree,
+    loo,
+    pareto_k_counts,
+)
 from pexsurv.diagnostics.ppc import (
     AssessmentCheck,
     EventsCheck,
@@ -44,6 +51,7 @@ __all__ = [
     "log_likelihood_tree",
     "loo",
     "observed_vs_expected_events",
+    "pareto_k_counts",
     "posterior_predictive_survival",
     "prior_sensitivity",
     "sbc_ranks",

@@ -31,7 +31,9 @@ def hr_table(results: Mapping[str, Any], *, prob: float = CI_PROB,
     pandas.DataFrame
         One row per label: n, events, posterior median and mean HR, interval, P(HR < 1),
         optional P(HR < delta), ``converged`` and ``approximate`` flags, and the
-        convergence headline. Unconverged fits are kept, and flagged, never dropped.
+        convergence headline: the fit's own verdict (``result.convergence``, computed once
+        per fit), so the table and the fit can never disagree. Unconverged fits are kept,
+        and flagged, never dropped.
 
     Examples
     --------
@@ -42,13 +44,11 @@ def hr_table(results: Mapping[str, Any], *, prob: float = CI_PROB,
     >>> hr_table({"ITT": fake}).columns[:4].tolist()
     ['n', 'events', 'hr_median', 'hr_mean']
     """
-    from pexsurv.diagnostics.convergence import check_convergence
-
     lo_q, hi_q = interval_bounds(prob)
     rows = {}
     for label, result in results.items():
         hr = result.idata["posterior"]["hr"].values.ravel()
-        check = check_convergence(result)
+        check = _convergence(result)
         row: dict[str, Any] = {
             "n": int(result.data.n),
             "events": int(np.sum(result.data.event)),
@@ -66,3 +66,14 @@ def hr_table(results: Mapping[str, Any], *, prob: float = CI_PROB,
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.attrs.update(prob=prob, interval="equal-tailed")
     return out
+
+
+def _convergence(result: Any) -> Any:
+    """The fit's own convergence verdict; an object that carries draws but no verdict (a
+    hand-built posterior) is checked here."""
+    check = getattr(result, "convergence", None)
+    if check is not None:
+        return check
+    from pexsurv.diagnostics.convergence import check_convergence
+
+    return check_convergence(result)

@@ -28,7 +28,8 @@ from pexsurv.models.loglik import LOG_LIKELIHOOD_VAR, log_likelihood_tree
 if TYPE_CHECKING:
     from pexsurv.fitting import FitResult
 
-__all__ = ["LOG_LIKELIHOOD_VAR", "LooCheck", "compare", "log_likelihood_tree", "loo"]
+__all__ = ["LOG_LIKELIHOOD_VAR", "LooCheck", "compare", "log_likelihood_tree", "loo",
+           "pareto_k_counts"]
 
 @dataclass(frozen=True)
 class LooCheck(CheckResult):
@@ -92,15 +93,31 @@ def loo(result: FitResult) -> LooCheck:
     >>> check.table[["elpd", "se", "k_bad"]]  # doctest: +SKIP
     """
     elpd = az.loo(log_likelihood_tree(result), var_name=LOG_LIKELIHOOD_VAR, pointwise=True)
-    k = elpd.pareto_k.values
-    table = pd.DataFrame([{
-        "elpd": elpd.elpd, "se": elpd.se, "p_loo": elpd.p,
-        "n_subjects": elpd.n_data_points, "n_samples": elpd.n_samples, "good_k": elpd.good_k,
-        "k_good": int((k <= elpd.good_k).sum()),
-        "k_bad": int(((k > elpd.good_k) & (k <= 1.0)).sum()),
-        "k_very_bad": int((k > 1.0).sum()),
-    }])
-    return LooCheck(passed=bool((k <= elpd.good_k).all()), elpd=elpd, table=table)
+    table = pd.DataFrame([{"elpd": elpd.elpd, "se": elpd.se, "p_loo": elpd.p,
+                           "n_subjects": elpd.n_data_points, "n_samples": elpd.n_samples,
+                           **pareto_k_counts(elpd)}])
+    return LooCheck(passed=bool((elpd.pareto_k.values <= elpd.good_k).all()), elpd=elpd,
+                    table=table)
+
+
+def pareto_k_counts(elpd: ELPDData) -> dict[str, float]:
+    """Subjects per Pareto-k class of ArviZ 1.x (its ``ELPDData`` printout): ``k_good``
+    (k <= ``good_k``, min(1 - 1/log10(S), 0.7) for S draws), ``k_bad`` (up to 1) and
+    ``k_very_bad`` (above 1), with ``good_k``. ArviZ 1.x has no "ok" class: its 0.5-0.7
+    band of ArviZ 0.x now counts as good, since k up to ``good_k`` is reliable.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> import xarray as xr
+    >>> elpd = SimpleNamespace(pareto_k=xr.DataArray([0.1, 0.69, 0.8, 1.2]), good_k=0.7)
+    >>> pareto_k_counts(elpd)
+    {'good_k': 0.7, 'k_good': 2, 'k_bad': 1, 'k_very_bad': 1}
+    """
+    k = np.asarray(elpd.pareto_k.values)
+    return {"good_k": elpd.good_k, "k_good": int((k <= elpd.good_k).sum()),
+            "k_bad": int(((k > elpd.good_k) & (k <= 1.0)).sum()),
+            "k_very_bad": int((k > 1.0).sum())}
 
 
 def compare(results: Mapping[str, FitResult]) -> pd.DataFrame:
@@ -117,7 +134,9 @@ def compare(results: Mapping[str, FitResult]) -> pd.DataFrame:
     pandas.DataFrame
         ArviZ's comparison table, best model first, unrounded: ``elpd``, ``elpd_diff``
         (to the best), ``dse`` (standard error of the difference), ``p_worse``,
-        ``weight`` (stacking) and the rest.
+        ``weight`` (stacking) and the rest; then each model's Pareto-k counts
+        (:func:`pareto_k_counts`: ``good_k``, ``k_good``, ``k_bad``, ``k_very_bad``), which
+        say whether its ELPD can be trusted.
 
     Raises
     ------
@@ -137,4 +156,6 @@ def compare(results: Mapping[str, FitResult]) -> pd.DataFrame:
             f"data (fingerprints by name: { {k: v[:12] for k, v in fingerprints.items()} })"
         )
     elpds = {name: loo(r).elpd for name, r in results.items()}
-    return az.compare(elpds, round_to="none")
+    counts = pd.DataFrame({name: pareto_k_counts(e) for name, e in elpds.items()}).T
+    table = az.compare(elpds, round_to="none")
+    return table.join(counts.astype({c: int for c in counts.columns if c != "good_k"}))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -136,8 +136,13 @@ class SurvivalPPC(CheckResult):
                 f"{shares} of {n_times} times (threshold {self.min_coverage:.0%}); replicate "
                 f"subjects with an event censored {self.censoring}.")
 
-    def plot(self) -> Figure:
+    def plot(self, time_unit: str = "months") -> Figure:
         """Observed Kaplan-Meier step curve and replicate band, per arm.
+
+        Parameters
+        ----------
+        time_unit : str
+            Unit of the data's times, for the x-axis label (the data do not record it).
 
         Returns a :class:`matplotlib.figure.Figure` not registered with pyplot.
         """
@@ -152,7 +157,7 @@ class SurvivalPPC(CheckResult):
             curve = self.km[self.km["arm"] == arm]
             ax.step(curve["time"], curve["survival"], where="post", color=color,
                     label=f"{arm}: observed Kaplan-Meier")
-        ax.set(xlabel="time", ylabel="survival probability", ylim=(0.0, 1.02),
+        ax.set(xlabel=f"time ({time_unit})", ylabel="survival probability", ylim=(0.0, 1.02),
                title="Posterior predictive check: Kaplan-Meier")
         ax.legend(fontsize="small")
         return fig
@@ -291,39 +296,29 @@ class EventsCheck(CheckResult):
 
     @property
     def text(self) -> str:
-        verdict = "passed" if self.passed else "FAILED"
-        n_out = int((~self.table["inside"]).sum())
-        return (f"Observed vs expected events {verdict}: posterior predictive p-value "
-                f"{self.p_value:.3f} (threshold {self.min_p_value}); {n_out} of "
-                f"{len(self.table)} interval x arm cells outside their {self.ci_prob:.0%} "
-                f"predictive interval; {self.table['observed'].sum():.0f} events observed, "
+        return (_p_value_verdict("Observed vs expected events", self) + " interval x arm "
+                f"cells outside their {self.ci_prob:.0%} predictive interval; "
+                f"{self.table['observed'].sum():.0f} events observed, "
                 f"{self.table['expected'].sum():.1f} expected.")
 
-    def plot(self) -> Figure:
+    def plot(self, time_unit: str = "months") -> Figure:
         """Observed events and expected events (posterior and predictive intervals), one
         panel per arm. Returns a :class:`matplotlib.figure.Figure` not registered with
-        pyplot."""
-        arms = list(pd.unique(self.table["arm"]))
-        fig = Figure(figsize=(4.0 * len(arms), 4.0), layout="constrained")
-        axes = fig.subplots(1, len(arms), sharey=True, squeeze=False)[0]
-        for i, (ax, arm) in enumerate(zip(axes, arms, strict=True)):
-            rows = self.table[self.table["arm"] == arm]
-            x = np.arange(len(rows))
-            mean = rows["expected"].to_numpy()
-            # Intervals as segments, not error bars around the mean: a count's interval
-            # need not contain its mean (a skewed, mostly-zero count), and negative error
-            # bar lengths are an error in matplotlib.
-            ax.vlines(x, rows["predicted_lower"], rows["predicted_upper"], color=f"C{i}",
-                      alpha=0.4, linewidth=1, label=f"{self.ci_prob:.0%} predictive")
-            ax.vlines(x, rows["expected_lower"], rows["expected_upper"], color=f"C{i}",
-                      linewidth=3)
-            ax.plot(x, mean, "s", color=f"C{i}", label="expected (posterior)")
-            ax.plot(x, rows["observed"], "o", color="black", label="observed")
-            ax.set_xticks(x, rows["interval"], rotation=45)
-            ax.set(title=f"arm {arm}", xlabel="interval")
-        axes[0].set_ylabel("events")
-        axes[0].legend(fontsize="small")
-        return fig
+        pyplot.
+
+        Parameters
+        ----------
+        time_unit : str
+            Unit of the interval limits, for the x-axis label.
+        """
+        return _count_panels(
+            self.table, x="interval", mean=("expected", "expected (posterior)"),
+            bands=[("predicted_lower", "predicted_upper",
+                    {"alpha": 0.4, "linewidth": 1, "label": f"{self.ci_prob:.0%} predictive"}),
+                   ("expected_lower", "expected_upper", {"linewidth": 3})],
+            xlabel=f"interval ({time_unit})", ylabel="events", panel_width=4.0,
+            title="Posterior predictive check: events per interval",
+            ticks={"rotation": 45})
 
 
 def _expected_events(hazards: SubjectHazards, data: TrialData,
@@ -467,34 +462,61 @@ class AssessmentCheck(CheckResult):
 
     @property
     def text(self) -> str:
-        verdict = "passed" if self.passed else "FAILED"
-        n_out = int((~self.table["inside"]).sum())
-        return (f"Events per visit window {verdict}: posterior predictive p-value "
-                f"{self.p_value:.3f} (threshold {self.min_p_value}) over {self.n_draws} "
-                f"replicate trials assessed {self.schedule}; {n_out} of {len(self.table)} "
-                f"window x arm cells outside their {self.ci_prob:.0%} interval.")
+        return (_p_value_verdict("Events per visit window", self, f" over {self.n_draws} "
+                                 f"replicate trials assessed {self.schedule}")
+                + f" window x arm cells outside their {self.ci_prob:.0%} interval.")
 
-    def plot(self) -> Figure:
+    def plot(self, time_unit: str = "months") -> Figure:
         """Observed events per visit window and the replicate intervals, one panel per
-        arm. Returns a :class:`matplotlib.figure.Figure` not registered with pyplot."""
-        arms = list(pd.unique(self.table["arm"]))
-        fig = Figure(figsize=(5.0 * len(arms), 4.0), layout="constrained")
-        axes = fig.subplots(1, len(arms), sharey=True, squeeze=False)[0]
-        for i, (ax, arm) in enumerate(zip(axes, arms, strict=True)):
-            rows = self.table[self.table["arm"] == arm]
-            x = np.arange(len(rows))
-            mean = rows["replicated"].to_numpy()
-            # Segments, not error bars: late windows' replicate counts are mostly zero, so
-            # the mean can lie above the upper quantile (EventsCheck.plot says more).
-            ax.vlines(x, rows["replicated_lower"], rows["replicated_upper"], color=f"C{i}",
-                      label=f"replicated ({self.ci_prob:.0%})")
-            ax.plot(x, mean, "s", color=f"C{i}", label="replicated mean")
-            ax.plot(x, rows["observed"], "o", color="black", label="observed")
-            ax.set_xticks(x, rows["window"], rotation=60, fontsize="small")
-            ax.set(title=f"arm {arm}", xlabel="visit window")
-        axes[0].set_ylabel("events dated in the window")
-        axes[0].legend(fontsize="small")
-        return fig
+        arm. Returns a :class:`matplotlib.figure.Figure` not registered with pyplot.
+
+        Parameters
+        ----------
+        time_unit : str
+            Unit of the window limits, for the x-axis label.
+        """
+        return _count_panels(
+            self.table, x="window", mean=("replicated", "replicated mean"),
+            bands=[("replicated_lower", "replicated_upper",
+                    {"label": f"replicated ({self.ci_prob:.0%})"})],
+            xlabel=f"visit window ({time_unit})", ylabel="events dated in the window",
+            panel_width=5.0, title="Posterior predictive check: events per visit window",
+            ticks={"rotation": 60, "fontsize": "small"})
+
+
+def _p_value_verdict(what: str, check: EventsCheck | AssessmentCheck, over: str = "") -> str:
+    """The head of a count check's text: verdict, p-value against its threshold, and the
+    number of cells outside their interval (the caller names the cells)."""
+    verdict = "passed" if check.passed else "FAILED"
+    n_out = int((~check.table["inside"]).sum())
+    return (f"{what} {verdict}: posterior predictive p-value {check.p_value:.3f} (threshold "
+            f"{check.min_p_value}){over}; {n_out} of {len(check.table)}")
+
+
+def _count_panels(table: pd.DataFrame, *, x: str, mean: tuple[str, str],
+                  bands: list[tuple[str, str, dict[str, Any]]], xlabel: str, ylabel: str,
+                  panel_width: float, title: str, ticks: dict[str, Any]) -> Figure:
+    """Observed counts (black dots) against a model's mean (squares) and intervals
+    (``bands``: lower column, upper column, line style), one panel per arm."""
+    arms = list(pd.unique(table["arm"]))
+    fig = Figure(figsize=(panel_width * len(arms), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(arms), sharey=True, squeeze=False)[0]
+    for i, (ax, arm) in enumerate(zip(axes, arms, strict=True)):
+        rows = table[table["arm"] == arm]
+        pos = np.arange(len(rows))
+        # Intervals as segments, not error bars around the mean: a count's interval need
+        # not contain its mean (a skewed, mostly-zero count, as in late windows), and
+        # negative error bar lengths are an error in matplotlib.
+        for lower, upper, style in bands:
+            ax.vlines(pos, rows[lower], rows[upper], color=f"C{i}", **style)
+        ax.plot(pos, rows[mean[0]].to_numpy(), "s", color=f"C{i}", label=mean[1])
+        ax.plot(pos, rows["observed"], "o", color="black", label="observed")
+        ax.set_xticks(pos, rows[x], **ticks)
+        ax.set(title=f"arm {arm}", xlabel=xlabel)
+    axes[0].set_ylabel(ylabel)
+    axes[0].legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
 
 
 def _visit_matrix(visits: np.ndarray, n: int) -> np.ndarray:

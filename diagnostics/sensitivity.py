@@ -64,11 +64,22 @@ class PriorSensitivity(CheckResult):
 
     def plot(self) -> Figure:
         """Posteriors under power-scaled prior and likelihood
-        (:func:`arviz.plot_psense_dist`). Created through pyplot by ArviZ: close it with
+        (:func:`arviz.plot_psense_dist`), one panel per variable and scaled component,
+        titled and with labelled axes. Created through pyplot by ArviZ: close it with
         ``matplotlib.pyplot.close(fig)``."""
         pc = az.plot_psense_dist(self.idata, var_names=list(self.var_names),
                                  likelihood_var_names=[LOG_LIKELIHOOD_VAR], backend="matplotlib")
-        return pc.viz["figure"].item()
+        fig = pc.viz["figure"].item()
+        # ArviZ titles each panel "<variable>\n<component>" and leaves the axes unlabelled.
+        for ax in fig.axes:
+            if ax.get_title():
+                lines = ax.get_title().split("\n")
+                variable, component = lines[0], lines[-1]
+                ax.set(title=f"{variable}: posterior with the {component} power-scaled",
+                       xlabel=f"{variable} (model scale; a log HR has no unit)",
+                       ylabel="posterior density")
+        fig.suptitle("Prior sensitivity (power scaling)")
+        return fig
 
 
 def prior_sensitivity(result: FitResult, var_names: Sequence[str] = (N.LOG_HR,),

@@ -33,13 +33,11 @@
 
 # %%
 # %matplotlib inline
-import base64
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from IPython.display import IFrame
 from matplotlib.figure import Figure
 
 from pexsurv import TrialData, TrialDataError, datasets, equal_events, exposure_table, fixed_width
@@ -222,17 +220,36 @@ pd.DataFrame({"reported (rounded)": report.table.loc["PFS ITT", cols].astype(obj
 # %% [markdown]
 # ### The report's figures
 #
-# `report.to_html(path)` writes one self-contained file (figures embedded, no links): the
-# forest plot, Kaplan-Meier curves with the posterior survival band and numbers at risk,
-# the HR posterior with its thresholds, the hazard per interval, the posterior predictive
-# Kaplan-Meier check and the diagnostics. Shown here in a frame; `report.to_markdown()`,
-# `to_csv()` and `to_json()` give the same tables for a study report.
+# Each figure of the report is a method returning a matplotlib `Figure` (title, axes
+# labelled with their units, legend): shown by a notebook, saved by a script with
+# `fig.savefig(path)`. With several analyses in one report, name one:
+# `report.plot_survival("PFS ITT")`. First the Kaplan-Meier curves with the posterior
+# survival band and the numbers at risk:
+
+# %%
+report.plot_survival()
+
+# %% [markdown]
+# The posterior of the hazard ratio with the report's thresholds, and the hazard per
+# interval and arm:
+
+# %%
+report.plot_hr_posterior()
+
+# %%
+report.plot_hazards()
+
+# %% [markdown]
+# `report.plot_forest()` sets the analyses of a report side by side, each posterior HR beside
+# its Cox HR.
+# `report.to_html(path)` writes all of it to one self-contained file (figures embedded, no
+# links), with the posterior predictive Kaplan-Meier check and the diagnostics;
+# `report.to_markdown()`, `to_csv()` and `to_json()` give the same tables for a study
+# report.
 
 # %%
 html_path = report.to_html(workdir / "report.html")
 print(html_path, f"{html_path.stat().st_size / 1e3:.0f} kB")
-IFrame("data:text/html;base64," + base64.b64encode(html_path.read_bytes()).decode(),
-       width="100%", height=900)
 
 # %% [markdown]
 # ## Where next

@@ -198,6 +198,31 @@ def test_loo_prefers_the_true_model(fits):
     assert abs(diff) > 2 * dse
     check = loo(fits["true"])
     assert check.passed and check.table.loc[0, "k_good"] == fits["true"].data.n
+    # Pareto-k counts per model, from each model's own k values (ArviZ 1.x classes).
+    for name, result in fits.items():
+        elpd = loo(result).elpd
+        k, good_k = elpd.pareto_k.values, elpd.good_k
+        row = table.loc[name]
+        assert row["good_k"] == good_k <= 0.7
+        assert (row["k_good"], row["k_bad"], row["k_very_bad"]) == (
+            (k <= good_k).sum(), ((k > good_k) & (k <= 1)).sum(), (k > 1).sum())
+        assert row["k_good"] + row["k_bad"] + row["k_very_bad"] == result.data.n
+
+
+def test_hr_table_reads_the_fits_own_convergence_verdict(fits):
+    # A fit whose draws would pass but whose recorded verdict failed: the table must show
+    # the fit's verdict, never a second opinion computed from the draws.
+    from pexsurv.diagnostics import hr_table
+
+    result = fits["true"]
+    assert result.convergence.passed
+    failed = dataclasses.replace(result.convergence, passed=False, problems=["planted"])
+    result.__dict__["convergence"] = failed  # the cached verdict of this fit
+    try:
+        row = hr_table({"x": result}).loc["x"]
+    finally:
+        del result.__dict__["convergence"]
+    assert not row["converged"] and row["diagnostics"] == failed.headline
 
 
 def test_loo_computes_missing_log_likelihood_on_a_copy(fits):
@@ -272,3 +297,23 @@ def test_convergence_table_labels_elements_of_multidimensional_parameters():
     np.testing.assert_allclose(check.table[expected.columns].to_numpy(dtype=float),
                                expected.to_numpy(dtype=float), rtol=1e-12, atol=1e-12)
     assert not check.passed  # the random walks of c do not mix
+
+
+def test_check_figures_carry_titles_labels_and_the_time_unit(fits):
+    result = fits["true"]
+    ppc = posterior_predictive_survival(result, n_draws=20, seed=13)
+    events = observed_vs_expected_events(result, seed=13)
+    assert ppc.plot(time_unit="days").axes[0].get_xlabel() == "time (days)"
+    assert ppc.plot().axes[0].get_xlabel() == "time (months)"
+    fig = events.plot(time_unit="weeks")
+    assert fig.get_suptitle() and fig.axes[0].get_ylabel() == "events"
+    assert all(ax.get_xlabel() == "interval (weeks)" and ax.get_title() for ax in fig.axes)
+    # The power-scaling figure: ArviZ leaves its panels without axis labels.
+    fig = prior_sensitivity(result).plot()
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 2 and fig.get_suptitle()
+    for ax in panels:
+        assert ax.get_xlabel().startswith("log_hr") and ax.get_ylabel() == "posterior density"
+    assert {ax.get_title().split("power-scaled")[0] for ax in panels} == {
+        "log_hr: posterior with the prior ", "log_hr: posterior with the likelihood "}
+    plt.close(fig)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import warnings
 
@@ -290,18 +291,15 @@ def test_html_is_self_contained(real_report, tmp_path):
 
 
 def test_every_figure_has_title_axis_labels_with_units_and_legend(data, real_report):
-    from pexsurv.workflows import _figures as F
-
+    # Through the public figure methods, which the HTML report also uses.
     pw = hazard_ratio_report({"pw": fake_fit(data, hr=[0.5, 0.8, 1.2])}, checks=False,
                              time_unit="weeks")
     figures = []
     for report in (real_report, pw):
-        a = report.analyses[0]
-        figures += [(F.survival_figure(a, report.time_unit, 0.95), report.time_unit),
-                    (F.hr_figure(a, report.thresholds, 0.95), None),
-                    (F.hazard_figure(a, report.time_unit, 0.95), report.time_unit)]
-    periods = pd.DataFrame([p for a in pw.analyses for p in a.periods])
-    figures.append((F.forest_figure(pw.raw, periods, 0.95), None))
+        figures += [(report.plot_survival(), report.time_unit),
+                    (report.plot_hr_posterior(), None),
+                    (report.plot_hazards(), report.time_unit)]
+    figures.append((pw.plot_forest(), None))
     for fig, unit in figures:
         for ax in fig.axes:
             assert ax.get_title(), fig
@@ -313,6 +311,17 @@ def test_every_figure_has_title_axis_labels_with_units_and_legend(data, real_rep
             assert any(f"({unit})" in x for x in xlabels)
 
 
+def test_figure_methods_pick_the_analysis_by_label(data):
+    two = hazard_ratio_report({"a": fake_fit(data), "b": fake_fit(data, hr=0.5)}, checks=False)
+    assert two.plot_survival("b").axes[0].get_title().startswith("b:")
+    forest = two.plot_forest().axes[0]
+    assert [t.get_text() for t in forest.get_yticklabels()] == ["a", "b"]
+    with pytest.raises(ValueError, match=r"holds 2 analyses: pass label=, one of \['a', 'b'\]"):
+        two.plot_hazards()
+    with pytest.raises(ValueError, match=r"no analysis 'c'.*valid labels: \['a', 'b'\]"):
+        two.plot_hr_posterior("c")
+
+
 def test_bad_input_is_refused(data, real_fit):
     with pytest.raises(TypeError, match="not a FitResult: \\['x'\\]"):
         hazard_ratio_report({"x": 1})
@@ -320,3 +329,32 @@ def test_bad_input_is_refused(data, real_fit):
         hazard_ratio_report(real_fit, thresholds=(0.0,), checks=False)
     with pytest.raises(ValueError, match="horizon must be a positive time"):
         hazard_ratio_report(real_fit, horizon=-1, checks=False)
+
+
+def test_comparison_table_rounded_to_its_mcse(data):
+    from pexsurv.diagnostics import hr_table
+    from pexsurv.workflows.compare import ComparisonResult
+    from pexsurv.workflows.report import round_hr_table
+
+    results = {"ITT": fake_fit(data, draws=300), "mITT": fake_fit(data, hr=0.75, draws=300)}
+    raw = hr_table(results, delta=0.8)
+    raw.loc["IPE"] = raw.loc["ITT"]  # a frequentist row: no draws behind it
+    shown = ComparisonResult(table=raw, results=results).rounded()
+    assert shown.loc["ITT", "hr_median"] != raw.loc["ITT", "hr_median"]  # raw stays raw
+    for label, fit_ in results.items():
+        hr = fit_.posterior["hr"].values
+        lo_q = 0.025
+        expected = {
+            "hr_median": (np.median(hr), float(az.mcse(xr.DataArray(hr, dims=("chain", "draw")),
+                                                      method="median"))),
+            "lower": (np.quantile(hr, lo_q), float(az.mcse(
+                xr.DataArray(hr, dims=("chain", "draw")), method="quantile", prob=lo_q))),
+            "p_hr_lt_0.8": ((hr < 0.8).mean(), float(az.mcse(
+                xr.DataArray((hr < 0.8).astype(float), dims=("chain", "draw")), method="mean"))),
+        }
+        for col, (value, mcse) in expected.items():
+            d = 1 - math.floor(math.log10(mcse))
+            assert shown.loc[label, col] == round(float(value), d), (label, col)
+    assert shown.loc["IPE", "hr_median"] == float(f"{raw.loc['IPE', 'hr_median']:.3g}")
+    assert shown.loc["ITT", "diagnostics"] == raw.loc["ITT", "diagnostics"]
+    assert round_hr_table(raw, {}).loc["ITT", "upper"] == float(f"{raw.loc['ITT', 'upper']:.3g}")

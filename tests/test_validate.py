@@ -3,6 +3,7 @@ ML reference against closed forms, and planted errors that must turn a verdict t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -96,6 +97,59 @@ def test_a_biased_fit_fails_the_ml_check(monkeypatch):
     monkeypatch.setattr(V, "ml_pem", biased)
     check = V.validate("quick", checks=["ml_pem"]).checks[0]
     assert not check.passed and "log_hr" in check.measured
+
+
+def _trials(n=400, scatter=1.0, seed=5):
+    """ML estimates (truth 0) with SE 0.2 scattering ``scatter`` times their SE, and the
+    matching Wald limits."""
+    se = np.full(n, 0.2)
+    est = np.random.default_rng(seed).standard_normal(n) * se * scatter
+    half = 1.959964 * se
+    return est, se, est - half, est + half
+
+
+def test_paired_coverage_passes_an_interval_that_matches_the_wald_one():
+    est, se, lo, hi = _trials()
+    out = V.paired_coverage(lo + 0.01 * se, hi + 0.01 * se, est + 0.01 * se, est, se, 0.0)
+    assert out["passed"] and out["trials"] == 400
+
+
+@pytest.mark.parametrize("planted, part", [
+    ("bias", "c"),  # every interval 0.4 SE off: coverage alone (93%) would not notice
+    ("narrow", "b"),  # 0.85 times the Wald width: misses where the Wald interval covers
+])
+def test_paired_coverage_fails_a_planted_error(planted, part):
+    est, se, lo, hi = _trials()
+    if planted == "bias":
+        lo, hi, mid = lo + 0.4 * se, hi + 0.4 * se, est + 0.4 * se
+    else:
+        lo, hi, mid = est - 0.85 * (est - lo), est + 0.85 * (hi - est), est
+    out = V.paired_coverage(lo, hi, mid, est, se, 0.0)
+    assert not out["passed"] and not out[f"passed_{part}"]
+
+
+def test_paired_coverage_separates_trial_set_luck_from_the_model():
+    # Estimates scattering 1.25 SE (an unlucky set of trials, or a simulator whose Wald
+    # interval under-covers): coverage alone fails, the paired parts see the same misses.
+    est, se, lo, hi = _trials(scatter=1.25)
+    out = V.paired_coverage(lo, hi, est, est, se, 0.0)
+    assert not out["passed_a"] and out["passed_b"] and out["passed_c"]
+    assert out["bayes_only"] == out["ml_only"] == 0
+
+
+def test_a_biased_posterior_fails_the_coverage_check(monkeypatch):
+    true = V._log_hr_interval
+
+    def biased(result):  # every posterior 0.4 sd to the right
+        lo, mid, hi = true(result)
+        shift = 0.4 * (hi - lo) / 3.92
+        return lo + shift, mid + shift, hi + shift
+
+    monkeypatch.setattr(V, "_log_hr_interval", biased)
+    level = dataclasses.replace(V.LEVELS["quick"], coverage_trials=10)
+    check = V.validate(level, checks=["coverage_ph"]).checks[0]
+    assert not check.passed and "(c) mean shift +0.4" in check.measured
+    assert check.measured.count("[fails]") == 1
 
 
 def test_unknown_level_or_check_is_refused():

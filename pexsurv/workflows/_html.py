@@ -67,8 +67,7 @@ def render(report: HazardRatioReport) -> str:
     for title, frame in report.sections():
         parts.append(f"<h2>{_e(title)}</h2>{_table(frame)}")
     parts.append("<h2>Forest plot</h2>")
-    periods = pd.DataFrame([p for a in report.analyses for p in a.periods])
-    parts.append(_figure(F.forest_figure(report.raw, periods, prob),
+    parts.append(_figure(report.plot_forest(),
                          "Posterior median HR with its equal-tailed interval (circles) and the "
                          "Cox HR with its Wald interval (squares), per analysis (per period for "
                          "piecewise effects)."))
@@ -76,18 +75,16 @@ def render(report: HazardRatioReport) -> str:
         parts.append(f"<h2>{_e(a.label)}</h2><p>{_e(a.values['model'])}; population "
                      f"{_e(a.values['population'])}, clock from {_e(a.values['origin'])}; "
                      f"{_e(a.values['hr_definition'])}.</p>")
-        parts.append(_figure(F.survival_figure(a, unit, prob),
+        parts.append(_figure(report.plot_survival(a.label),
                              "Kaplan-Meier per arm (steps), posterior median survival (dashed) "
                              f"with its {prob:.0%} credible band; numbers at risk below."))
-        parts.append(_figure(F.hr_figure(a, report.thresholds, prob),
+        parts.append(_figure(report.plot_hr_posterior(a.label),
                              "Posterior draws of the hazard ratio with the threshold lines."))
-        parts.append(_figure(F.hazard_figure(a, unit, prob),
+        parts.append(_figure(report.plot_hazards(a.label),
                              "Posterior hazard per interval and arm (median and interval)."))
         ppc = a.checks["ppc"]
         if ppc.check is not None:
-            fig = ppc.check.plot()
-            fig.axes[0].set_xlabel(f"time ({unit})")
-            parts.append(_figure(fig, ppc.text))
+            parts.append(_figure(ppc.check.plot(time_unit=unit), ppc.text))
         items = "".join(
             f'<li><b>{_e(name)}</b>: <span class="{"failed" if o.failed else ""}">'
             f"{_e(o.status)}</span>. {_e(o.text)}</li>" for name, o in a.checks.items())

@@ -20,6 +20,7 @@ from pexsurv.data import TrialData
 from pexsurv.diagnostics.hr_table import hr_table
 from pexsurv.fitting import SamplerConfig, compile_spec, default_config, fit
 from pexsurv.models import PiecewiseExponential
+from pexsurv.workflows.report import round_hr_table
 
 __all__ = ["ANALYSES", "PFS_DATINGS", "Analysis", "ComparisonResult", "compare_analyses",
            "populations"]
@@ -106,13 +107,20 @@ class ComparisonResult:
     ----------
     table : pandas.DataFrame
         One row per analysis: n, events, posterior median HR, interval, P(HR < 1),
-        convergence, the question, the assumption and a bias flag.
+        convergence, the question, the assumption and a bias flag; unrounded
+        (:meth:`rounded` gives the view for display).
     results : dict
         Label -> FitResult.
     """
 
     table: pd.DataFrame
     results: dict[str, Any]
+
+    def rounded(self) -> pd.DataFrame:
+        """The table with each posterior summary rounded to what its Monte Carlo standard
+        error supports (:func:`~pexsurv.workflows.report.round_hr_table`); ``table`` keeps
+        the raw numbers."""
+        return round_hr_table(self.table, self.results)
 
 
 def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,

@@ -29,6 +29,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.figure import Figure
 from scipy import stats
 
 from pexsurv import _names as N
@@ -47,9 +48,11 @@ from pexsurv.models import (
     survival_curve,
 )
 from pexsurv.warnings import ExtrapolationWarning
+from pexsurv.workflows import _figures as F
 
 __all__ = ["MAX_DECIMALS", "ROUNDING_RULE", "CheckOutcome", "HazardRatioReport",
-           "hazard_ratio_report", "mcse_decimals", "posterior_checks", "summarise"]
+           "hazard_ratio_report", "mcse_decimals", "posterior_checks", "round_hr_table",
+           "summarise"]
 
 MAX_DECIMALS = 6
 """Decimals kept when the Monte Carlo standard error is zero or undefined (identical
@@ -404,6 +407,11 @@ def _analyse(label: str, result: FitResult, *, endpoint: str, thresholds: Sequen
 
 
 # --------------------------------------------------------------------------- the report
+def _three_significant(value: float) -> int:
+    """Decimals that keep 3 significant digits (frequentist numbers have no MCSE)."""
+    return 2 - math.floor(math.log10(abs(value))) if value else MAX_DECIMALS
+
+
 def _round_frame(raw: pd.DataFrame, mcse: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each number with an MCSE rounded to its decimals; frequentist numbers to 3
     significant digits. Returns the rounded frame and the decimals used per cell."""
@@ -421,10 +429,62 @@ def _round_frame(raw: pd.DataFrame, mcse: pd.DataFrame) -> tuple[pd.DataFrame, p
         if col in raw:
             for idx in raw.index:
                 value = float(raw.at[idx, col])
-                d = 2 - math.floor(math.log10(abs(value))) if value else MAX_DECIMALS
+                d = _three_significant(value)
                 out.at[idx, col] = round(value, d)
                 decimals.at[idx, col] = d
     return out, decimals
+
+
+def round_hr_table(table: pd.DataFrame, results: Mapping[str, Any]) -> pd.DataFrame:
+    """A rounded view of an :func:`~pexsurv.diagnostics.hr_table` table (or a table with its
+    columns, such as the comparison of analyses), by :data:`ROUNDING_RULE`.
+
+    Rows whose fit in ``results`` has HR draws get each summary rounded to its Monte Carlo
+    standard error: ``hr_median`` (MCSE of the median), ``hr_mean`` (of the mean),
+    ``lower``/``upper`` (of the quantile at the table's ``attrs["prob"]`` level) and each
+    ``p_hr_lt_<x>`` (of the indicator's mean). Other rows (frequentist estimates) keep 3
+    significant digits. The table itself is not changed.
+
+    Examples
+    --------
+    >>> from pexsurv.diagnostics import hr_table
+    >>> from pexsurv.testing import fake_posterior
+    >>> from types import SimpleNamespace
+    >>> fake = SimpleNamespace(idata=fake_posterior(jitter=0.3, draws=400, chains=4),
+    ...                        data=SimpleNamespace(n=10, event=np.ones(10)), approximate=False)
+    >>> table = hr_table({"ITT": fake})
+    >>> cols = ["hr_median", "lower", "p_hr_lt_1"]
+    >>> [round(float(x), 8) for x in table.loc["ITT", cols]]
+    [0.49803185, 0.2747462, 0.991875]
+    >>> [float(x) for x in round_hr_table(table, {"ITT": fake}).loc["ITT", cols]]
+    [0.498, 0.2747, 0.9919]
+    """
+    lo_q, hi_q = interval_bounds(table.attrs.get("prob", CI_PROB))
+    methods = {"hr_median": ("median", None), "hr_mean": ("mean", None),
+               "lower": ("quantile", lo_q), "upper": ("quantile", hi_q)}
+    columns = [c for c in (*methods, *(c for c in table if str(c).startswith("p_hr_lt_")))
+               if c in table]
+    out = table.copy()
+    for label in table.index:
+        result = results.get(label)
+        idata = getattr(result, "idata", None)
+        draws = (idata["posterior"][N.HR].values if idata is not None and "posterior" in idata
+                 and N.HR in idata["posterior"] and idata["posterior"][N.HR].ndim == 2 else None)
+        for col in columns:
+            value = table.at[label, col]
+            if pd.isna(value):
+                continue
+            value = float(value)
+            if draws is None:  # no draws: a frequentist estimate
+                d = _three_significant(value)
+            elif col in methods:
+                method, prob = methods[col]
+                d = mcse_decimals(_mcse(draws, method, prob))
+            else:
+                threshold = float(str(col).removeprefix("p_hr_lt_"))
+                d = mcse_decimals(_mcse((draws < threshold).astype(float), "mean"))
+            out.at[label, col] = round(value, d)
+    return out
 
 
 @dataclass(frozen=True)
@@ -477,6 +537,71 @@ class HazardRatioReport:
         return (f"WARNING: {len(bad)} of {len(self.table)} fit(s) FAILED the convergence check "
                 f"({'; '.join(bad)}): their numbers are not reliable; do not report them "
                 "(rerun with more draws and tuning, see the diagnostics)")
+
+    # ------------------------------------------------------------------ figures
+    def analysis(self, label: str | None = None) -> _Analysis:
+        """One analysis of the report by its label (optional when there is only one)."""
+        labels = [a.label for a in self.analyses]
+        if label is None and len(labels) == 1:
+            return self.analyses[0]
+        if label is None:
+            raise ValueError(f"this report holds {len(labels)} analyses: pass label=, one of "
+                             f"{labels}")
+        if label not in labels:
+            raise ValueError(f"no analysis {label!r} in this report; valid labels: {labels}")
+        return self.analyses[labels.index(label)]
+
+    def plot_survival(self, label: str | None = None) -> Figure:
+        """Kaplan-Meier per arm with the posterior survival curve and its credible band,
+        numbers at risk below (the report's survival figure).
+
+        Parameters
+        ----------
+        label : str, optional
+            The analysis; needed when the report holds more than one.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Not registered with pyplot: display it in a notebook by returning it, save it
+            with ``fig.savefig(path)``.
+
+        Examples
+        --------
+        >>> report.plot_survival("OS ITT").savefig("os_survival.png")  # doctest: +SKIP
+        """
+        return F.survival_figure(self.analysis(label), self.time_unit, self.prob)
+
+    def plot_hr_posterior(self, label: str | None = None) -> Figure:
+        """Posterior draws of the hazard ratio with the report's thresholds (for a
+        piecewise effect, one HR per period). Arguments and return as :meth:`plot_survival`.
+
+        Examples
+        --------
+        >>> report.plot_hr_posterior()  # doctest: +SKIP
+        """
+        return F.hr_figure(self.analysis(label), self.thresholds, self.prob)
+
+    def plot_hazards(self, label: str | None = None) -> Figure:
+        """Posterior hazard per interval and arm (and the HR per period for a piecewise
+        effect). Arguments and return as :meth:`plot_survival`.
+
+        Examples
+        --------
+        >>> report.plot_hazards()  # doctest: +SKIP
+        """
+        return F.hazard_figure(self.analysis(label), self.time_unit, self.prob)
+
+    def plot_forest(self) -> Figure:
+        """Forest plot across the report's analyses: posterior median HR and interval beside
+        the Cox HR and its confidence interval (per period for piecewise effects).
+
+        Examples
+        --------
+        >>> report.plot_forest()  # doctest: +SKIP
+        """
+        periods = pd.DataFrame([p for a in self.analyses for p in a.periods])
+        return F.forest_figure(self.raw, periods, self.prob)
 
     # ------------------------------------------------------------------ display cells
     def _fmt(self, idx: str, col: str, table: pd.DataFrame | None = None,
