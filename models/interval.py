@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from pexsurv.data import TrialData
-from pexsurv.intervals import exposure_matrix
+from pexsurv.intervals import exposure_matrix, warn_unsupported_intervals
 
 __all__ = ["IC_EVENTS", "IC_SUBJECT", "IntervalRows", "interval_hazard", "interval_log_likelihood",
            "interval_rows"]
@@ -81,7 +81,9 @@ def interval_rows(data: TrialData, cuts: np.ndarray, episodes: tuple[np.ndarray,
     ``episodes`` is ``(subject position, start, stop, event, treat)`` per therapy episode
     over the whole follow-up (as :func:`pexsurv.models.design.build_design` builds them);
     each episode's overlap with its subject's ``(time_lower, time]`` is counted on or off
-    therapy. ``stratum`` and ``x`` are per subject.
+    therapy. ``stratum`` and ``x`` are per subject. Warns
+    (:class:`~pexsurv.intervals.IntervalSupportWarning`) when an interval of ``cuts`` holds
+    too few observation times to identify its hazard.
 
     Examples
     --------
@@ -89,7 +91,10 @@ def interval_rows(data: TrialData, cuts: np.ndarray, episodes: tuple[np.ndarray,
     >>> df = pd.DataFrame({"lo": [1.0, 3.0], "t": [3.0, 3.0], "e": [1, 0], "a": [1, 0]})
     >>> d = TrialData.from_dataframe(df, time="t", event="e", arm="a", time_lower="lo")
     >>> ep = (np.arange(2), np.zeros(2), d.time, d.event, d.arm.astype(float))
-    >>> rows = interval_rows(d, np.array([2.0]), ep, np.zeros(2, int), np.zeros((2, 0)))
+    >>> import warnings  # two subjects cannot fill the intervals with observation times
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     rows = interval_rows(d, np.array([2.0]), ep, np.zeros(2, int), np.zeros((2, 0)))
     >>> rows.flag.tolist(), rows.exposure_on.tolist(), rows.exposure_off.tolist()
     ([1, 0], [[1.0, 1.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]])
     """
@@ -99,6 +104,9 @@ def interval_rows(data: TrialData, cuts: np.ndarray, episodes: tuple[np.ndarray,
         return IntervalRows(flag=np.zeros(0, dtype=np.int64), exposure_off=np.zeros((0, k)),
                             exposure_on=np.zeros((0, k)), stratum=np.zeros(0, dtype=np.int64),
                             x=np.zeros((0, x.shape[1])))
+    # Cuts between two assessments leave hazards the data do not identify: say so before
+    # sampling rather than after a failed convergence check.
+    warn_unsupported_intervals(data, cuts)
     subj, start, stop, _, treat = episodes
     lower, upper = data.time_lower[subj], data.time[subj]
     # Each episode's part inside (L, R]; empty for episodes outside it and for exact rows.

@@ -22,7 +22,8 @@ import pandas as pd
 
 from pexsurv._names import EXPERIMENTAL, REFERENCE
 
-__all__ = ["TrialData", "TrialDataError", "name_list", "require_int", "require_trial_data"]
+__all__ = ["TrialData", "TrialDataError", "name_list", "require_exact_times", "require_int",
+           "require_trial_data"]
 
 _MAX_IDS = 10
 ORIGINS = ("randomization", "treatment_start")
@@ -58,6 +59,37 @@ def require_trial_data(obj: Any, where: str) -> TrialData:
         )
     raise TypeError(f"{where} needs a TrialData (see TrialData.from_dataframe), got "
                     f"{type(obj).__name__}")
+
+
+def require_exact_times(data: TrialData, where: str) -> TrialData:
+    """Return ``data`` if every event has one exact time, else raise naming the fix.
+
+    Methods that need one time per event (Kaplan-Meier, log-rank, Cox, RPSFT, the
+    exposure table) would otherwise silently use ``time``, the assessment that found an
+    interval-censored event, on data loaded with ``time_lower``. Dating the events is an
+    analysis choice, so it is left to the caller: ``data.date_events("visit")`` (the usual
+    practice) or ``"midpoint"``.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"lo": [1.0, np.nan], "hi": [3.0, 2.0], "e": [1, 0], "arm": [0, 1]})
+    >>> data = TrialData.from_dataframe(df, time="hi", event="e", arm="arm", time_lower="lo")
+    >>> require_exact_times(data, "logrank_z()")
+    Traceback (most recent call last):
+    ...
+    pexsurv.data.TrialDataError: column 'time_lower': logrank_z() needs exact event times, and these events are interval-censored (time is the assessment that found them) in 1 row(s), ids: 0. Fix: date them explicitly, data.date_events("visit") (at the visit; the usual practice) or data.date_events("midpoint"), or fit PiecewiseExponential, which uses the intervals
+    >>> require_exact_times(data.date_events("visit"), "logrank_z()").n
+    2
+    """
+    data = require_trial_data(data, where)
+    ic = data.interval_censored
+    if ic.any():
+        fail_rows("time_lower", f"{where} needs exact event times, and these events are "
+                  "interval-censored (time is the assessment that found them)", data.id, ic,
+                  'date them explicitly, data.date_events("visit") (at the visit; the usual '
+                  'practice) or data.date_events("midpoint"), or fit PiecewiseExponential, '
+                  "which uses the intervals")
+    return data
 
 
 def require_int(value: Any, name: str, minimum: int | None = None) -> int:
@@ -871,7 +903,8 @@ class TrialData:
         """Per-arm counts: n, events, person-time, median follow-up (reverse Kaplan-Meier),
         median time to event (Kaplan-Meier), subjects never treated and subjects switched,
         and interval-censored events (when ``time_lower`` is loaded; the Kaplan-Meier
-        median then dates them at ``time``, the visit that found them).
+        median then dates them at ``time``, the visit that found them, and its column is
+        named ``median_time_to_event_at_visit`` to say so).
 
         Examples
         --------
@@ -890,7 +923,10 @@ class TrialData:
                 "events": int(self.event[m].sum()),
                 "person_time": float(self.time[m].sum()),
                 "median_followup": km_median(self.time[m], 1 - self.event[m]),
-                "median_time_to_event": km_median(self.time[m], self.event[m]),
+                # Interval-censored events are dated at the visit that found them here: the
+                # column name says so rather than passing the visit off as the event time.
+                ("median_time_to_event" if self.time_lower is None
+                 else "median_time_to_event_at_visit"): km_median(self.time[m], self.event[m]),
             }
             if self.treatment_start is not None:
                 row["not_treated"] = int(np.isnan(self.treatment_start[m]).sum())

@@ -13,8 +13,10 @@ import xarray as xr
 
 from pexsurv import TrialData
 from pexsurv import _names as N
-from pexsurv.data import TrialDataError
+from pexsurv.data import TrialDataError, require_exact_times
 from pexsurv.diagnostics.convergence import ConvergenceWarning
+from pexsurv.intervals import (MIN_OBSERVATION_TIMES, IntervalSupportWarning, exposure_table,
+                               observation_times)
 from pexsurv.models import PiecewiseExponential
 from pexsurv.priors import IndependentNormal, Normal
 
@@ -201,6 +203,12 @@ SPECS = {
 }
 
 
+# The likelihood is checked on deliberately small data, whose intervals hold few observation
+# times; identification is not what these tests are about.
+SMALL_DATA = pytest.mark.filterwarnings("ignore::pexsurv.intervals.IntervalSupportWarning")
+
+
+@SMALL_DATA
 @pytest.mark.parametrize("options", SPECS.values(), ids=SPECS.keys())
 def test_pointwise_log_likelihood_equals_numerical_integral(options):
     df = assessed_trial(3, 24, extra=True)
@@ -219,6 +227,7 @@ def test_pointwise_log_likelihood_equals_numerical_integral(options):
                                    rtol=0, atol=1e-6)
 
 
+@SMALL_DATA
 @pytest.mark.parametrize("options", SPECS.values(), ids=SPECS.keys())
 def test_graph_likelihood_matches_pointwise(options):
     """The sampled graph's likelihood (Poisson cells + Bernoulli interval term) moves with
@@ -522,3 +531,58 @@ def test_saved_interval_censored_fit_loads_with_its_lower_bounds(recovery, tmp_p
     back = FitResult.load(path)
     assert np.array_equal(back.data.time_lower, recovery["data"].time_lower)
     assert back.data.fingerprint() == recovery["data"].fingerprint()
+
+
+# ----------------------------------------------------------------- identification of the cuts
+def test_observation_times_count_every_time_and_positive_lower_bounds_by_hand():
+    df = pd.DataFrame({"lo": [1.5, 0.0, 2.2, np.nan], "hi": [3.0, 1.5, 2.2, 4.0],
+                       "e": [1, 1, 1, 0], "arm": [0, 1, 1, 0]})
+    data = TrialData.from_dataframe(df, time="hi", event="e", arm="arm", time_lower="lo")
+    # times 3.0, 1.5, 2.2 (exact), 4.0 (censored); lower bounds 1.5 (0.0 says nothing)
+    assert observation_times(data, [1.0, 2.0, 2.5]).tolist() == [0, 2, 1, 2]
+    assert observation_times(data, [2.5, 5.0]).tolist() == [3, 2, 0]
+
+
+@pytest.fixture(scope="module")
+def assessed_pfs():
+    from pexsurv.simulate import simulate_assessments
+
+    sim = simulate_assessments(seed=1)
+    return {d: sim.trial_data(baseline="enrolment", dating=d) for d in ("interval", "true")}
+
+
+def test_cuts_between_visits_warn_naming_the_intervals_and_due_dates_do_not(assessed_pfs):
+    """Visits every 7 +- 1 weeks (1.61 +- 0.23 months): cuts at 1 and 3 months leave (0, 1]
+    and (2, 3] between visits, holding 4 and 5 observation times (the trials where the fit
+    failed its convergence check); cuts at the due dates leave none empty."""
+    ic = assessed_pfs["interval"]
+    with pytest.warns(IntervalSupportWarning, match=r"\(0, 1\] \(4\), \(2, 3\] \(5\)"):
+        PiecewiseExponential(cuts=[1.0, 2.0, 3.0, 4.0, 6.0]).build(ic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PiecewiseExponential(cuts=[1.61, 3.22, 4.83, 6.44]).build(ic)
+        # exactly dated events are observation times themselves: no warning
+        PiecewiseExponential(cuts=[1.0, 2.0, 3.0, 4.0, 6.0]).build(assessed_pfs["true"])
+    assert observation_times(ic, [1.61, 3.22, 4.83, 6.44]).min() >= MIN_OBSERVATION_TIMES
+
+
+# ------------------------------------------------- exact-time methods refuse interval censoring
+def test_exact_time_methods_refuse_interval_censored_data_and_name_the_fix(assessed_pfs):
+    ic = assessed_pfs["interval"]
+    fix = r'date_events\("visit"\)'
+    with pytest.raises(TrialDataError, match=r"column 'time_lower': exposure_table\(\) needs "
+                       r"exact event times.*ids: .*" + fix):
+        exposure_table(ic, [2.0])
+    with pytest.raises(TrialDataError, match=r"logrank_z\(\) needs exact.*" + fix):
+        require_exact_times(ic, "logrank_z()")
+    dated = ic.date_events("visit")  # the explicit opt-in
+    tab = exposure_table(dated, [2.0])
+    assert int(tab["events"].sum()) == int(dated.event.sum())
+    assert require_exact_times(dated, "x") is dated
+
+
+def test_summary_names_the_visit_dated_median(assessed_pfs):
+    ic = assessed_pfs["interval"]
+    assert "median_time_to_event_at_visit" in ic.summary()
+    assert "median_time_to_event" not in ic.summary()
+    assert "median_time_to_event" in assessed_pfs["true"].summary()

@@ -1,10 +1,12 @@
 """PFS found at scheduled assessments: bias and coverage of the HR and of the median PFS per
 arm, progression dated at the visit vs interval-censored (with the true-time and midpoint
-analyses beside them), over simulated CT041-like trials whose true progression times are known.
+analyses beside them), against the enrolment and the pre-infusion reference scan, over the
+same simulated CT041-like trials whose true progression times are known.
 
 Usage::
 
-    .venv/bin/python validation/pfs_assessments.py --budget-min 22   # -> pfs_assessments.md
+    nice -n 10 .venv/bin/python validation/pfs_assessments.py --truth-trials 60 --draws 700
+        # -> pfs_assessments.md
     .venv/bin/python validation/pfs_assessments.py --trials 3 --truth-trials 5 \
         --csv /tmp/pfs.csv --out /tmp/pfs.md --png ''                 # smoke test
 
@@ -12,22 +14,26 @@ Every number comes from the package's public code path:
 
 * Scenario: ``simulate_assessments(seed=...)`` with its defaults (156 patients randomized
   2:1, accrual 24 months, data cut at 30; tumour burden growing during a ~3-week
-  manufacturing wait; assessments every 7 +- 1 weeks, 10% missed); tumour reference = the
-  enrolment scan, PFS clock from randomization (the randomized trial's conventions).
-* Analyses per trial: ``compare_pfs_dating(sim, CUTS, baselines=("enrolment",))``, i.e.
+  manufacturing wait; assessments every 7 +- 1 weeks, 10% missed); PFS clock from
+  randomization. Tumour reference (``--baselines``): the enrolment scan (the randomized
+  trial's convention) and the pre-infusion scan (single-arm trials'), read on the same
+  patients and visits of every trial.
+* Analyses per trial and reference: ``compare_pfs_dating(sim, CUTS, baselines=(b,))``, i.e.
   ``fit(PiecewiseExponential(cuts=CUTS), data)`` with default priors, 4 chains, ``--draws``
   tuning steps and draws, on PFS dated at the true time, at the visit that found progression,
   at the interval midpoint, and interval-censored; one compiled model per data shape for the
   whole study.
-* Truth: ``--truth-trials`` further trials (other seeds) pooled into one large trial of the
+* Truth, per reference scan (the scan defines progression, so each has its own true
+  times): ``--truth-trials`` further trials (other seeds) pooled into one large trial of the
   same design. True median PFS per arm: Kaplan-Meier median of the pooled true times
   (model-free). True HR: the same PH fit on the pooled true times (the HR the true-time
   analysis converges to; the PFS hazards are not proportional, so "the HR" is defined by
   the analysis model). The pooled trial is also fitted under every dating: the large-sample
   limit of each analysis.
 
-Replicates are appended to ``--csv`` as they finish; a re-run resumes after the last seed
-in it, so the study can be completed in several sessions within a time budget. The report
+Replicates are appended to ``--csv`` as they finish, one block of rows per (seed,
+reference); a re-run skips the blocks already in it (rows written before the reference
+column existed are the enrolment scan's), so the study can be completed in several sessions within a time budget. The report
 is rewritten; text after its ``HAND_WRITTEN`` marker (the reading of the numbers) is kept.
 """
 
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import shlex
 import sys
@@ -52,7 +59,7 @@ import pandas as pd
 from pexsurv.km import km_median
 from pexsurv.provenance import study_parser
 from pexsurv.simulate import AssessedTrial, simulate_assessments
-from pexsurv.simulate.assessments import WEEK
+from pexsurv.simulate.assessments import BASELINES, WEEK
 from pexsurv.workflows import SimulationMetrics, simulation_metrics
 from pexsurv.workflows.assessments import compare_pfs_dating
 
@@ -85,9 +92,10 @@ def short(w: warnings.WarningMessage) -> str:
     return f"{w.category.__name__}: {str(w.message).splitlines()[0][:90]}"
 
 
-def truth(n_trials: int, draws: int, cache: dict, warn_log: Counter) -> dict[str, Any]:
+def truth(baseline: str, n_trials: int, draws: int, cache: dict,
+          warn_log: Counter) -> dict[str, Any]:
     big = pooled([simulate_assessments(seed=TRUTH_SEED + i) for i in range(n_trials)])
-    d = big.data[big.data["baseline"] == "enrolment"]
+    d = big.data[big.data["baseline"] == baseline]
     out: dict[str, Any] = {"n": int(len(d))}
     for arm in ARMS:
         m = (d["arm"] == arm).to_numpy()
@@ -95,7 +103,7 @@ def truth(n_trials: int, draws: int, cache: dict, warn_log: Counter) -> dict[str
                                          d["pfs_true_event"].to_numpy()[m])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        limits = compare_pfs_dating(big, CUTS, baselines=("enrolment",), seed=1, draws=draws,
+        limits = compare_pfs_dating(big, CUTS, baselines=(baseline,), seed=1, draws=draws,
                                     compiled=cache).table
     warn_log.update(short(w) for w in caught)
     limits.index = limits["dating"]
@@ -107,27 +115,30 @@ def truth(n_trials: int, draws: int, cache: dict, warn_log: Counter) -> dict[str
     return out
 
 
-def one_trial(seed: int, draws: int, cache: dict, warn_log: Counter) -> list[dict]:
+def one_trial(seed: int, baseline: str, draws: int, cache: dict,
+              warn_log: Counter) -> list[dict]:
     sim = simulate_assessments(seed=seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = compare_pfs_dating(sim, CUTS, baselines=("enrolment",), seed=seed,
+        table = compare_pfs_dating(sim, CUTS, baselines=(baseline,), seed=seed,
                                    draws=draws, compiled=cache).table
     warn_log.update(short(w) for w in caught)
-    d = sim.data[sim.data["baseline"] == "enrolment"]
+    d = sim.data[sim.data["baseline"] == baseline]
     prog = d[d["event_type"] == "progression"]
     undetected = ((d["event_type"] == "death") & d["progression_true"].notna()).sum()
     keep = ["dating", "n", "events", "interval_censored", "hr_median", "lower", "upper",
             "converged"] + [f"median_{a}{s}" for a in ARMS for s in ("", "_lower", "_upper")]
     rows = table[keep].to_dict("records")
     for r in rows:
-        r.update(seed=seed, mean_interval=float((prog["progression_visit"]
-                                                 - prog["last_assessment"]).mean()),
+        r.update(seed=seed, baseline=baseline,
+                 mean_interval=float((prog["progression_visit"]
+                                      - prog["last_assessment"]).mean()),
                  deaths_after_unseen_progression=int(undetected))
     return rows
 
 
 def metrics(c: pd.DataFrame, t: dict[str, Any]) -> dict[tuple[str, str], SimulationMetrics]:
+    """Bias, coverage, ... per (dating, quantity) of one reference scan's rows ``c``."""
     out = {}
     for dating, g in c.groupby("dating", sort=False):
         out[(dating, "log HR")] = simulation_metrics(np.log(g["hr_median"]), np.log(g["lower"]),
@@ -139,20 +150,52 @@ def metrics(c: pd.DataFrame, t: dict[str, Any]) -> dict[tuple[str, str], Simulat
     return out
 
 
-def fmt_table(m: dict[tuple[str, str], SimulationMetrics], quantity: str, unit: str) -> list[str]:
-    lines = [f"| dating | bias ({unit}) | RMSE | 95% coverage | mean width |",
-             "|---|---|---|---|---|"]
-    for dating in DATINGS:
-        s = m.get((dating, quantity))
-        if s is None:
-            continue
-        lines.append(f"| {dating} | {s.bias.value:+.3f} (MCSE {s.bias.mcse:.3f}) | "
-                     f"{s.rmse:.3f} | {100 * s.coverage.value:.1f}% (MCSE "
-                     f"{100 * s.coverage.mcse:.1f}) | {s.width:.3f} |")
+def fmt_table(ms: dict[str, dict[tuple[str, str], SimulationMetrics]], quantity: str,
+              unit: str) -> list[str]:
+    lines = [f"| reference scan | dating | bias ({unit}) | RMSE | 95% coverage | mean width |",
+             "|---|---|---|---|---|---|"]
+    for baseline, m in ms.items():
+        for dating in DATINGS:
+            s = m.get((dating, quantity))
+            if s is None:
+                continue
+            lines.append(f"| {baseline} | {dating} | {s.bias.value:+.3f} (MCSE "
+                         f"{s.bias.mcse:.3f}) | {s.rmse:.3f} | {100 * s.coverage.value:.1f}% "
+                         f"(MCSE {100 * s.coverage.mcse:.1f}) | {s.width:.3f} |")
     return lines
 
 
-def plot(path: str, m: dict[tuple[str, str], SimulationMetrics]) -> None:
+def scan_shift(c: pd.DataFrame, ts: dict[str, dict[str, Any]]) -> list[str]:
+    """Infusion-scan estimate minus enrolment-scan estimate on the same trial, averaged over
+    the trials with both, beside the same shift of the truth."""
+    if not {"enrolment", "infusion"} <= set(ts):
+        return []
+    wide = c.pivot_table(index=["seed", "dating"], columns="baseline",
+                         values=["hr_median", "median_car-t", "median_control"]).dropna()
+    lines = ["| dating | log HR shift | median CAR-T shift (months) | median control shift |",
+             "|---|---|---|---|"]
+    true_row = (f"| truth | {math.log(ts['infusion']['hr'] / ts['enrolment']['hr']):+.3f} | "
+                + " | ".join(f"{ts['infusion'][f'median_{a}'] - ts['enrolment'][f'median_{a}']:+.3f}"
+                             for a in ARMS) + " |")
+    for dating in DATINGS:
+        if dating not in wide.index.get_level_values("dating"):
+            continue
+        w = wide.xs(dating, level="dating")
+        cells = []
+        for col, log in (("hr_median", True), ("median_car-t", False),
+                         ("median_control", False)):
+            diff = (np.log(w[(col, "infusion")]) - np.log(w[(col, "enrolment")]) if log
+                    else w[(col, "infusion")] - w[(col, "enrolment")])
+            cells.append(f"{diff.mean():+.3f} (MCSE {diff.std(ddof=1) / math.sqrt(len(diff)):.3f})")
+        lines.append(f"| {dating} | " + " | ".join(cells) + " |")
+    n = wide.index.get_level_values("seed").nunique()
+    return [f"Paired over the {n} trials analysed with both scans (mean of infusion minus "
+            "enrolment; MCSE = sd / sqrt(trials)); the truth row is the same shift of the "
+            "pooled true times (HR: of the true-time PH limits; medians: Kaplan-Meier):", "",
+            *lines, true_row]
+
+
+def plot(path: str, ms: dict[str, dict[tuple[str, str], SimulationMetrics]]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,35 +204,42 @@ def plot(path: str, m: dict[tuple[str, str], SimulationMetrics]) -> None:
     quantities = ("log HR", "median car-t", "median control")
     fig, axes = plt.subplots(2, 3, figsize=(11, 5.5), sharex=True)
     x = np.arange(len(DATINGS))
+    offsets = np.linspace(-0.12, 0.12, len(ms)) if len(ms) > 1 else [0.0]
+    for off, (baseline, m) in zip(offsets, ms.items()):
+        for j, q in enumerate(quantities):
+            s = [m[(d, q)] for d in DATINGS]
+            axes[0, j].errorbar(x + off, [v.bias.value for v in s],
+                                yerr=[2 * v.bias.mcse for v in s], fmt="o", capsize=3,
+                                label=f"{baseline} scan")
+            cov = [100 * v.coverage.value for v in s]
+            axes[1, j].errorbar(x + off, cov, yerr=[200 * v.coverage.mcse for v in s],
+                                fmt="o", capsize=3)
     for j, q in enumerate(quantities):
-        s = [m[(d, q)] for d in DATINGS]
-        axes[0, j].errorbar(x, [v.bias.value for v in s], yerr=[2 * v.bias.mcse for v in s],
-                            fmt="o", capsize=3)
         axes[0, j].axhline(0.0, color="grey", lw=0.8)
         axes[0, j].set_title(f"{q}: bias" + (" (months)" if "median" in q else ""))
-        cov = [100 * v.coverage.value for v in s]
-        axes[1, j].errorbar(x, cov, yerr=[200 * v.coverage.mcse for v in s], fmt="o",
-                            capsize=3)
         axes[1, j].axhline(95.0, color="grey", lw=0.8)
         axes[1, j].set_title(f"{q}: 95% interval coverage (%)")
-        axes[1, j].set_ylim(min(0.0, min(cov) - 5), 100)
+        axes[1, j].set_ylim(-5, 100)
         axes[1, j].set_xticks(x, DATINGS)
-    fig.suptitle("PFS at scheduled assessments: bias and coverage by dating (+-2 MCSE)")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("PFS at scheduled assessments: bias and coverage by dating and reference "
+                 "scan (+-2 MCSE; each scan against its own truth)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def report(args: argparse.Namespace, c: pd.DataFrame, t: dict[str, Any], warn_log: Counter,
-           elapsed: float) -> str:
-    m = metrics(c, t)
-    n = c["seed"].nunique()
-    per_trial = c[c["dating"] == "interval"].set_index("seed")
-    limits = t["limits"]
-    visit, ic = (m[(d, "median control")].bias.value for d in ("visit", "interval"))
+def report(args: argparse.Namespace, c: pd.DataFrame, ts: dict[str, dict[str, Any]],
+           warn_log: Counter, elapsed: float) -> str:
+    ms = {b: metrics(c[c["baseline"] == b], ts[b]) for b in ts}
+    n = {b: c.loc[c["baseline"] == b, "seed"].nunique() for b in ts}
+    first = next(iter(ts))
+    per_trial = c[(c["dating"] == "interval") & (c["baseline"] == first)].set_index("seed")
     command = " ".join(shlex.quote(a) for a in sys.argv[1:])
+    complete = all(v >= args.trials for v in n.values())
     lines = [
-        "# PFS at scheduled assessments: visit-dated vs interval-censored",
+        "# PFS at scheduled assessments: visit-dated vs interval-censored, enrolment vs "
+        "infusion scan",
         "",
         f"Generated by `validation/pfs_assessments.py` ({command}) "
         f"on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
@@ -197,56 +247,66 @@ def report(args: argparse.Namespace, c: pd.DataFrame, t: dict[str, Any], warn_lo
         f"{version('pymc')}, nutpie {version('nutpie')}. The design is in the script's "
         "docstring.",
         "",
-        f"**{n} simulated trials** (of {args.trials} planned)"
-        + ("" if n >= args.trials else " - the time budget ran out; re-running the script "
+        "**" + ", ".join(f"{v} simulated trials read against the {b} scan" for b, v in n.items())
+        + f"** (of {args.trials} planned each; the same seeds)"
+        + ("" if complete else " - the time budget ran out; re-running the script "
            "resumes from the CSV and completes the study") + f"; {elapsed / 60:.1f} min in "
-        "this session. Monte Carlo standard errors (MCSE) are given for every bias and "
-        "coverage; the coverage MCSE is the binomial one.",
+        f"this session (load average {args.load_start} at start, "
+        f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())} at the end; the enrolment rows "
+        "may come from an earlier session). Monte Carlo standard errors (MCSE) are given "
+        "for every bias and coverage; the coverage MCSE is the binomial one.",
         "",
         "## Scenario and truth",
         "",
         f"CT041-like trial: {int(per_trial['n'].median())} patients, on average "
         f"{per_trial['events'].mean():.0f} PFS events of which "
-        f"{per_trial['interval_censored'].mean():.0f} progressions found at a visit; the "
-        f"recorded interval (last assessment without progression, first with it] is "
-        f"{per_trial['mean_interval'].mean():.2f} months wide on average; "
+        f"{per_trial['interval_censored'].mean():.0f} progressions found at a visit ({first} "
+        f"scan); the recorded interval (last assessment without progression, first with it] "
+        f"is {per_trial['mean_interval'].mean():.2f} months wide on average; "
         f"{per_trial['deaths_after_unseen_progression'].mean():.2f} deaths per trial came "
         "after a progression no visit saw (dated at death in every analysis but the true "
         "one). Cut points: " + ", ".join(f"{c_:g}" for c_ in CUTS) + " months.",
         "",
-        f"Truth from {args.truth_trials} pooled trials ({t['n']} patients): median PFS "
-        f"{t['median_car-t']:.3f} months (CAR-T) and {t['median_control']:.3f} (control), "
-        "Kaplan-Meier on the true times; HR "
-        f"{t['hr']:.3f} (PH fit to the true times; its own Monte Carlo SE on the log scale "
-        f"{t['log_hr_se']:.3f}). The same pooled trial under each dating gives each "
-        "analysis's large-sample limit:",
+    ]
+    for b, t in ts.items():
+        lines += [
+            f"Truth against the **{b} scan**, from {args.truth_trials} pooled trials "
+            f"({t['n']} patients): median PFS {t['median_car-t']:.3f} months (CAR-T) and "
+            f"{t['median_control']:.3f} (control), Kaplan-Meier on the true times; HR "
+            f"{t['hr']:.3f} (PH fit to the true times; its own Monte Carlo SE on the log "
+            f"scale {t['log_hr_se']:.3f}). The same pooled trial under each dating gives each "
+            "analysis's large-sample limit:",
+            "",
+            "| dating | HR | median CAR-T | median control | converged |",
+            "|---|---|---|---|---|",
+            *[f"| {d} | {r['hr_median']:.3f} | {r['median_car-t']:.3f} | "
+              f"{r['median_control']:.3f} | {bool(r['converged'])} |"
+              for d, r in t["limits"].iterrows()],
+            "",
+        ]
+    lines += [
+        "## Hazard ratio (log scale; truth = the true-time PH limit of the same scan)",
         "",
-        "| dating | HR | median CAR-T | median control | converged |",
-        "|---|---|---|---|---|",
-        *[f"| {d} | {r['hr_median']:.3f} | {r['median_car-t']:.3f} | "
-          f"{r['median_control']:.3f} | {bool(r['converged'])} |"
-          for d, r in limits.iterrows()],
+        *fmt_table(ms, "log HR", "log HR"),
         "",
-        "## Hazard ratio (log scale; truth = the true-time PH limit)",
+        "## Median PFS, CAR-T arm (truth = Kaplan-Meier median of true times, same scan)",
         "",
-        *fmt_table(m, "log HR", "log HR"),
-        "",
-        "## Median PFS, CAR-T arm (truth = Kaplan-Meier median of true times)",
-        "",
-        *fmt_table(m, "median car-t", "months"),
+        *fmt_table(ms, "median car-t", "months"),
         "",
         "## Median PFS, control arm",
         "",
-        *fmt_table(m, "median control", "months"),
+        *fmt_table(ms, "median control", "months"),
         "",
-        f"Visit dating moved the control median by {visit:+.2f} months on average, the "
-        f"interval-censored analysis by {ic:+.2f}.",
+        "## Enrolment vs infusion scan on the same trials",
         "",
-        f"Fits not converged (flagged by `fit`'s own verdict, kept): "
-        + ", ".join(f"{d} {int((~g['converged'].astype(bool)).sum())}"
-                    for d, g in c.groupby("dating", sort=False)) + ".",
+        *(scan_shift(c, ts) or ["(only one reference scan analysed)"]),
         "",
-        "Warnings raised during the fits (counted; first line):",
+        "Fits not converged (flagged by `fit`'s own verdict, kept): "
+        + "; ".join(f"{b} scan: " + ", ".join(
+            f"{d} {int((~g['converged'].astype(bool)).sum())}"
+            for d, g in c[c["baseline"] == b].groupby("dating", sort=False)) for b in ts) + ".",
+        "",
+        "Warnings raised during the fits of this session (counted; first line):",
         "",
         *([f"- {k} x{v}" for k, v in warn_log.most_common(8)] or ["- none"]),
         "",
@@ -256,40 +316,59 @@ def report(args: argparse.Namespace, c: pd.DataFrame, t: dict[str, Any], warn_lo
     return "\n".join(lines)
 
 
+def load_done(path: Path) -> pd.DataFrame:
+    """Rows already computed; rows written before the ``baseline`` column existed were all
+    read against the enrolment scan: the file is rewritten once with the column."""
+    if not path.exists():
+        return pd.DataFrame(columns=["seed", "baseline"])
+    done = pd.read_csv(path)
+    if "baseline" not in done:
+        done.insert(done.columns.get_loc("seed") + 1, "baseline", "enrolment")
+        done.to_csv(path, index=False)
+    return done
+
+
 def main() -> None:
     ap = study_parser(__doc__, trials=200, seed=1, budget=True, figure=True,
                       report=ROOT / "validation" / "pfs_assessments")
+    ap.add_argument("--baselines", nargs="+", choices=BASELINES, default=list(BASELINES),
+                    help="reference scans, each over the same trials")
     ap.add_argument("--truth-trials", type=int, default=100)
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--csv", type=Path, default=ROOT / "validation" / "pfs_assessments.csv")
     args = ap.parse_args()
+    args.load_start = " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
     start = time.monotonic()
     cache: dict = {}
     warn_log: Counter = Counter()
-    t = truth(args.truth_trials, 1000, cache, warn_log)
-    print(f"truth: HR {t['hr']:.4f}, medians {t['median_car-t']:.3f} / "
-          f"{t['median_control']:.3f} ({time.monotonic() - start:.0f} s)", flush=True)
-    done = pd.read_csv(args.csv) if args.csv.exists() else pd.DataFrame()
-    seeds_done = set(done["seed"]) if len(done) else set()
-    for i in range(args.trials):
-        seed = args.seed + i
-        if seed in seeds_done:
-            continue
-        if (time.monotonic() - start) / 60 > args.budget_min:
-            print(f"time budget reached after {len(seeds_done)} trials", flush=True)
-            break
-        rows = pd.DataFrame(one_trial(seed, args.draws, cache, warn_log))
-        rows.to_csv(args.csv, mode="a", header=not args.csv.exists(), index=False)
-        seeds_done.add(seed)
-        if len(seeds_done) % 10 == 0:
-            print(f"{len(seeds_done)} trials, {time.monotonic() - start:.0f} s", flush=True)
+    ts = {}
+    for b in args.baselines:
+        ts[b] = truth(b, args.truth_trials, 1000, cache, warn_log)
+        print(f"truth ({b} scan): HR {ts[b]['hr']:.4f}, medians {ts[b]['median_car-t']:.3f} / "
+              f"{ts[b]['median_control']:.3f} ({time.monotonic() - start:.0f} s)", flush=True)
+    done = load_done(args.csv)
+    blocks_done = set(zip(done["seed"], done["baseline"]))
+    seeds = range(args.seed, args.seed + args.trials)
+    for baseline in args.baselines:
+        for seed in seeds:
+            if (seed, baseline) in blocks_done:
+                continue
+            if (time.monotonic() - start) / 60 > args.budget_min:
+                print(f"time budget reached after {len(blocks_done)} blocks", flush=True)
+                break
+            rows = pd.DataFrame(one_trial(seed, baseline, args.draws, cache, warn_log))
+            rows.to_csv(args.csv, mode="a", header=not args.csv.exists(), index=False)
+            blocks_done.add((seed, baseline))
+            if len(blocks_done) % 10 == 0:
+                print(f"{len(blocks_done)} (trial, scan) blocks, "
+                      f"{time.monotonic() - start:.0f} s", flush=True)
     c = pd.read_csv(args.csv)
-    c = c[c["seed"].isin(range(args.seed, args.seed + args.trials))]
+    c = c[c["seed"].isin(seeds) & c["baseline"].isin(args.baselines)]
     if args.png:
-        plot(args.png, metrics(c, t))
+        plot(args.png, {b: metrics(c[c["baseline"] == b], ts[b]) for b in ts})
     kept = args.out.read_text().partition(HAND_WRITTEN)[2] if args.out.exists() else ""
-    text = report(args, c, t, warn_log, time.monotonic() - start)
+    text = report(args, c, ts, warn_log, time.monotonic() - start)
     args.out.write_text(text + (HAND_WRITTEN + kept if kept else ""))
     print(args.out.read_text())
 
