@@ -179,6 +179,83 @@ def test_weighted_cox_robust_se_matches_lifelines_and_the_jackknife(counting_row
     assert full.se_robust == pytest.approx(jack, rel=0.05)
 
 
+@pytest.fixture(scope="module")
+def tied() -> pd.DataFrame:
+    """Weighted subjects whose event times fall on a quarter-unit grid: many ties."""
+    rng = np.random.default_rng(3)
+    n = 120
+    x = rng.integers(0, 2, n).astype(float)
+    return pd.DataFrame({"start": np.zeros(n),
+                         "stop": np.ceil(rng.exponential(np.exp(0.5 * x)) * 4) / 4,
+                         "event": (rng.uniform(size=n) < 0.8).astype(float), "x": x,
+                         "w": rng.uniform(0.5, 2.0, n), "id": np.arange(n)})
+
+
+def cox_of(r: pd.DataFrame, **kw: str) -> object:
+    return weighted_cox(*(r[c].to_numpy() for c in ("start", "stop", "event", "x", "w", "id")),
+                        **kw)
+
+
+def test_weighted_cox_ties_are_efron_like_lifelines_and_cox_hr(tied):
+    """Efron by default, as lifelines (Efron only) and pexsurv.cox_hr: Breslow differs."""
+    r = tied
+    assert r.loc[r["event"] == 1, "stop"].duplicated().sum() > 50
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = CoxPHFitter().fit(r[["stop", "event", "x", "w"]], "stop", "event",
+                                weights_col="w")
+    efron = cox_of(r)
+    assert efron.ties == "efron" and efron.log_hr == pytest.approx(ref.params_["x"], abs=1e-7)
+    assert abs(cox_of(r, ties="breslow").log_hr - efron.log_hr) > 0.01
+    unweighted = cox_of(r.assign(w=1.0))
+    assert unweighted.log_hr == pytest.approx(
+        cox_hr(r["stop"].to_numpy(), r["event"].to_numpy(), r["x"].to_numpy() == 1).log_hr,
+        abs=1e-7)
+    with pytest.raises(ValueError, match="ties must be"):
+        cox_of(r, ties="exact")
+
+
+def test_weighted_cox_efron_on_counting_rows_matches_lifelines(tied):
+    rng = np.random.default_rng(4)
+    cut = np.floor(rng.uniform(0, 1, len(tied)) * tied["stop"] * 4) / 4
+    split = tied[cut > 0]
+    rows = pd.concat([tied.assign(stop=np.where(cut > 0, cut, tied["stop"]),
+                                  event=np.where(cut > 0, 0.0, tied["event"])),
+                      split.assign(start=cut[cut > 0], w=rng.uniform(0.5, 2, len(split)))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = CoxTimeVaryingFitter().fit(rows, id_col="id", event_col="event",
+                                         start_col="start", stop_col="stop", weights_col="w")
+    assert cox_of(rows).log_hr == pytest.approx(ref.params_["x"], abs=1e-8)
+
+
+def test_weighted_cox_breslow_maximises_the_breslow_likelihood(tied):
+    r = tied
+    t, d, x, w = (r[c].to_numpy() for c in ("stop", "event", "x", "w"))
+
+    def nll(beta: float) -> float:
+        # Breslow: each death's weight times log of its own risk set, ties sharing it.
+        risk = np.array([(w * np.exp(beta * x))[t >= ti].sum() for ti in t])
+        return -float((w * d * (beta * x - np.log(risk))).sum())
+
+    ref = optimize.minimize_scalar(nll, bounds=(-3, 3), method="bounded",
+                                   options={"xatol": 1e-10}).x
+    assert cox_of(r, ties="breslow").log_hr == pytest.approx(ref, abs=1e-6)
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_weighted_cox_robust_se_under_ties_is_the_infinitesimal_jackknife(tied, ties):
+    """The sandwich is sum_i (w_i d beta / d w_i)^2 exactly; lifelines' robust SE does not
+    handle ties (its source says so), so the reference is numerical differentiation."""
+    fit = cox_of(tied, ties=ties)
+    eps = 1e-6
+    influence = np.array([(cox_of(tied.assign(w=tied["w"] * np.where(tied["id"] == i,
+                                                                       1 + eps, 1.0)),
+                                  ties=ties).log_hr - fit.log_hr) / eps
+                          for i in tied["id"]])
+    assert fit.se_robust == pytest.approx(math.sqrt((influence ** 2).sum()), rel=1e-5)
+
+
 # --------------------------------------------------------------- weighting, by hand
 def reference_ipcw(s: TimeVaryingSwitching) -> tuple[float, np.ndarray]:
     """Pooled logistic switching models, stabilised weights and the weighted Cox fit,
@@ -339,6 +416,35 @@ def test_joins_compare_analyses_with_its_assumption(sim):
     assert row["interval"] == "Cox robust (weights fixed)"
     assert "no unmeasured confounding" in row["assumption"] and not row["biased_if_prognostic"]
     assert out.results["IPCW"] is est
+
+
+def test_weighted_pem_has_a_baseline_per_stratum(sim):
+    """With strata the weighted PEM's baseline hazards are per interval and stratum: checked
+    against a direct maximisation of the weighted Poisson likelihood over all parameters."""
+    high = sim.frame["marker0"].to_numpy() > 0  # prognostic: the strata's hazards differ
+    data = sim.data.derive(np.ones(sim.data.n, bool), strata=np.where(high, "high", "low"))
+    cuts = (1.0, 2.5)
+    fit = ipcw(data, sim.long, **MODEL, cuts=cuts)
+    rows = fit.weights.assign(high=high[fit.weights["id"].to_numpy()].astype(int))
+    edges = np.r_[0.0, cuts, np.inf]
+    exposure = np.clip(np.minimum(rows["tstop"].to_numpy()[:, None], edges[1:])
+                       - np.maximum(rows["tstart"].to_numpy()[:, None], edges[:-1]), 0, None)
+    last = np.searchsorted(edges, rows["tstop"].to_numpy(), side="left") - 1
+    cell = rows["high"].to_numpy() * 3 + last
+    x = (rows["arm"] == data.arms[1]).to_numpy(float)
+    w, d = rows["weight"].to_numpy(), rows["event"].to_numpy()
+
+    def nll(par: np.ndarray) -> float:
+        log_rate = par[:6].reshape(2, 3)[rows["high"].to_numpy()]  # (rows, intervals)
+        hazard = np.exp(log_rate + par[6] * x[:, None])
+        return -float((w * (d * (par[:6][cell] + par[6] * x) - (hazard * exposure).sum(1))).sum())
+
+    ref = optimize.minimize(nll, np.r_[np.full(6, -1.0), 0.0], method="BFGS",
+                            options={"gtol": 1e-8}).x[6]
+    assert fit.hr_pem["log_hr"] == pytest.approx(ref, abs=1e-5)
+    pooled = ipcw(sim.data, sim.long, **MODEL, cuts=cuts)  # the former, unstratified PEM
+    assert abs(pooled.hr_pem["log_hr"] - ref) > 0.01
+    assert fit.settings["ties"] == "efron"
 
 
 def test_a_switch_between_visits_gets_a_row_boundary(sim):

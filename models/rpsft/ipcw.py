@@ -21,11 +21,11 @@ they stand in for the switchers too (Robins and Finkelstein [1]_; NICE DSU TSD 1
    switched), so that they average about 1 and the estimand stays the marginal
    (ITT-comparable) no-switch hazard ratio. Weights may be truncated at their
    ``truncate`` and ``1 - truncate`` quantiles. The experimental arm has weight 1.
-3. **Outcome.** A weighted Cox model of arm on the counting-process rows (Breslow ties,
-   cluster-robust sandwich SE treating the weights as known;
-   :func:`~pexsurv.models.rpsft.weighted.weighted_cox`) and a weighted
-   piecewise-exponential model (weighted events and person-time per interval and arm,
-   maximum likelihood).
+3. **Outcome.** A weighted Cox model of arm on the counting-process rows (Efron ties as
+   :func:`pexsurv.cox.cox_hr`, or Breslow; cluster-robust sandwich SE treating the weights
+   as known; :func:`~pexsurv.models.rpsft.weighted.weighted_cox`) and a weighted
+   piecewise-exponential model (weighted events and person-time per interval, stratum and
+   arm, maximum likelihood), both stratified by the data's strata.
 
 The weighted piecewise-exponential likelihood is a pseudo-likelihood: multiplying it by a
 prior does **not** give a posterior (the weights are estimated, not data, and their
@@ -73,7 +73,7 @@ from pexsurv.models.rpsft.estimate import (
     resampling_groups,
 )
 from pexsurv.models.rpsft.gestimation import wald_hr
-from pexsurv.models.rpsft.weighted import logistic_fit, two_group_log_hr, weighted_cox
+from pexsurv.models.rpsft.weighted import Ties, logistic_fit, two_group_log_hr, weighted_cox
 
 __all__ = ["IpcwEstimate", "ipcw"]
 
@@ -201,7 +201,26 @@ def _rows(data: TrialData, long: LongData, baseline: Sequence[str],
     return rows, den_names, num_names
 
 
-def _fit(rows: _Rows, cuts: np.ndarray, truncate: float | None) -> _Fit | None:
+def _weighted_pem_log_hr(rows: _Rows, a: np.ndarray, w: np.ndarray, cuts: np.ndarray) -> float:
+    """ML log HR of the weighted piecewise-exponential model on the analysis rows ``a``:
+    weighted events and person-time per interval, stratum and arm (a baseline hazard per
+    interval and stratum, as the stratified Cox model has one per stratum)."""
+    k = cuts.size + 1
+    stratum = rows.stratum[a]
+    n_strata = int(rows.stratum.max()) + 1
+    one_hot = np.eye(n_strata)[stratum]
+    exposure = exposure_matrix(rows.start[a], rows.stop[a], cuts) * w[:, None]
+    group = rows.experimental[a].astype(bool)
+    cell = stratum * k + interval_index(rows.stop[a], cuts)
+    ev = rows.event[a] * w
+    e1 = np.bincount(cell[group], ev[group], n_strata * k)
+    log_hr, _ = two_group_log_hr((one_hot[~group].T @ exposure[~group]).ravel(),
+                                 (one_hot[group].T @ exposure[group]).ravel(), e1,
+                                 e1 + np.bincount(cell[~group], ev[~group], n_strata * k))
+    return float(log_hr[0])
+
+
+def _fit(rows: _Rows, cuts: np.ndarray, truncate: float | None, ties: Ties) -> _Fit | None:
     """Switching models, weights and both weighted HRs; None if a switching model fails."""
     m = rows.model
     y = rows.switch[m]
@@ -230,17 +249,9 @@ def _fit(rows: _Rows, cuts: np.ndarray, truncate: float | None) -> _Fit | None:
         bounds = (float(lo), float(hi))
     w = weight[a]
     cox = weighted_cox(rows.start[a], rows.stop[a], rows.event[a], rows.experimental[a], w,
-                       rows.subject[a], rows.stratum[a])
-    # Weighted person-time and events per interval and arm; the PEM's profile likelihood.
-    exposure = exposure_matrix(rows.start[a], rows.stop[a], cuts) * w[:, None]
-    k = cuts.size + 1
-    group = rows.experimental[a].astype(bool)
-    where = interval_index(rows.stop[a], cuts)
-    ev = rows.event[a] * w
-    e1 = np.bincount(where[group], ev[group], k)
-    log_hr_pem, _ = two_group_log_hr(exposure[~group].sum(0), exposure[group].sum(0), e1,
-                                     e1 + np.bincount(where[~group], ev[~group], k))
-    return _Fit(log_hr=cox.log_hr, se_robust=cox.se_robust, log_hr_pem=float(log_hr_pem[0]),
+                       rows.subject[a], rows.stratum[a], ties=ties)
+    return _Fit(log_hr=cox.log_hr, se_robust=cox.se_robust,
+                log_hr_pem=_weighted_pem_log_hr(rows, a, w, cuts),
                 weight=weight, den=den, num=num, bounds=bounds)
 
 
@@ -336,8 +347,8 @@ class IpcwEstimate(AdjustedEstimate):
 
 def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
          time_varying: Sequence[str] = (), stabilised: bool = True,
-         truncate: float | None = None, cuts: Any = None, alpha: float = 0.05,
-         n_boot: int = 0, seed: int | None = None) -> IpcwEstimate:
+         truncate: float | None = None, cuts: Any = None, ties: Ties = "efron",
+         alpha: float = 0.05, n_boot: int = 0, seed: int | None = None) -> IpcwEstimate:
     """Adjust for control-arm switching by inverse probability of censoring weighting.
 
     See the module docstring for the method and what it rests on.
@@ -346,8 +357,9 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
     ----------
     data : TrialData
         Needs ``switch_time`` (control-arm crossover only, after randomization). With
-        strata, the weighted Cox model is stratified (the weighted PEM is not) and the
-        bootstrap resamples within arm and stratum.
+        strata, the weighted Cox model is stratified, the weighted PEM has a baseline
+        hazard per interval and stratum, and the bootstrap resamples within arm and
+        stratum.
     long : LongData
         The patients' time-varying covariates (built on ``data``).
     baseline : sequence of str
@@ -356,13 +368,21 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
         Names in ``long.covariates`` for the switching model (value at each row's start).
     stabilised : bool
         Multiply the weights by the probability of not having switched from an
-        intercept-and-time model (marginal estimand; weights near 1).
+        intercept-and-time model (marginal estimand; weights near 1). Valid when the rows
+        after randomization are decision points on a schedule shared by all patients
+        (visits). When only a patient-specific event opens the decision (rows split at
+        progression, switching only there), the numerator fitted on those rows conditions
+        on that event and the stabilised weights are biased: use ``stabilised=False``
+        (``validation/switching_methods.md`` measures both).
     truncate : float, optional
         Clip the control arm's weights at their ``truncate`` and ``1 - truncate``
         quantiles (e.g. 0.01), re-applied in every bootstrap replicate.
     cuts : sequence of float, optional
         Partition of the weighted piecewise-exponential model (default: 4 intervals with
         equal numbers of events, :func:`pexsurv.equal_events`).
+    ties : {"efron", "breslow"}
+        Tied event times in the weighted Cox model: Efron (default, as
+        :func:`pexsurv.cox.cox_hr`, R ``survival`` and lifelines) or Breslow.
     alpha : float
         1 - confidence level.
     n_boot : int
@@ -405,7 +425,9 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
         raise ValueError(f"truncate must be a quantile in (0, 0.5), e.g. 0.01, got {truncate}")
     rows, den_names, num_names = _rows(data, long, baseline, time_varying, stabilised)
     cuts = equal_events(data, k=4) if cuts is None else validate_cuts(cuts)
-    fitted = _fit(rows, cuts, truncate)
+    if ties not in ("efron", "breslow"):
+        raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
+    fitted = _fit(rows, cuts, truncate, ties)
     if fitted is None:
         raise TrialDataError("the switching model cannot be fitted: it needs control-arm "
                              "switchers and non-switchers, and no covariate pattern that "
@@ -425,7 +447,7 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
     boot, hr_boot = None, None
     if n_boot:
         def replicate(index: np.ndarray) -> tuple[float, float]:
-            f = _fit(rows.take(index), cuts, truncate)
+            f = _fit(rows.take(index), cuts, truncate, ties)
             return (nan, nan) if f is None else (f.log_hr, f.log_hr_pem)
 
         first = rows.first[:-1]
@@ -456,8 +478,8 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
                "truncation_bounds": fitted.bounds}
     settings = {"baseline": tuple(baseline), "time_varying": tuple(time_varying),
                 "stabilised": stabilised, "truncate": truncate,
-                "cuts": tuple(float(c) for c in cuts), "alpha": alpha, "n_boot": int(n_boot),
-                "seed": seed, "n": data.n, "population": data.population}
+                "cuts": tuple(float(c) for c in cuts), "ties": ties, "alpha": alpha,
+                "n_boot": int(n_boot), "seed": seed, "n": data.n, "population": data.population}
     itt = cox_hr(data.time, data.event, data.arm == EXPERIMENTAL, strata=data.strata,
                  alpha=alpha)
     return IpcwEstimate(

@@ -4,14 +4,14 @@ Both hazard-ratio fits here are one computation. With group totals at risk ``R0_
 ``R1_j`` (weighted person-time of a piecewise-exponential interval, or the weighted risk set
 at a Cox event time) and events ``D1_j`` of group 1 out of ``D_j`` in all, the profile
 log-likelihood of the log hazard ratio ``beta`` (baseline hazards maximised out, or the
-Breslow partial likelihood) is
+Breslow partial likelihood; Efron's adds pseudo risk sets at tied times) is
 
 .. math:: \ell(\beta) = \sum_j D_{1j} \beta - D_j \log(R_{0j} + e^\beta R_{1j}),
 
 concave in ``beta``: :func:`two_group_log_hr` solves it by damped Newton steps, for many
-weight sets at once. :func:`weighted_cox` builds the Breslow risk sets of counting-process
-rows and adds the cluster-robust (sandwich) standard error; :func:`logistic_fit` is plain
-Newton-Raphson (IRLS) for the switching models. All are NumPy only, so a bootstrap
+weight sets at once. :func:`weighted_cox` builds the (Efron or Breslow) risk sets of
+counting-process rows and adds the cluster-robust (sandwich) standard error;
+:func:`logistic_fit` is plain Newton-Raphson (IRLS) for the switching models. All are NumPy only, so a bootstrap
 replicate costs milliseconds; the tests check them against lifelines and a direct
 maximisation.
 """
@@ -19,10 +19,12 @@ maximisation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-__all__ = ["LogisticFit", "WeightedCox", "logistic_fit", "two_group_log_hr", "weighted_cox"]
+__all__ = ["LogisticFit", "Ties", "WeightedCox", "logistic_fit", "two_group_log_hr",
+           "weighted_cox"]
 
 
 def two_group_log_hr(at_risk0: np.ndarray, at_risk1: np.ndarray, events1: np.ndarray,
@@ -72,7 +74,7 @@ def two_group_log_hr(at_risk0: np.ndarray, at_risk1: np.ndarray, events1: np.nda
 
 @dataclass(frozen=True)
 class WeightedCox:
-    """Weighted Cox fit of one binary covariate (Breslow ties).
+    """Weighted Cox fit of one binary covariate.
 
     Attributes
     ----------
@@ -81,17 +83,30 @@ class WeightedCox:
         Cluster-robust (sandwich) standard error, clusters = subjects.
     se_model : float
         ``1 / sqrt(information)``: valid only for frequency weights.
+    ties : str
+        ``"efron"`` or ``"breslow"``.
     """
 
     log_hr: float
     se_robust: float
     se_model: float
+    ties: str
+
+
+Ties = Literal["efron", "breslow"]
 
 
 def weighted_cox(start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.ndarray,
-                 weight: np.ndarray, cluster: np.ndarray,
-                 strata: np.ndarray | None = None) -> WeightedCox:
+                 weight: np.ndarray, cluster: np.ndarray, strata: np.ndarray | None = None,
+                 *, ties: Ties = "efron") -> WeightedCox:
     """Weighted Cox model of a 0/1 covariate on counting-process rows ``(start, stop]``.
+
+    Tied event times are handled as :func:`pexsurv.cox.cox_hr` does (Efron, default) or by
+    Breslow's approximation. Efron's weighted form is R ``survival``'s and lifelines': the
+    ``m`` deaths tied at a time leave the risk set in ``m`` equal steps, ``k/m`` of their
+    weighted total removed at step ``k``, each step counting the deaths' mean weight.
+    Written as ``m`` pseudo risk sets per tied time, that is the two-group profile
+    likelihood of the module docstring again (Breslow: one risk set per time).
 
     Parameters
     ----------
@@ -105,6 +120,8 @@ def weighted_cox(start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.n
         Integer subject code per row, for the robust variance.
     strata : numpy.ndarray, optional
         Integer stratum code per row (separate baseline hazards, common HR).
+    ties : {"efron", "breslow"}
+        Handling of tied event times (no effect without ties).
 
     Returns
     -------
@@ -118,10 +135,19 @@ def weighted_cox(start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.n
     ...                    np.array([1.0, 0.0, 1.0, 0.0]), np.ones(4), np.arange(4))
     >>> round(fit.log_hr, 4)
     0.9406
+
+    With tied deaths the two methods differ:
+
+    >>> tied, x = np.array([1.0, 1.0, 2.0, 3.0, 4.0, 4.0]), np.array([1.0, 1, 0, 1, 0, 0])
+    >>> [round(weighted_cox(np.zeros(6), tied, np.ones(6), x, np.ones(6), np.arange(6),
+    ...                     ties=t).log_hr, 4) for t in ("efron", "breslow")]
+    [1.6878, 1.6011]
     """
+    if ties not in ("efron", "breslow"):
+        raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
     strata = np.zeros(stop.size, dtype=np.int64) if strata is None else np.asarray(strata)
     x = np.asarray(x, dtype=float)
-    parts = []  # per stratum: risk totals and events at its distinct event times
+    parts = []  # per stratum: its rows and the pseudo risk sets at its event times
     for s in np.unique(strata):
         rows = strata == s
         ev = rows & (event > 0)
@@ -139,32 +165,46 @@ def weighted_cox(start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.n
         j = np.searchsorted(times, stop[ev])
         d = np.bincount(j, weight[ev], times.size)
         d1 = np.bincount(j, weight[ev] * x[ev], times.size)
-        parts.append((rows, ev, times, lo, hi, at_risk(w * (1 - xr)), at_risk(w * xr), d1, d))
-    beta_arr, info_arr = two_group_log_hr(np.concatenate([p[5] for p in parts]),
-                                          np.concatenate([p[6] for p in parts]),
-                                          np.concatenate([p[7] for p in parts]),
-                                          np.concatenate([p[8] for p in parts]))
+        # Pseudo risk set k = 0..m-1 of time j removes k/m of its deaths' weighted total.
+        m = (np.bincount(j, minlength=times.size) if ties == "efron"
+             else np.ones(times.size, dtype=np.int64))
+        of = np.repeat(np.arange(times.size), m)
+        frac = (np.arange(of.size) - np.repeat(np.cumsum(m) - m, m)) / m[of]
+        r0 = at_risk(w * (1 - xr))[of] - frac * (d - d1)[of]
+        r1 = at_risk(w * xr)[of] - frac * d1[of]
+        parts.append((rows, ev, times, lo, hi, of, frac, r0, r1, (d1 / m)[of], (d / m)[of]))
+    beta_arr, info_arr = two_group_log_hr(*(np.concatenate([p[k] for p in parts])
+                                            for k in (7, 8, 9, 10)))
     beta, info = float(beta_arr[0]), float(info_arr[0])
-    # Score residual of row r (Breslow):
-    #   w_r [event_r (x_r - xbar(stop_r)) - e^{beta x_r} sum_{j at risk} (x_r - xbar_j) dL_j]
-    # with xbar_j the weighted mean of x in the risk set and dL_j = D_j / S0_j.
+    # Score residual of row r, summed over the pseudo risk sets (j, k) it is in:
+    #   w_r [event_r (x_r - mean_k xbar_jk) - e^{beta x_r} sum c_rjk (x_r - xbar_jk) dL_jk]
+    # with xbar_jk the weighted mean of x in the pseudo risk set, dL_jk = d_jk / S0_jk and
+    # c_rjk = 1, or 1 - k/m for a death at t_j itself (Efron; Breslow: k = 0 only).
     residual = np.zeros(stop.size)
-    for rows, ev, times, lo, hi, r0, r1, _, d in parts:
+    for rows, ev, times, lo, hi, of, frac, r0, r1, _, d in parts:
         s0 = r0 + np.exp(beta) * r1
         xbar = np.divide(np.exp(beta) * r1, s0, out=np.zeros_like(s0), where=s0 > 0)
         dlam = np.divide(d, s0, out=np.zeros_like(s0), where=s0 > 0)
-        c_lam = np.r_[0.0, np.cumsum(dlam)]
-        c_xlam = np.r_[0.0, np.cumsum(xbar * dlam)]
+
+        def per_time(values: np.ndarray) -> np.ndarray:
+            return np.bincount(of, values, times.size)
+
+        c_lam = np.r_[0.0, np.cumsum(per_time(dlam))]
+        c_xlam = np.r_[0.0, np.cumsum(per_time(xbar * dlam))]
         xr = x[rows]
         compensator = xr * (c_lam[hi] - c_lam[lo]) - (c_xlam[hi] - c_xlam[lo])
         own = np.zeros(xr.size)
         ev_in = ev[rows]
-        own[ev_in] = xr[ev_in] - xbar[np.searchsorted(times, stop[rows][ev_in])]
+        at = np.searchsorted(times, stop[rows][ev_in])
+        # A death leaves the later pseudo risk sets of its own time in part.
+        compensator[ev_in] -= (xr[ev_in] * per_time(frac * dlam)[at]
+                               - per_time(frac * xbar * dlam)[at])
+        own[ev_in] = xr[ev_in] - (per_time(xbar) / np.bincount(of, minlength=times.size))[at]
         residual[rows] = weight[rows] * (own - np.exp(beta * xr) * compensator)
     per_cluster = np.bincount(np.unique(cluster, return_inverse=True)[1], residual)
     se_robust = float(np.sqrt((per_cluster ** 2).sum()) / info) if info > 0 else np.inf
     return WeightedCox(log_hr=beta, se_robust=se_robust,
-                       se_model=float(1 / np.sqrt(info)) if info > 0 else np.inf)
+                       se_model=float(1 / np.sqrt(info)) if info > 0 else np.inf, ties=ties)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Trials with treatment switching built so that one adjustment's assumptions hold exactly.
 
-:func:`simulate_switch_at_progression` (two-stage estimation): switching happens at the
-secondary baseline (progression) and depends only on a prognostic marker measured there, and
-post-progression survival follows a Weibull accelerated failure time model in that marker
-and the switch. :func:`simulate_time_varying_switching` (IPCW): switching at any visit
+:func:`simulate_switch_at_progression` (two-stage estimation; with its defaults every
+adjustment's assumptions hold): switching happens at the secondary baseline (progression)
+and depends only on a prognostic marker measured there, and post-progression survival
+follows a Weibull accelerated failure time model in that marker and the switch; options
+delay the switch or shrink the switchers' effect. :func:`simulate_time_varying_switching` (IPCW): switching at any visit
 depends on the current value of a time-varying prognostic marker, recorded in a long table.
 :func:`simulate_two_way_switching` (RPSFT, IPE): exact RPSFT structure with crossover in the
 control arm and switches away from therapy in the experimental arm.
@@ -30,12 +31,16 @@ class SwitchAtProgression:
     Attributes
     ----------
     data : TrialData
-        Overall survival with ``switch_time`` (control switchers, at progression) and
-        ``censor_time``; arm 0 = control.
+        Overall survival with ``switch_time`` (control switchers, at their switching
+        decision) and ``censor_time``; arm 0 = control.
     secondary_baseline : numpy.ndarray
         Observed progression time per subject (NaN: no progression within follow-up).
     baseline_covariates : pandas.DataFrame
         ``marker`` measured at progression (NaN without progression), one row per subject.
+    long : LongData
+        The marker as a time-varying covariate ``marker`` for IPCW: rows ``[0, D)`` and
+        ``[D, T)`` split at the switching decision ``D`` (progression plus the delay), the
+        only time a control patient can switch.
     frame : pandas.DataFrame
         Everything, including the latent untreated times (``untreated_time``).
     """
@@ -43,25 +48,35 @@ class SwitchAtProgression:
     data: TrialData
     secondary_baseline: np.ndarray
     baseline_covariates: pd.DataFrame
+    long: LongData
     frame: pd.DataFrame
 
 
 def simulate_switch_at_progression(
         n: int, *, seed: int, psi: float = -0.5, switching: bool = True,
         marker_effect: float = -0.5, switch_logit: tuple[float, float] = (0.5, -1.0),
-        post_shape: float = 1.5) -> SwitchAtProgression:
-    """Simulate switching at progression driven by a marker measured at progression.
+        post_shape: float = 1.5, switch_delay: float = 0.0,
+        switch_effect: float = 1.0) -> SwitchAtProgression:
+    """Simulate switching at (or after) progression driven by a marker measured there.
 
     1:1 randomisation. Untreated time to progression ``P ~ Exp(mean 1)``; a marker
     ``X ~ N(0, 1)`` measured at progression; untreated post-progression survival
     ``R = exp(marker_effect * X) W`` with ``W`` Weibull (shape ``post_shape``, scale 1),
     so that ``log R`` follows a Weibull AFT model in ``X``. The experimental arm lives
     ``exp(-psi)`` times longer throughout: ``T = exp(-psi) (P + R)``. A control patient
-    switches at progression with probability ``expit(a + b X)`` (``switch_logit = (a, b)``),
-    after which the remaining time is ``exp(-psi) R``. Administrative censoring
-    ``C ~ Uniform(3, 6)``. Switching depends on ``X`` only, and ``X`` is prognostic, so
-    switchers differ from non-switchers (the default favours low-marker, longer-living
-    patients) and only an adjustment for ``X`` at progression is unbiased.
+    alive and uncensored at the switching decision ``P + E`` (``E ~ Exp(mean
+    switch_delay)``; 0: at progression) switches there with probability ``expit(a + b X)``
+    (``switch_logit = (a, b)``), after which the remaining time is
+    ``exp(-switch_effect * psi) (R - E)``. Administrative censoring ``C ~ Uniform(3, 6)``.
+    Switching depends on ``X`` only, and ``X`` is prognostic, so switchers differ from
+    non-switchers (the default favours low-marker, longer-living patients) and only an
+    adjustment for ``X`` is unbiased.
+
+    With the defaults every adjustment's assumption holds: RPSFT/IPE (a common effect,
+    ``switch_effect = 1``), TSE (switching at the secondary baseline, ``switch_delay = 0``,
+    no unmeasured confounding there) and IPCW (switching depends on the measured marker).
+    ``switch_delay > 0`` breaks TSE only (switchers must survive the delay: immortal time
+    in its stage 1); ``switch_effect != 1`` breaks RPSFT and IPE only.
 
     Parameters
     ----------
@@ -73,6 +88,10 @@ def simulate_switch_at_progression(
         ``False``: the same trial (same draws) without switching, the no-switch truth.
     marker_effect, switch_logit, post_shape
         See above.
+    switch_delay : float
+        Mean delay from progression to the switching decision (0: at progression).
+    switch_effect : float
+        Fraction of ``psi`` a control switcher receives (1: common treatment effect).
 
     Returns
     -------
@@ -86,7 +105,13 @@ def simulate_switch_at_progression(
     >>> ok = np.isfinite(sim.data.switch_time)
     >>> bool((sim.data.switch_time[ok] == sim.secondary_baseline[ok]).all())
     True
+    >>> late = simulate_switch_at_progression(300, seed=1, switch_delay=0.5)
+    >>> ok = np.isfinite(late.data.switch_time)
+    >>> bool((late.data.switch_time[ok] > late.secondary_baseline[ok]).all())
+    True
     """
+    if not switch_delay >= 0.0:
+        raise ValueError(f"switch_delay must be a mean delay >= 0, got {switch_delay}")
     rng = np.random.default_rng(seed)
     arm = rng.permutation(np.r_[np.zeros(n // 2, int), np.ones(n - n // 2, int)])
     progression = rng.exponential(1.0, n)
@@ -94,24 +119,40 @@ def simulate_switch_at_progression(
     post = np.exp(marker_effect * marker) * rng.weibull(post_shape, n)
     censor = rng.uniform(3.0, 6.0, n)
     p_switch = 1.0 / (1.0 + np.exp(-(switch_logit[0] + switch_logit[1] * marker)))
-    switches = (arm == 0) & (rng.uniform(size=n) < p_switch) & switching
+    u_switch = rng.uniform(size=n)
+    # Drawn last so that the draws above (and the trials of earlier versions) are unchanged.
+    delay = switch_delay * rng.standard_exponential(n)
     gain = np.exp(-psi)
     prog = np.where(arm == 1, gain * progression, progression)
+    decision = prog + delay  # the control arm is untreated until then
+    switches = ((arm == 0) & (u_switch < p_switch) & (post > delay) & (decision < censor)
+                & switching)
     t = np.where(arm == 1, gain * (progression + post),
-                 progression + np.where(switches, gain * post, post))
+                 progression + np.where(switches, delay + np.exp(-switch_effect * psi)
+                                        * (post - delay), post))
     time = np.minimum(t, censor)
     progressed = prog < censor  # progression precedes death by construction
     baseline = np.where(progressed, prog, np.nan)
     frame = pd.DataFrame({
         "id": np.arange(n), "arm": arm, "time": time, "event": (t <= censor).astype(int),
-        "switch_time": np.where(switches & progressed, prog, np.nan), "censor_time": censor,
+        "switch_time": np.where(switches, decision, np.nan), "censor_time": censor,
         "progression_time": baseline, "marker": np.where(progressed, marker, np.nan),
         "untreated_time": progression + post})
     data = TrialData.from_dataframe(frame, time="time", event="event", arm="arm", reference=0,
                                     id="id", switch_time="switch_time",
                                     censor_time="censor_time")
+    # The marker is carried from randomization: only the row starting at the decision
+    # enters IPCW's switching model (rows from 0 carry no risk of switching).
+    split = decision < time
+    ids = np.r_[np.arange(n), np.flatnonzero(split)]
+    long_frame = pd.DataFrame({"id": ids,
+                               "tstart": np.r_[np.zeros(n), decision[split]],
+                               "tstop": np.r_[np.where(split, decision, time), time[split]],
+                               "marker": marker[ids]}).sort_values(["id", "tstart"])
+    long = LongData.from_dataframe(long_frame, data, covariates=["marker"])
     return SwitchAtProgression(data=data, secondary_baseline=baseline,
-                               baseline_covariates=frame[["marker"]].copy(), frame=frame)
+                               baseline_covariates=frame[["marker"]].copy(), long=long,
+                               frame=frame)
 
 
 @dataclass(frozen=True, eq=False)
