@@ -36,8 +36,11 @@ def test_ranks_over_the_last_axis_with_ties_not_below():
 @pytest.mark.parametrize("n_sims, max_rank, bins", [(55, 99, 5), (15, 99, 2), (210, 99, 20),
                                                     (100, 3, 4), (29, 99, 2), (30, 99, 3)])
 def test_default_bins_are_ten_simulations_each_within_2_to_20(n_sims, max_rank, bins):
-    ranks = {"x": np.arange(n_sims) % (max_rank + 1)}
-    assert from_ranks(ranks, max_rank).bins == bins
+    assert sbc._default_bins(n_sims, max_rank) == bins
+
+
+def test_from_ranks_uses_the_default_bins():
+    assert from_ranks({"x": np.arange(30) % 10}, 99).bins == 3
 
 
 def test_chi_square_by_hand_with_unequal_bins():
@@ -80,8 +83,8 @@ def test_band_is_arviz_pit_band_from_the_seed():
 
 
 def test_in_band_fails_above_or_below_the_band():
-    low, high = np.zeros(100, dtype=int), np.full(100, 99)
-    check = from_ranks({"low": low, "high": high, "flat": np.arange(100)}, 99)
+    low, high = np.zeros(40, dtype=int), np.full(40, 39)
+    check = from_ranks({"low": low, "high": high, "flat": np.arange(40)}, 39)
     # all ranks 0: the ECDF jumps to 1 at once (above the band); all at the top: stays at 0
     assert check.table["in_band"].to_dict() == {"low": False, "high": False, "flat": True}
     assert check.table["mean_rank"].to_dict() == {"low": 0.0, "high": 1.0, "flat": 0.5}
@@ -92,10 +95,13 @@ def _two_bin_ranks(below: int, above: int) -> np.ndarray:
     return np.array([0] * below + [1] * above)
 
 
+# 21 vs 9 of 30 in two equal bins: chi2 = 12^2 / 30 = 4.8, p = 0.0285
+SKEW_CHI2 = 4.8
+
+
 def test_bonferroni_threshold_is_alpha_over_parameters():
-    # 61 vs 39 of 100 in two equal bins: chi2 = 22^2 / 100 = 4.84, p = 0.0278
-    skew, fair = _two_bin_ranks(61, 39), _two_bin_ranks(50, 50)
-    p = stats.chi2.sf(4.84, 1)
+    skew, fair = _two_bin_ranks(21, 9), _two_bin_ranks(15, 15)
+    p = stats.chi2.sf(SKEW_CHI2, 1)
     one = from_ranks({"skew": skew}, 1, alpha=0.05)
     assert one.table.loc["skew", "chi2_p"] == pytest.approx(p)
     assert not one.passed and not one.table.loc["skew", "ok"]  # p < 0.05 / 1
@@ -141,17 +147,17 @@ def test_edge_values_are_accepted():
 
 
 def test_text_states_verdict_threshold_band_and_failures():
-    skew, fair = _two_bin_ranks(61, 39), _two_bin_ranks(50, 50)
-    fits = pd.DataFrame({"converged": [True] * 97 + [False] * 3})
+    skew, fair = _two_bin_ranks(21, 9), _two_bin_ranks(15, 15)
+    fits = pd.DataFrame({"converged": [True] * 27 + [False] * 3})
     check = from_ranks({"fair": fair, "skew": skew}, 1, alpha=0.06, fits=fits)
     lines = check.text.splitlines()
     assert lines[0] == (
-        "Simulation-based calibration FAILED: ranks of 2 parameter(s) over 100 simulations "
-        f"(1 posterior draws each); smallest chi-square p = {stats.chi2.sf(4.84, 1):.3g} (skew), "
+        "Simulation-based calibration FAILED: ranks of 2 parameter(s) over 30 simulations "
+        f"(1 posterior draws each); smallest chi-square p = {stats.chi2.sf(SKEW_CHI2, 1):.3g} (skew), "
         f"threshold 0.06/2 = 0.03 (Bonferroni); ECDF inside the 95% simultaneous band for "
         f"{int(check.table['in_band'].sum())} of 2.")
     assert lines[1:] == ["- non-uniform: skew",
-                         "- 3 of 100 fits failed convergence thresholds (ranks kept: dropping "
+                         "- 3 of 30 fits failed convergence thresholds (ranks kept: dropping "
                          "them would condition on the data)"]
     ok = from_ranks({"fair": fair}, 1)
     assert ok.text.startswith("Simulation-based calibration passed:")
