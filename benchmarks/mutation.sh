@@ -2,7 +2,7 @@
 # Mutation testing with cosmic-ray (mutates files in place, so it works with the
 # package-dir layout, where mutmut's copied tree would be bypassed by the editable install).
 #
-# Usage:   [SKIP_DEFS="name ..."] [PRELOAD="module ..."] [RESUME=1] bash benchmarks/mutation.sh MODULE TEST_ARGS...
+# Usage:   [SKIP_DEFS="name ..."] [PRELOAD="module ..."] [RESUME=1|RETEST=1] bash benchmarks/mutation.sh MODULE TEST_ARGS...
 # Example: bash benchmarks/mutation.sh diagnostics/hr_table.py tests/test_verdicts.py -k hr_table
 #          SKIP_DEFS="plot" bash benchmarks/mutation.sh diagnostics/sbc.py tests/test_mutation_sbc.py
 #
@@ -12,6 +12,8 @@
 #          runs each mutant's pytest in a forked child: 1-3 s per mutant instead of 5-25 s.
 #          Never list the module under test or anything that imports it.
 # RESUME=1: keep the session and run only its pending mutants (after an interrupted run).
+# RETEST=1: keep the session, mark its survivors pending again and run them (after adding
+#          tests that target them; the killed ones stay killed).
 # Needs:   .venv/bin/python -m pip install cosmic-ray   (not a dev dependency: not run in CI)
 # Output:  ${TMPDIR:-/tmp}/pexsurv-mutation-<module>.sqlite (session) and a report on stdout; record the
 #          result in benchmarks/mutation.md. Run on a clean work tree: cosmic-ray edits the
@@ -28,6 +30,9 @@ config="$(mktemp --suffix=.toml)"
 session="${TMPDIR:-/tmp}/pexsurv-mutation-${name}.sqlite"
 runner=".venv/bin/python -m pytest"
 export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
+# One BLAS/OpenMP thread: the fork server forks after numpy's import, and threads do not
+# survive a fork (nor are they needed for these small tests).
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 if [ -n "${PRELOAD:-}" ]; then
     socket="${TMPDIR:-/tmp}/pexsurv-mutation-${name}.sock"
     rm -f "$socket"
@@ -49,6 +54,15 @@ test-command = "$runner -x -q -p no:cacheprovider $*"
 [cosmic-ray.distributor]
 name = "local"
 TOML
+if [ -n "${RETEST:-}" ]; then
+    RESUME=1
+    .venv/bin/python - "$session" <<'PY'
+import sqlite3, sys
+with sqlite3.connect(sys.argv[1]) as db:
+    n = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+print(f"retesting {n} survivors")
+PY
+fi
 if [ -z "${RESUME:-}" ]; then
 rm -f "$session"
 .venv/bin/cosmic-ray init "$config" "$session"
