@@ -81,3 +81,30 @@ def test_simulation_metrics_lengths_and_counts():
     assert m.rmse == pytest.approx(0.5)
     assert (m.coverage.value, m.coverage.n) == (0.5, 4)
     assert m.width == pytest.approx(3.0)
+
+
+def test_bias_mcse_is_not_rounded():
+    # errors 0, 1, 3: SD (ddof 1) sqrt(7/3), MCSE sqrt(7/3) / sqrt(3) = 0.882
+    assert bias([0.0, 1.0, 3.0], truth=0.0).mcse == pytest.approx(math.sqrt(7 / 3) / math.sqrt(3))
+
+
+def test_coverage_mcse_below_one_half():
+    # p = 1/4: the binomial SE sqrt(p (1 - p) / n) with 1 - p = 3/4
+    c = coverage([0.0, 2.0, 2.0, 2.0], [2.0, 3.0, 3.0, 3.0], truth=1.0)
+    assert c.value == 0.25 and c.mcse == pytest.approx(math.sqrt(0.25 * 0.75 / 4))
+
+
+def test_simulation_metrics_counts_each_kind_of_missing_interval():
+    # intervals: lower missing, upper missing, both missing, complete
+    m = simulation_metrics([0.5, NAN, 1.5, 2.0], [NAN, 0.0, NAN, 0.0], [1.0, NAN, NAN, 4.0],
+                           truth=1.0)
+    assert (m.missing_estimates, m.missing_intervals) == (1, 3)
+    assert m.bias.value == pytest.approx(1 / 3) and m.bias.n == 3
+    assert m.rmse == pytest.approx(math.sqrt(0.5))
+    assert (m.coverage.value, m.width) == (0.25, 4.0)
+
+
+def test_simulation_metrics_is_immutable():
+    m = simulation_metrics([0.0], [-1.0], [1.0], truth=0.0)
+    with pytest.raises(AttributeError):
+        m.trials = 2
