@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 TIMEOUT = 120  # seconds per run, as cosmic-ray's own timeout in mutation.sh
 
@@ -41,6 +42,7 @@ def serve(path: str, preload: list[str]) -> None:
         conn, _ = server.accept()
         with conn:
             args = json.loads(conn.makefile("rb").readline())
+            start = time.monotonic()
             pid = os.fork()
             if pid == 0:  # child: a fresh test session on the current files
                 server.close()
@@ -50,7 +52,10 @@ def serve(path: str, preload: list[str]) -> None:
                 os.dup2(devnull, 2)
                 os._exit(int(pytest.main(args)))
             _, status = os.waitpid(pid, 0)
-            conn.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+            code = os.waitstatus_to_exitcode(status)
+            # A negative code is a signal (the alarm of a hung child): worth a look in the log.
+            print(f"run: exit {code} after {time.monotonic() - start:.1f} s", flush=True)
+            conn.sendall(f"{code}\n".encode())
 
 
 def run(path: str, args: list[str]) -> int:
