@@ -193,3 +193,40 @@ def test_acceleration_factor_is_exp_psi():
     est = Estimate(-0.5, (-0.9, -0.1))
     assert est.acceleration == pytest.approx(math.exp(-0.5))
     assert est.acceleration_ci == pytest.approx((math.exp(-0.9), math.exp(-0.1)))
+
+
+@pytest.mark.parametrize("modifier", [np.linspace(0.25, 3.0, 10), np.linspace(3.0, 0.25, 10)],
+                         ids=["first-smallest", "first-largest"])
+def test_modifier_defaults_to_one_and_an_unequal_one_is_per_subject(modifier):
+    np.testing.assert_array_equal(cf.Counterfactual.from_data(trial()).modifier, np.ones(10))
+    u, e = cf.counterfactual_times(trial(), -0.6, treat_modifier=modifier)
+    want_u, want_e = brute_force(FRAME, -0.6, modifier=modifier)
+    np.testing.assert_allclose(u, want_u, rtol=1e-12)
+    np.testing.assert_array_equal(e, want_e)
+
+
+def test_counterfactual_data_does_not_recensor_a_control_arm_nobody_left():
+    # No control subject switched: with autoswitch (the default) the control arm keeps its
+    # observed times; without it, C* = C e^psi (4 e^-0.5 = 2.43 for subject 2) cuts some.
+    frame = FRAME.assign(sw=np.where(FRAME["arm"] == 1, FRAME["sw"], np.nan))
+    control = (frame["arm"] == 0).to_numpy()
+    u, _ = cf.counterfactual_times(trial(frame), -0.5)
+    np.testing.assert_array_equal(u[control], frame["t"][control])
+    out = cf.counterfactual_data(trial(frame), -0.5)
+    np.testing.assert_array_equal(out.time, frame["t"])
+    np.testing.assert_array_equal(out.event, frame["e"])
+    cut = cf.counterfactual_data(trial(frame), -0.5, autoswitch=False)
+    assert not np.array_equal(cut.time, frame["t"])
+
+
+def test_options_are_keyword_only_and_the_map_is_immutable_and_hashable():
+    for call in (lambda: cf.counterfactual_times(trial(), -0.5, False),
+                 lambda: cf.counterfactual_data(trial(), -0.5, False),
+                 lambda: cf.Counterfactual.from_data(trial(), False)):
+        with pytest.raises(TypeError):
+            call()
+    m = cf.Counterfactual.from_data(trial())
+    with pytest.raises(AttributeError):
+        m.recensored_arms = ()
+    assert {m: 1}[m] == 1  # compared by identity (eq=False): usable as a cache key
+    assert m != cf.Counterfactual.from_data(trial())
