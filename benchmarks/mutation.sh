@@ -2,34 +2,86 @@
 # Mutation testing with cosmic-ray (mutates files in place, so it works with the
 # package-dir layout, where mutmut's copied tree would be bypassed by the editable install).
 #
-# Usage:   bash benchmarks/mutation.sh MODULE TEST_ARGS...
+# Usage:   [SKIP_DEFS="name ..."] [PRELOAD="module ..."] [RESUME=1|RETEST=1] bash benchmarks/mutation.sh MODULE TEST_ARGS...
 # Example: bash benchmarks/mutation.sh diagnostics/hr_table.py tests/test_verdicts.py -k hr_table
+#          SKIP_DEFS="plot" bash benchmarks/mutation.sh diagnostics/sbc.py tests/test_mutation_sbc.py
 #
+# SKIP_DEFS: functions/methods (by name) whose mutants are not run (marked skipped in the
+#          session), e.g. plotting code outside the verdict being tested; say so in the record.
+# PRELOAD: libraries to import once in a fork server (benchmarks/mutation_forkserver.py) that
+#          runs each mutant's pytest in a forked child: 1-3 s per mutant instead of 5-25 s.
+#          Never list the module under test or anything that imports it.
+# RESUME=1: keep the session and run only its pending mutants (after an interrupted run).
+# RETEST=1: keep the session, mark its survivors pending again and run them (after adding
+#          tests that target them; the killed ones stay killed).
 # Needs:   .venv/bin/python -m pip install cosmic-ray   (not a dev dependency: not run in CI)
 # Output:  ${TMPDIR:-/tmp}/pexsurv-mutation-<module>.sqlite (session) and a report on stdout; record the
 #          result in benchmarks/mutation.md. Run on a clean work tree: cosmic-ray edits the
 #          module in place and restores it after each mutant (check `git status` afterwards).
-# Cost:    one pytest run per mutant (~10 s each here, most of it importing PyMC); run one
-#          module at a time, never the whole code base on the shared 2-core machine.
+# Cost:    one pytest run per mutant: ~10-20 s when the tests import PyMC, ~4 s with the
+#          tests/isolated.py loader; pytest's plugin autoloading (hypothesis, ...) is switched
+#          off, which saves ~5 s per run. Never run the whole code base at once on the shared
+#          2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 module="$1"; shift
 name="$(basename "$module" .py)"
 config="$(mktemp --suffix=.toml)"
 session="${TMPDIR:-/tmp}/pexsurv-mutation-${name}.sqlite"
-trap 'rm -f "$config"' EXIT
+runner=".venv/bin/python -m pytest"
+export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
+# One BLAS/OpenMP thread: the fork server forks after numpy's import, and threads do not
+# survive a fork (nor are they needed for these small tests).
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+if [ -n "${PRELOAD:-}" ]; then
+    socket="${TMPDIR:-/tmp}/pexsurv-mutation-${name}.sock"
+    rm -f "$socket"
+    .venv/bin/python benchmarks/mutation_forkserver.py serve "$socket" --preload $PRELOAD &
+    server=$!
+    trap 'rm -f "$config"; kill $server' EXIT
+    until [ -S "$socket" ]; do sleep 1; done
+    runner=".venv/bin/python benchmarks/mutation_forkserver.py run $socket"
+else
+    trap 'rm -f "$config"' EXIT
+fi
 cat > "$config" <<TOML
 [cosmic-ray]
 module-path = "$module"
 timeout = 120.0
 excluded-modules = []
-test-command = ".venv/bin/python -m pytest -x -q -p no:cacheprovider $*"
+test-command = "$runner -x -q -p no:cacheprovider $*"
 
 [cosmic-ray.distributor]
 name = "local"
 TOML
+if [ -n "${RETEST:-}" ]; then
+    RESUME=1
+    .venv/bin/python - "$session" <<'PY'
+import sqlite3, sys
+with sqlite3.connect(sys.argv[1]) as db:
+    n = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+print(f"retesting {n} survivors")
+PY
+fi
+if [ -z "${RESUME:-}" ]; then
 rm -f "$session"
 .venv/bin/cosmic-ray init "$config" "$session"
+fi
+if [ -n "${SKIP_DEFS:-}" ] && [ -z "${RESUME:-}" ]; then
+    .venv/bin/python - "$session" $SKIP_DEFS <<'PY'
+import sys
+from cosmic_ray.work_db import WorkDB, use_db
+from cosmic_ray.work_item import WorkerOutcome, WorkResult
+session, names = sys.argv[1], set(sys.argv[2:])
+with use_db(session, WorkDB.Mode.open) as db:
+    skip = [item.job_id for item in db.pending_work_items
+            if any(m.definition_name in names for m in item.mutations)]
+    if skip:
+        db.set_multiple_results(skip, WorkResult(output=f"skipped: in {sorted(names)}",
+                                                 worker_outcome=WorkerOutcome.SKIPPED))
+print(f"skipped {len(skip)} mutants in {sorted(names)}")
+PY
+fi
 .venv/bin/cosmic-ray baseline "$config"
 .venv/bin/cosmic-ray exec "$config" "$session"
 .venv/bin/cr-report --show-pending "$session"
