@@ -157,10 +157,12 @@ def equal_events(data: TrialData, k: int = 8, *, min_width: float | None = None)
 
 MIN_OBSERVATION_TIMES = 10
 """Fewest observation times (:func:`observation_times`) an interval of interval-censored
-data may hold before :func:`warn_unsupported_intervals` warns. With cut points at 1, 2, 3,
-4 and 6 months on 156-patient trials assessed every 7 weeks, the intervals (0, 1] and (2, 3]
-held 4 and 5 and the fits often failed their convergence check; with cuts at the visits'
-due dates every interval held 12 or more (``benchmarks/ic_cuts.md``)."""
+data may hold before :func:`warn_unsupported_intervals` warns. On 40 simulated 156-patient
+trials assessed every 7 weeks (``benchmarks/ic_cuts.md``), cuts at 1, 2, 3, 4 and 6 months
+left (0, 1] and (2, 3] between visits with a median of 3 and the fit failed its
+convergence check in 20 of 40 trials; ``equal_events(data, k=8)`` on the interval-censored
+data failed in 1 of 40. Of the fits whose partition the warning flagged 62 of 103 failed,
+of the others 2 of 57."""
 
 
 class IntervalSupportWarning(UserWarning):
