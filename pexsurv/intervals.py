@@ -98,7 +98,7 @@ def equal_events(data: TrialData, k: int = 8, *, min_width: float | None = None)
     On interval-censored data (``time_lower``) the event times are the assessments that
     found the events, and cuts between two consecutive ones can split a cluster of visits
     into short intervals and make the gap to the next visit an interval of its own: a
-    partition the data do not identify (the fit failed its convergence check in 20 of 20
+    partition the data do not identify (the fit failed its convergence check in 37 of 40
     simulated trials with ``k = 8``; ``benchmarks/ic_cuts.md``). On such data the cuts
     are therefore placed *at* the quantile assessment times, and a cut closer than
     ``min_width`` to the previous one (or to 0) is dropped; ``min_width`` defaults to half
