@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench_pem import loadavg, log  # noqa: E402
-from sbc_pem import failure_reasons, markdown_table  # noqa: E402
+from sbc_pem import add_sbc_arguments, failure_reasons, markdown_table  # noqa: E402
 from test_interval_censored import assessed_trial, load  # noqa: E402
 
 from pexsurv.diagnostics.convergence import ConvergenceWarning  # noqa: E402
@@ -68,13 +68,7 @@ def failures_by_truth(sbc) -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n-sims", type=int, default=200)
-    parser.add_argument("--n", type=int, default=200, help="subjects in the template trial")
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--tune", type=int, default=500)
-    parser.add_argument("--thin", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=20261130)
+    add_sbc_arguments(parser, seed=20261130)
     parser.add_argument("--exact", action="store_true",
                         help="the exact-time SBC (simulation_based_calibration) of the same "
                              "template, visit-dated, for comparison; prints its verdict only")

@@ -159,15 +159,20 @@ def report(sbc: SBCResult, data: TrialData, args: argparse.Namespace, command: s
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_sbc_arguments(parser: argparse.ArgumentParser, *, seed: int) -> None:
+    """The options every SBC benchmark takes: simulations, template size, sampler, seed."""
     parser.add_argument("--n-sims", type=int, default=200)
     parser.add_argument("--n", type=int, default=200, help="subjects in the template trial")
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--thin", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--seed", type=int, default=seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_sbc_arguments(parser, seed=20240601)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "sbc_pem.md")
     args = parser.parse_args(argv)
     command = shlex.join([".venv/bin/python", "benchmarks/sbc_pem.py", *sys.argv[1:]])

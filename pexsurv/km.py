@@ -1,6 +1,11 @@
 """Kaplan-Meier estimates (NumPy), for summaries, demos and posterior predictive checks.
 
 Independent of lifelines on purpose: lifelines serves as the cross-check in the tests.
+
+The functions take arrays with one exact time per event. On interval-censored
+:class:`~pexsurv.TrialData` (``time_lower`` loaded) ``data.time`` is the assessment that
+found each event: call :func:`pexsurv.data.require_exact_times` at the caller, or date the
+events explicitly first (``data.date_events("visit")`` or ``"midpoint"``).
 """
 
 from __future__ import annotations

@@ -2,6 +2,11 @@
 
 One kernel serves a single test (:func:`logrank_z`) and g-estimation's estimating function,
 which evaluates the statistic on thousands of counterfactual data sets (one per psi) at once.
+
+The functions take arrays with one exact time per event. On interval-censored
+:class:`~pexsurv.TrialData` (``time_lower`` loaded) ``data.time`` is the assessment that
+found each event: call :func:`pexsurv.data.require_exact_times` at the caller, or date the
+events explicitly first (``data.date_events("visit")`` or ``"midpoint"``).
 """
 
 from __future__ import annotations

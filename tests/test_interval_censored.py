@@ -15,8 +15,8 @@ from pexsurv import TrialData
 from pexsurv import _names as N
 from pexsurv.data import TrialDataError, require_exact_times
 from pexsurv.diagnostics.convergence import ConvergenceWarning
-from pexsurv.intervals import (MIN_OBSERVATION_TIMES, IntervalSupportWarning, exposure_table,
-                               observation_times)
+from pexsurv.intervals import (MIN_OBSERVATION_TIMES, IntervalSupportWarning, equal_events,
+                               exposure_table, observation_times, warn_unsupported_intervals)
 from pexsurv.models import PiecewiseExponential
 from pexsurv.priors import IndependentNormal, Normal
 
@@ -556,7 +556,8 @@ def test_cuts_between_visits_warn_naming_the_intervals_and_due_dates_do_not(asse
     and (2, 3] between visits, holding 4 and 5 observation times (the trials where the fit
     failed its convergence check); cuts at the due dates leave none empty."""
     ic = assessed_pfs["interval"]
-    with pytest.warns(IntervalSupportWarning, match=r"\(0, 1\] \(4\), \(2, 3\] \(5\)"):
+    with pytest.warns(IntervalSupportWarning, match=r"\(0, 1\] \(4 observation times\), "
+                      r"\(2, 3\] \(5 observation times\) hold"):
         PiecewiseExponential(cuts=[1.0, 2.0, 3.0, 4.0, 6.0]).build(ic)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -564,6 +565,27 @@ def test_cuts_between_visits_warn_naming_the_intervals_and_due_dates_do_not(asse
         # exactly dated events are observation times themselves: no warning
         PiecewiseExponential(cuts=[1.0, 2.0, 3.0, 4.0, 6.0]).build(assessed_pfs["true"])
     assert observation_times(ic, [1.61, 3.22, 4.83, 6.44]).min() >= MIN_OBSERVATION_TIMES
+    # quantile cuts between consecutive visit dates split the first visits' cluster (the
+    # fit failed in 37 of 40 trials): flagged by width although every interval holds 20+
+    split = equal_events(ic, k=8, min_width=0.0)
+    assert observation_times(ic, split).min() >= 20
+    with pytest.warns(IntervalSupportWarning, match=r"\(1.6\d*, 1.8\d*\] \(width 0.1"):
+        PiecewiseExponential(cuts=split).build(ic)
+
+
+def test_equal_events_on_interval_censored_data_cuts_at_the_visits_one_interval_apart(
+        assessed_pfs):
+    ic = assessed_pfs["interval"]
+    cuts = equal_events(ic, k=8)
+    visits = np.unique(ic.time[ic.interval_censored])
+    assert np.isin(cuts, np.concatenate([visits, ic.time[~ic.interval_censored]])).all()
+    half = 0.5 * np.median((ic.time - ic.time_lower)[ic.interval_censored])
+    assert (np.diff(np.r_[0.0, cuts]) >= half).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_unsupported_intervals(ic, cuts)
+    # exactly observed data keep the SAS rule (midpoints between event times)
+    assert len(equal_events(assessed_pfs["true"], k=8)) == 7
 
 
 # ------------------------------------------------- exact-time methods refuse interval censoring

@@ -57,7 +57,8 @@ import numpy as np
 import pandas as pd
 
 from pexsurv.data import ORIGINS, TrialData
-from pexsurv.simulate.engine import _check_cutoff, _n_experimental, _positive
+from pexsurv.simulate.engine import (_check_cutoff, _n_experimental, _positive, check_arms,
+                                     check_probability)
 
 __all__ = [
     "BASELINES",
@@ -626,13 +627,7 @@ def simulate_assessments(
     >>> bool((d["pfs_visit_time"] >= d["pfs_true_time"]).all())
     True
     """
-    if not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
-    if len(allocation) != 2 or any(not isinstance(a, (int, np.integer)) or a < 1
-                                   for a in allocation):
-        raise ValueError(f"allocation must be two positive integers, got {allocation!r}")
-    if len(arm_labels) != 2 or arm_labels[0] == arm_labels[1]:
-        raise ValueError(f"arm_labels must be two distinct labels, got {arm_labels!r}")
+    check_arms(n, allocation, arm_labels)
     for name, value in (("sld0_median", sld0_median), ("growth_median", growth_median),
                         ("manufacturing_mean", manufacturing_mean),
                         ("manufacturing_sd", manufacturing_sd),
@@ -645,8 +640,7 @@ def simulate_assessments(
         _positive(name, value, allow_zero=True)
     for name, value in (("manufacturing_failure", manufacturing_failure),
                         ("missed_visit_prob", missed_visit_prob)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+        check_probability(name, value)
     if not visit_jitter < visit_interval / 2:
         raise ValueError(f"visit_jitter ({visit_jitter}) must be under half the "
                          f"visit_interval ({visit_interval}) so that visits keep their order")

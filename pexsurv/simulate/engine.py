@@ -163,9 +163,18 @@ def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
                          f"got {value}")
 
 
-def _check_design(n: int, allocation: tuple[int, int], arm_labels: tuple[str, str],
-                  accrual: float, cutoff: float, switch_prob: float,
-                  experimental_effect: str) -> None:
+def check_arms(n: int, allocation: tuple[int, int], arm_labels: tuple[str, str]) -> None:
+    """The randomization inputs every simulator takes: ``n`` patients, a fixed
+    ``allocation`` ratio and two distinct ``arm_labels``.
+
+    Examples
+    --------
+    >>> check_arms(156, (2, 1), ("car-t", "control"))
+    >>> check_arms(156, (2, 1), ("a", "a"))
+    Traceback (most recent call last):
+    ...
+    ValueError: arm_labels must be two distinct labels, got ('a', 'a')
+    """
     if not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n must be an integer >= 2, got {n!r}")
     if len(allocation) != 2 or any(not isinstance(a, (int, np.integer)) or a < 1
@@ -173,9 +182,20 @@ def _check_design(n: int, allocation: tuple[int, int], arm_labels: tuple[str, st
         raise ValueError(f"allocation must be two positive integers, got {allocation!r}")
     if len(arm_labels) != 2 or arm_labels[0] == arm_labels[1]:
         raise ValueError(f"arm_labels must be two distinct labels, got {arm_labels!r}")
+
+
+def check_probability(name: str, value: float) -> None:
+    """``value`` must be a probability (NaN is refused: the comparison is False)."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+
+
+def _check_design(n: int, allocation: tuple[int, int], arm_labels: tuple[str, str],
+                  accrual: float, cutoff: float, switch_prob: float,
+                  experimental_effect: str) -> None:
+    check_arms(n, allocation, arm_labels)
     _check_cutoff(accrual, cutoff)
-    if not 0.0 <= switch_prob <= 1.0:
-        raise ValueError(f"switch_prob must be a probability in [0, 1], got {switch_prob}")
+    check_probability("switch_prob", switch_prob)
     if experimental_effect not in ("hazard", "rpsft"):
         raise ValueError("experimental_effect must be 'hazard' or 'rpsft', got "
                          f"{experimental_effect!r}")

@@ -17,7 +17,7 @@ import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,11 @@ from pexsurv.fitting import FitResult, SamplerConfig, compile_spec, fit
 from pexsurv.fitting.predictive import prior_predictive
 from pexsurv.models import PiecewiseExponential
 
-__all__ = ["simulation_based_calibration"]
+__all__ = ["Replicate", "simulation_based_calibration"]
+
+Replicate = Callable[[TrialData, SubjectHazards, int, np.random.Generator], TrialData]
+"""A replicate simulator: ``(template, prior hazards, prior draw, rng) -> simulated trial``
+of the template's design (see :func:`simulation_based_calibration`'s ``replicate``)."""
 
 
 def _flatten(ds: xr.Dataset) -> pd.DataFrame:
@@ -124,6 +128,8 @@ def simulation_based_calibration(
     var_names: Sequence[str] | None = None,
     alpha: float = 0.01,
     bins: int | None = None,
+    replicate: Replicate | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> SBCResult:
     """Simulation-based calibration of a piecewise-exponential model on a trial's design.
 
@@ -181,6 +187,16 @@ def simulation_based_calibration(
         ``log_hazard_base`` per interval and ``log_hr``).
     alpha, bins
         See :meth:`SBCResult.from_ranks`.
+    replicate : callable, optional
+        How a trial is simulated from a prior draw: ``replicate(data, hazards, j, rng)``
+        returns the trial of prior draw ``j`` (:class:`~pexsurv.diagnostics.replicate.
+        SubjectHazards` of all draws; ``rng`` the simulation's generator, whose next
+        integer then seeds the fit). Default: exactly observed event times, censored as
+        described above. :func:`~pexsurv.workflows.interval_censored_sbc` passes one that
+        finds the events at scheduled assessments; every replicate must have the same
+        likelihood layout (one compiled model serves all fits).
+    settings : dict, optional
+        Extra entries for ``SBCResult.settings`` (what the replicate depends on).
 
     Returns
     -------
@@ -218,11 +234,15 @@ def simulation_based_calibration(
     truth = _flatten(prior.posterior[names]).rename_axis("simulation")
     hazards = SubjectHazards.from_result(prior)
 
-    compiled = compile_spec(fixed, data, sampler)
+    simulate = _replicate if replicate is None else replicate
+    compiled = None
     ranks, fits = [], []
     for j in track(range(n_sims), description="SBC fits", disable=not progress):
         rng = np.random.default_rng(sim_seqs[j])
-        trial = _replicate(data, hazards, j, rng)
+        trial = simulate(data, hazards, j, rng)
+        # compiled on a replicate, not the template: a replicate hook may change the
+        # likelihood's layout (interval-censored rows)
+        compiled = compiled or compile_spec(fixed, trial, sampler)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # counted below, reported once
@@ -243,7 +263,7 @@ def simulation_based_calibration(
                   "sampler": sampler.to_dict(), "priors": fixed.resolved_priors(data),
                   "censoring_of_event_subjects": censoring,
                   "compile_seconds": compiled.compile_seconds,
-                  "total_seconds": time.perf_counter() - t_start})
+                  "total_seconds": time.perf_counter() - t_start, **(settings or {})})
     if out.n_failed:
         warnings.warn(f"{out.n_failed} of {n_sims} SBC fits failed convergence thresholds; "
                       "see SBCResult.fits", ConvergenceWarning, stacklevel=2)

@@ -11,24 +11,16 @@ to be event-free).
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import time
-import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
-import pandas as pd
-from rich.progress import track
 
 from pexsurv.data import TrialData
-from pexsurv.diagnostics.convergence import ConvergenceWarning
 from pexsurv.diagnostics.replicate import SubjectHazards, censoring_times, event_times
-from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks
-from pexsurv.fitting import SamplerConfig, compile_spec, fit
+from pexsurv.diagnostics.sbc import SBCResult
+from pexsurv.fitting import SamplerConfig
 from pexsurv.models import PiecewiseExponential
-from pexsurv.workflows.sbc import _check_supported, _fit_row, _fixed_prior_spec, _flatten, _prior_draws
+from pexsurv.workflows.sbc import simulation_based_calibration
 
 __all__ = ["assess", "interval_censored_sbc"]
 
@@ -94,12 +86,12 @@ def interval_censored_sbc(
 ) -> SBCResult:
     """SBC of ``spec`` on trials whose events are found at the assessment ``visits``.
 
-    As :func:`pexsurv.workflows.simulation_based_calibration` (fixed priors resolved on
-    ``data``, one compiled model, thinned ranks of the prior's parameters), with each
-    replicate's events interval-censored by :func:`assess`. Follow-up of the template's
-    censored subjects ends at their observed time, of its subjects with an event at a
-    reverse Kaplan-Meier draw beyond it, so every follow-up end is at or after the first
-    visit when the template was assessed at the same schedule.
+    :func:`pexsurv.workflows.simulation_based_calibration` (fixed priors resolved on
+    ``data``, one compiled model, thinned ranks of the prior's parameters) with a
+    replicate hook that interval-censors each replicate's events by :func:`assess`.
+    Follow-up of the template's censored subjects ends at their observed time, of its
+    subjects with an event at a reverse Kaplan-Meier draw beyond it, so every follow-up end
+    is at or after the first visit when the template was assessed at the same schedule.
 
     Parameters
     ----------
@@ -122,50 +114,14 @@ def interval_censored_sbc(
     >>> sbc = interval_censored_sbc(PiecewiseExponential(cuts=[2.0]), data, 100,
     ...                             visits=np.arange(1, 60) * 1.4, seed=1)  # doctest: +SKIP
     """
-    if n_sims < 2:
-        raise ValueError("n_sims must be at least 2 for a uniformity test")
-    t_start = time.perf_counter()
-    template = data.date_events("visit")  # the prior centre counts events at their visit
-    fixed = _fixed_prior_spec(spec, template)
-    _check_supported(fixed, template)
-    sampler = dataclasses.replace(config or SamplerConfig(), draws=draws, progress=False)
-    prior_seq, *sim_seqs = np.random.SeedSequence(seed).spawn(n_sims + 1)
-    prior = _prior_draws(fixed, template, n_sims, int(prior_seq.generate_state(1)[0]))
-    names = list(fixed.resolved_priors(template))
-    truth = _flatten(prior.posterior[names]).rename_axis("simulation")
-    hazards = SubjectHazards.from_result(prior)
-    visits = np.asarray(visits, dtype=float)
+    v = np.asarray(visits, dtype=float)
 
-    trials = [_replicate(template, hazards, j, visits, np.random.default_rng(sim_seqs[j]))
-              for j in range(n_sims)]
-    compiled = compile_spec(fixed, trials[0], sampler)
-    ranks, fits = [], []
-    for j in track(range(n_sims), description="SBC fits", disable=not progress):
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # counted below, reported once
-            result = fit(fixed, trials[j], compiled=compiled,
-                         sampler=dataclasses.replace(sampler, seed=seed + j))
-        fits.append(_fit_row(result, time.perf_counter() - t0))
-        posterior = _flatten(result.posterior[names].isel(draw=slice(None, None, thin)))
-        ranks.append(sbc_ranks(truth.loc[j].to_numpy(), posterior[truth.columns].to_numpy().T))
+    def at_visits(template: TrialData, hazards: SubjectHazards, j: int,
+                  rng: np.random.Generator) -> TrialData:
+        return _replicate(template, hazards, j, v, rng)
 
-    out = SBCResult.from_ranks(
-        pd.DataFrame(ranks, columns=truth.columns).rename_axis("simulation"),
-        sampler.chains * math.ceil(draws / thin), alpha=alpha, bins=bins, seed=seed,
-        fits=pd.DataFrame(fits).rename_axis("simulation"), truth=truth,
-        settings=_settings(n_sims, draws, thin, seed, sampler, fixed, template, visits,
-                           compiled.compile_seconds, time.perf_counter() - t_start))
-    if out.n_failed:
-        warnings.warn(f"{out.n_failed} of {n_sims} SBC fits failed convergence thresholds; "
-                      "see SBCResult.fits", ConvergenceWarning, stacklevel=2)
-    return out
-
-
-def _settings(n_sims: int, draws: int, thin: int, seed: int, sampler: SamplerConfig,
-              spec: PiecewiseExponential, template: TrialData, visits: np.ndarray,
-              compile_seconds: float, total_seconds: float) -> dict[str, Any]:
-    return {"n_sims": n_sims, "draws": draws, "thin": thin, "seed": seed,
-            "sampler": sampler.to_dict(), "priors": spec.resolved_priors(template),
-            "visits": visits.tolist(), "compile_seconds": compile_seconds,
-            "total_seconds": total_seconds}
+    # the template's prior centre counts events at the visit that found them
+    return simulation_based_calibration(
+        spec, data.date_events("visit"), n_sims, draws=draws, thin=thin, seed=seed,
+        config=config, progress=progress, alpha=alpha, bins=bins, replicate=at_visits,
+        settings={"visits": v.tolist()})
