@@ -46,6 +46,9 @@ def survival_figure(a: _Analysis, time_unit: str, prob: float) -> Figure:
     """Kaplan-Meier per arm with the posterior survival curve and its credible band, and
     the numbers at risk under it."""
     data = a.result.data
+    km_label = "Kaplan-Meier"
+    if data.interval_censored.any():
+        data, km_label = data.date_events("visit"), "Kaplan-Meier (events dated at the visit)"
     lo_q, hi_q = interval_bounds(prob)
     curve = a.curve
     fig = Figure(figsize=(8.0, 5.6), layout="constrained")
@@ -63,7 +66,7 @@ def survival_figure(a: _Analysis, time_unit: str, prob: float) -> Figure:
         km_t, km_s = kaplan_meier(data.time[m], data.event[m])
         end = float(data.time[m].max())
         top.step(np.r_[0.0, km_t, end], np.r_[1.0, km_s, km_s[-1] if km_s.size else 1.0],
-                 where="post", color=color, label=f"{arm}: Kaplan-Meier")
+                 where="post", color=color, label=f"{arm}: {km_label}")
     top.set(ylabel="survival probability", ylim=(0.0, 1.02),
             title=f"{a.label}: Kaplan-Meier and posterior survival")
     top.legend(fontsize="small", loc="upper right")

@@ -396,6 +396,13 @@ def _analyse(label: str, result: FitResult, *, endpoint: str, thresholds: Sequen
     v["converged"] = bool(conv.passed)
     v["convergence"] = conv.headline
     strata = data.strata if getattr(spec, "strata", False) else None
+    if data.interval_censored.any():
+        # Cox and log-rank need one time per event: date them at the visit (the usual
+        # practice) and say so, rather than silently reading the visit as the event time.
+        data = data.date_events("visit")
+        a.notes.append(f"{label}: interval-censored events; the Cox HR, the log-rank p and the "
+                       "Kaplan-Meier curves date them at the visit that found them, while the "
+                       "posterior uses the intervals")
     cox = cox_hr(data.time, data.event, data.arm, strata=strata, alpha=1 - prob)
     z = logrank_z(data.time, data.event, data.arm, strata)
     v.update(cox_hr=cox.hr, cox_lower=cox.lower, cox_upper=cox.upper,
