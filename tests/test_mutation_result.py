@@ -213,9 +213,10 @@ def test_results_are_immutable_and_default_counts(grid):
 
 
 def test_one_label_type_per_setting_is_kept():
-    ds = sweep({"flag": [True, False], "mix": [1, 2.5, "a"]}, {}).dataset
+    ds = sweep({"flag": [True, False], "mix": [1, 2.5, "a"], "num": [1, 2.5, True]}, {}).dataset
     assert ds["flag"].values.tolist() == [True, False] and ds["flag"].dtype == bool
     assert ds["mix"].values.tolist() == ["1", "2.5", "a"]
+    assert ds["num"].values.tolist() == ["1", "2.5", "True"]  # numpy would make True 1.0
 
 
 def test_records_without_a_seed_get_minus_one():
