@@ -60,7 +60,7 @@ def test_rule_parses_threshold_probability_and_inclusiveness(text, rule, shown):
 
 
 @pytest.mark.parametrize("threshold, prob", [(0.0, 0.9), (-1.0, 0.9), (1.0, 0.0), (1.0, 1.0),
-                                             (1.0, 1.5)])
+                                             (1.0, 1.5), (1.0, -0.5)])
 def test_rule_refuses_impossible_values(threshold, prob):
     with pytest.raises(ValueError, match="threshold HR > 0 and 0 < prob < 1"):
         DecisionRule(threshold, prob)
@@ -199,3 +199,52 @@ def test_callable_rule_and_unknown_threshold(grid):
     assert grid.robustness(lambda ds: ds["hr_median"] > 0).share == 1.0
     with pytest.raises(ValueError, match="add 0.9 to its thresholds"):
         grid.robustness("P(HR < 0.9) > 0.5")
+
+
+def test_results_are_immutable_and_default_counts(grid):
+    rule = DecisionRule(1.0, 0.9)
+    with pytest.raises(AttributeError):
+        rule.prob = 0.5
+    with pytest.raises(AttributeError):
+        grid.robustness().share = 1.0
+    with pytest.raises(AttributeError):
+        grid.store = "elsewhere"
+    assert (grid.fitted, grid.compiles, grid.problems) == (0, 0, [])
+
+
+def test_one_label_type_per_setting_is_kept():
+    ds = sweep({"flag": [True, False], "mix": [1, 2.5, "a"], "num": [1, 2.5, True]}, {}).dataset
+    assert ds["flag"].values.tolist() == [True, False] and ds["flag"].dtype == bool
+    assert ds["mix"].values.tolist() == ["1", "2.5", "a"]
+    assert ds["num"].values.tolist() == ["1", "2.5", "True"]  # numpy would make True 1.0
+
+
+def test_records_without_a_seed_get_minus_one():
+    rec = record(0.9)
+    del rec["seed"]
+    ds = sweep({"sd": [1.0, 0.5]}, {(1.0,): rec, (0.5,): {"error": "boom"}}).dataset
+    assert ds["seed"].values.tolist() == [-1, -1]
+    assert ds["status"].values.tolist() == ["converged", "error"]
+
+
+def test_by_setting_follows_the_grid_order(grid):
+    values = [1.0, 0.2, 0.5]
+    rob = sweep({"sd": values}, {(v,): record(0.99) for v in values}).robustness()
+    assert rob.by_setting["value"].tolist() == values
+    rows = grid.robustness().by_setting[["setting", "value"]].to_records(index=False).tolist()
+    assert rows == [("sd", 1.0), ("sd", 0.5), ("cuts", "a"), ("cuts", "b"), ("cuts", "c")]
+
+
+def test_a_reference_that_fails_the_rule_flips_to_the_scenarios_that_pass():
+    rob = sweep({"sd": [1.0, 0.5, 0.2]},
+                {(1.0,): record(0.5), (0.5,): record(0.99), (0.2,): record(0.3)}).robustness()
+    assert rob.reference is False
+    assert rob.flips.index.tolist() == [0.5]
+
+
+def test_forest_axis_ticks_are_plain_hazard_ratios():
+    # intervals 0.05-0.2 and 2.5-10: the axis spans 0.05 / 1.25 to 10 * 1.25, every tick shows
+    wide = sweep({"sd": [1.0, 0.5]}, {(1.0,): record(0.9, hr=0.1), (0.5,): record(0.9, hr=5.0)})
+    labels = [t.get_text() for t in wide.plot_forest().axes[0].get_xticklabels()]
+    assert labels == ["0.05", "0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1",
+                      "1.25", "1.5", "2", "3", "5", "10"]

@@ -70,11 +70,13 @@ def test_ks_on_the_randomized_fractional_ranks():
 
 
 def test_band_is_arviz_pit_band_from_the_seed():
-    ranks = np.arange(40) % 20
-    check = from_ranks({"a": ranks, "b": ranks[::-1].copy()}, 19, seed=3, ci_prob=0.9)
+    # 60 simulations at 95%: a size where the band differs between band seeds and between
+    # 1000 and 1001 band simulations (at 40 and 90% it does not).
+    ranks = np.arange(60) % 20
+    check = from_ranks({"a": ranks, "b": ranks[::-1].copy()}, 19, seed=3, ci_prob=0.95)
     band_seed = int(np.random.default_rng(3).integers(2**31))
     u = np.linspace(0.01, 0.99, ranks.size)  # the band depends on the number of values only
-    x, _, lower, upper = ecdf_pit(u, 0.9, 1000, rng=np.random.default_rng(band_seed))
+    x, _, lower, upper = ecdf_pit(u, 0.95, 1000, rng=np.random.default_rng(band_seed))
     np.testing.assert_array_equal(check.band.index, x)
     np.testing.assert_array_equal(check.band["lower"], lower)
     np.testing.assert_array_equal(check.band["upper"], upper)
@@ -162,3 +164,36 @@ def test_text_states_verdict_threshold_band_and_failures():
     ok = from_ranks({"fair": fair}, 1)
     assert ok.text.startswith("Simulation-based calibration passed:")
     assert ok.text.endswith("band for 1 of 1.") and len(ok.text.splitlines()) == 1
+
+
+@pytest.mark.parametrize("kwargs", [dict(alpha=1.5), dict(ci_prob=1.5), dict(alpha=-0.5),
+                                    dict(ci_prob=-0.5)])
+def test_levels_outside_zero_one_are_refused(kwargs):
+    with pytest.raises(ValueError, match="alpha and ci_prob must be in"):
+        from_ranks({"x": [0, 3, 1]}, 3, **kwargs)
+
+
+def test_ranks_need_not_include_zero():
+    assert from_ranks({"x": [1, 2, 3, 3]}, 3).n_sims == 4
+
+
+def test_p_value_exactly_at_the_threshold_passes():
+    # "ok: chi2_p >= alpha / m"
+    skew = {"skew": _two_bin_ranks(21, 9)}
+    p = from_ranks(skew, 1).table.loc["skew", "chi2_p"]
+    at = from_ranks(skew, 1, alpha=p)
+    assert at.table.loc["skew", "ok"] and at.passed
+
+
+def test_result_is_immutable():
+    check = from_ranks({"x": [0, 3, 1]}, 3)
+    with pytest.raises(AttributeError):
+        check.passed = False
+
+
+def test_result_is_hashable_by_identity_and_seed_defaults_to_zero():
+    ranks = {"x": np.arange(30) % 10}
+    check = from_ranks(ranks, 9)
+    assert {check: 1}[check] == 1 and check != from_ranks(ranks, 9)  # eq=False
+    assert check.table.loc["x", "ks_stat"] == from_ranks(ranks, 9, seed=0).table.loc["x", "ks_stat"]
+    assert check.table.loc["x", "ks_stat"] != from_ranks(ranks, 9, seed=1).table.loc["x", "ks_stat"]

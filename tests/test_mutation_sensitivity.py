@@ -89,3 +89,11 @@ def test_text_flags_exactly_the_variables_at_or_above_the_threshold():
     calm = PriorSensitivity(passed=True, table=table.iloc[[1]], idata=xr.DataTree(),
                             var_names=("b",))
     assert calm.text.startswith("Power-scaling: prior sensitivity below 0.05 for b;")
+
+
+def test_check_is_immutable_and_silent(fits, capfd):
+    capfd.readouterr()
+    check = prior_sensitivity(fits["large"])
+    assert capfd.readouterr() == ("", "")  # no progress bar on the user's terminal
+    with pytest.raises(AttributeError):
+        check.passed = False
