@@ -130,12 +130,15 @@ def fit_trial(i: int, seed: int, n: int) -> dict:
 def append(path: Path, row: dict) -> None:
     """Add one trial's row, rewriting the file whole (columns may grow) and atomically,
     under a lock: processes running other shards write to the same file."""
-    with open(path.with_suffix(".lock"), "w") as lock:
+    lock = os.open(path.parent, os.O_RDONLY)  # the folder: no lock file left behind
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         old = read(path)
         tmp = path.with_suffix(".tmp")
         pd.concat([old, pd.DataFrame([row])], ignore_index=True).to_csv(tmp, index=False)
         os.replace(tmp, path)
+    finally:
+        os.close(lock)  # releases the lock
 
 
 def read(path: Path) -> pd.DataFrame:
