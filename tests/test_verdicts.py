@@ -12,6 +12,13 @@ bug alone in the code (commit f77c5e2), running this module, and restoring the f
 | ESS "bulk AND tail" -> "bulk OR tail" | diagnostics/convergence.py:142 | test_low_bulk_ess_fails_even_with_high_tail_ess, test_low_tail_ess_fails_even_with_high_bulk_ess |
 | ESS threshold 400 -> 100 | diagnostics/convergence.py:17 | test_ess_between_100_and_400_fails (and the two above) |
 | prior-sensitivity verdict inverted | diagnostics/sensitivity.py:115 | test_prior_sensitivity_flags_a_prior_that_dominates, test_prior_sensitivity_passes_when_the_data_dominate |
+
+Stage-2 R-hat (planted on top of commit d2802ea, the multiplicity-aware rule):
+
+| planted bug | where | failing test(s) here |
+|---|---|---|
+| stage-2 bound exclusive (`>` -> `>=`) | fitting/convergence.py, check_convergence | test_rpsft_stage2_r_hat_fails_when_more_fits_exceed_than_chance_allows |
+| allowance ignored (`bad > allowed` -> `bad > 0`) | fitting/convergence.py, check_convergence | both stage-2 tests |
 """
 
 from __future__ import annotations
