@@ -757,8 +757,8 @@ class TrialData:
     # ------------------------------------------------------------------ populations
     def derive(self, keep: np.ndarray, **changes: Any) -> TrialData:
         """A new TrialData with the rows ``keep`` (a boolean mask) and fields replaced by
-        ``changes`` (arrays given for all current rows); the result is validated like any
-        TrialData (both arms must remain).
+        ``changes`` (arrays, and ``covariates`` a mapping of arrays, given for all current
+        rows); the result is validated like any TrialData (both arms must remain).
 
         The building block of every population; record what you did in ``notes``.
 
@@ -781,7 +781,8 @@ class TrialData:
 
         fields = {name: take(changes.pop(name, getattr(self, name)))
                   for name in ("id", "time", "event", "arm", *_TIME_FIELDS[1:], "strata")}
-        fields["covariates"] = {k: take(v) for k, v in self.covariates.items()}
+        fields["covariates"] = {k: take(v) for k, v in
+                                changes.pop("covariates", self.covariates).items()}
         return dataclasses.replace(self, **fields, **changes)  # validated by __post_init__
 
     def itt(self) -> TrialData:

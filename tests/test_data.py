@@ -383,6 +383,15 @@ def test_derive_validates(frame):
         d.derive(np.ones(6, bool)).time[0] = 1.0
 
 
+def test_derive_replaces_covariates_given_for_all_current_rows(frame):
+    d = load(frame, covariates=("age",))
+    keep = np.arange(d.n) >= 2
+    new = {"age": np.arange(d.n, dtype=float) * 10.0}
+    out = d.derive(keep, covariates=new)  # raised TypeError (covariates given twice) before
+    np.testing.assert_array_equal(out.covariates["age"], new["age"][keep])
+    np.testing.assert_array_equal(d.derive(keep).covariates["age"], d.covariates["age"][keep])
+
+
 # --------------------------------------------------------------------- argument helpers
 def test_require_helpers(frame):
     from pexsurv.data import require_int, require_trial_data
