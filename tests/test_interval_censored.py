@@ -597,6 +597,12 @@ def test_exact_time_methods_refuse_interval_censored_data_and_name_the_fix(asses
         exposure_table(ic, [2.0])
     with pytest.raises(TrialDataError, match=r"logrank_z\(\) needs exact.*" + fix):
         require_exact_times(ic, "logrank_z()")
+    from pexsurv.models import counterfactual_times, ipe, rpsftm_gestimate
+
+    for method in (rpsftm_gestimate, ipe, lambda d: counterfactual_times(d, -0.5)):
+        with pytest.raises(TrialDataError, match=r"counterfactual survival times \(RPSFT, IPE, "
+                           r"TSE\) needs exact event times.*" + fix):
+            method(ic)
     dated = ic.date_events("visit")  # the explicit opt-in
     tab = exposure_table(dated, [2.0])
     assert int(tab["events"].sum()) == int(dated.event.sum())

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pexsurv._names import EXPERIMENTAL, PSI, REFERENCE
-from pexsurv.data import TrialData, TrialDataError
+from pexsurv.data import TrialData, TrialDataError, require_exact_times
 
 __all__ = ["AccelerationFactor", "Counterfactual", "counterfactual_data", "counterfactual_times"]
 
@@ -112,6 +112,8 @@ class Counterfactual:
         """The map for ``data`` (options as in :func:`counterfactual_times`)."""
         if not isinstance(data, TrialData):
             raise TypeError(f"data must be a TrialData, got {type(data).__name__}")
+        # Every RPSFT-family method (g-estimation, Bayesian RPSFT, IPE, TSE) starts here.
+        require_exact_times(data, "counterfactual survival times (RPSFT, IPE, TSE)")
         if recensor and data.censor_time is None:
             raise TrialDataError(
                 "recensor=True needs each subject's potential (administrative) censoring "
