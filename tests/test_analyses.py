@@ -59,3 +59,34 @@ def test_switching_estimates_join_the_table_with_their_assumption():
     assert np.isnan(row["p_hr_lt_1"])  # frequentist: no posterior probability
     assert out.table.loc["ITT", "interval"] == "posterior equal-tailed"
     assert out.results[est.method] is est
+
+
+def test_bayesian_tse_joins_the_table_with_its_assumption():
+    from pexsurv.fitting import SamplerConfig, fit_tse_bayes
+    from pexsurv.models import tse_simple
+    from pexsurv.simulate import simulate_switch_at_progression
+    from pexsurv.workflows.compare import TSE_BAYES
+
+    sim = simulate_switch_at_progression(300, seed=1)
+    args = (sim.data, sim.secondary_baseline, sim.baseline_covariates)
+    res = fit_tse_bayes(*args, cuts=(1.0, 2.0), n_psi_draws=4,
+                        sampler=SamplerConfig(draws=150, tune=150, chains=2, seed=3))
+    freq = tse_simple(*args)
+    itt_only = tuple(a for a in ANALYSES if a.label == "ITT")
+    out = compare_analyses(sim.data, [1.0], seed=2, draws=300, analyses=itt_only,
+                           switching=(freq, res))
+    assert list(out.table.index) == ["ITT", "TSE (simple)", TSE_BAYES]
+    row = out.table.loc[TSE_BAYES]
+    # Pooled over every psi draw (not one stage-2 fit), as the posterior mixture is.
+    log_hr = res.posterior["log_hr"].values
+    assert log_hr.shape[0] == 4 and np.ptp(np.median(log_hr, axis=(1, 2))) > 0
+    hr = np.exp(log_hr.ravel())
+    assert row["hr_median"] == pytest.approx(np.median(hr))
+    assert (row["lower"], row["upper"]) == pytest.approx(tuple(np.quantile(hr, [0.025, 0.975])))
+    assert row["p_hr_lt_1"] == pytest.approx(np.mean(hr < 1)) and row["p_hr_lt_1"] > 0.9
+    assert (row["n"], row["events"]) == freq.counts()
+    assert row["assumption"].startswith(freq.assumption) and "normal" in row["assumption"]
+    assert "secondary baseline" in row["assumption"] and not row["biased_if_prognostic"]
+    assert row["converged"] == bool(res.r_hat_max.max() <= 1.05)
+    assert row["interval"] == "posterior equal-tailed, mixed over stage-1 psi"
+    assert out.results[TSE_BAYES] is res

@@ -78,6 +78,45 @@ def test_ignoring_the_confounder_is_biased(fit, sim):
     assert naive.psi < PSI - 0.2 < fit.psi
 
 
+def test_simulator_delay_and_effect_options_change_only_what_they_say(sim):
+    late = simulate_switch_at_progression(4000, seed=3, psi=PSI, switch_delay=0.5)
+    half = simulate_switch_at_progression(4000, seed=3, psi=PSI, switch_effect=0.5)
+    base = sim.frame
+    # Same patients: untreated times, progression and censoring are the same draws.
+    for other in (late.frame, half.frame):
+        for col in ("untreated_time", "progression_time", "censor_time", "marker"):
+            np.testing.assert_array_equal(other[col], base[col])
+    # Delay: switches come after progression, and only to patients alive at the decision.
+    sw = late.data.switch_time
+    ok = np.isfinite(sw)
+    assert ok.sum() > 300 and (sw[ok] > late.secondary_baseline[ok]).all()
+    assert (sw[ok] < late.data.time[ok]).all()
+    # Switchers' remaining untreated time is stretched by exp(-k psi) from the switch.
+    for s, k in ((sim, 1.0), (half, 0.5), (late, 1.0)):
+        f = s.frame[s.frame["switch_time"].notna() & (s.frame["event"] == 1)]
+        np.testing.assert_allclose(f["time"] - f["switch_time"],
+                                   math.exp(-k * PSI) * (f["untreated_time"] - f["switch_time"]))
+    # The long table splits each patient's follow-up at the switching decision.
+    rows = late.long.to_frame(late.data)
+    starts = rows.loc[rows["tstart"] > 0].set_index("id")["tstart"]
+    assert (starts.loc[late.data.id[ok]].to_numpy() == sw[ok]).all()
+    with pytest.raises(ValueError, match="switch_delay"):
+        simulate_switch_at_progression(10, seed=1, switch_delay=-1.0)
+
+
+def test_ipcw_needs_unstabilised_weights_when_progression_opens_the_decision(sim):
+    """Switching only at progression: the stabilising numerator, fitted on the decision
+    rows, conditions on having progressed; unstabilised weights recover the truth."""
+    from pexsurv.models import ipcw
+
+    truth = simulate_switch_at_progression(4000, seed=3, psi=PSI, switching=False).data
+    log_hr = cox_hr(truth.time, truth.event, truth.arm).log_hr
+    plain = ipcw(sim.data, sim.long, time_varying=["marker"], stabilised=False)
+    stabilised = ipcw(sim.data, sim.long, time_varying=["marker"])
+    assert abs(plain.hr_adjusted["log_hr"] - log_hr) < 0.08
+    assert stabilised.hr_adjusted["log_hr"] - log_hr > 0.3
+
+
 def test_bootstrap_is_seeded_and_prefix_stable():
     small = simulate_switch_at_progression(400, seed=8, psi=PSI)
     a = tse_simple(small.data, small.secondary_baseline, small.baseline_covariates,

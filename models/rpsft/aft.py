@@ -5,19 +5,24 @@ log-normal regression): the coefficient ``beta`` of an indicator on log time, so
 indicated subjects' times are ``exp(beta)`` times longer. In the RPSFT parametrization
 (:mod:`pexsurv.models.rpsft.counterfactual`) untreated time is
 ``U = T_off + exp(psi) T_on``, so time on therapy stretched by ``exp(beta)`` gives
-``psi = -beta``.
+``psi = -beta``. :func:`aft_switch_estimate` assembles the result both methods return.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["AFT_DISTRIBUTIONS", "AftDist", "AftFit", "check_dist", "fit_aft"]
+from pexsurv._names import REFERENCE
+from pexsurv.data import TrialData
+from pexsurv.models.rpsft.estimate import SwitchEstimate, TrialArrays, counterfactual_frame
+
+__all__ = ["AFT_DISTRIBUTIONS", "AftDist", "AftFit", "aft_switch_estimate", "check_dist",
+           "fit_aft"]
 
 AftDist = Literal["weibull", "loglogistic", "lognormal"]
 AFT_DISTRIBUTIONS: tuple[str, ...] = get_args(AftDist)
@@ -95,3 +100,23 @@ def fit_aft(time: np.ndarray, event: np.ndarray, design: Mapping[str, np.ndarray
     key = (_LOCATION[dist], term)
     return AftFit(coef=float(fitted.params_[key]), se=float(fitted.standard_errors_[key]),
                   params=fitted.params_)
+
+
+def aft_switch_estimate(method: str, data: TrialData, arrays: TrialArrays, *, psi: float,
+                        ci: tuple[float, float], ci_type: str, time_cf: np.ndarray,
+                        event_cf: np.ndarray, alpha: float, n_boot: int, seed: int | None,
+                        options: dict[str, Any], **result: Any) -> SwitchEstimate:
+    """The :class:`SwitchEstimate` of IPE or simple TSE: the counterfactual table, the ITT
+    HR, and the settings (the method's ``options`` and what both record); ``result`` holds
+    the other fields (adjusted HRs, ``z_itt``, ``boot``, ``details``)."""
+    settings = {**options, "alpha": alpha, "n_boot": int(n_boot), "seed": seed,
+                # Only the control arm's counterfactual times are used (experimental:
+                # observed).
+                "recensored_arms": tuple(data.arms[a] for a in arrays.cf.recensored_arms
+                                         if a == REFERENCE),
+                "n": data.n, "population": data.population}
+    return SwitchEstimate(method=method, psi=psi, ci=(float(ci[0]), float(ci[1])),
+                          ci_type=ci_type,
+                          counterfactual=counterfactual_frame(data, time_cf, event_cf),
+                          hr_itt=arrays.cox(arrays.time, arrays.event, alpha),
+                          settings=settings, **result)

@@ -66,6 +66,7 @@ from pexsurv.cox import cox_hr
 from pexsurv.data import TrialData, TrialDataError, fail_rows
 from pexsurv.intervals import equal_events, exposure_matrix, interval_index, validate_cuts
 from pexsurv.longdata import LongData
+from pexsurv.models.rpsft.covariates import numeric_covariates
 from pexsurv.models.rpsft.estimate import (
     AdjustedEstimate,
     bootstrap,
@@ -147,21 +148,6 @@ def _switch_times(data: TrialData) -> np.ndarray:
     return np.where(switched, sw, np.inf)
 
 
-def _baseline_design(data: TrialData, names: Sequence[str]) -> dict[str, np.ndarray]:
-    design = {}
-    for name in names:
-        if name not in data.covariates:
-            raise ValueError(f"baseline covariate {name!r} is not in the data; available: "
-                             f"{sorted(data.covariates)} (pass covariates= to "
-                             "TrialData.from_dataframe)")
-        values = np.asarray(data.covariates[name])
-        if values.dtype.kind not in "biuf":
-            raise ValueError(f"baseline covariate {name!r} is categorical; the switching "
-                             "model takes numeric covariates: add indicator columns")
-        design[name] = values.astype(float)
-    return design
-
-
 def _rows(data: TrialData, long: LongData, baseline: Sequence[str],
           time_varying: Sequence[str], stabilised: bool) -> tuple[_Rows, list[str], list[str]]:
     if not isinstance(long, LongData):
@@ -175,7 +161,7 @@ def _rows(data: TrialData, long: LongData, baseline: Sequence[str],
         raise ValueError(f"time-varying covariates {unknown} are not in the long table; it "
                          f"has {sorted(long.covariates)}")
     sw = _switch_times(data)
-    base = _baseline_design(data, baseline)
+    base = numeric_covariates(data, baseline, model="the switching model")
     split = long.split_at(np.where(np.isfinite(sw) & (sw < data.time), sw, np.nan))
     s = split.subject
     start, stop = split.tstart, split.tstop

@@ -44,17 +44,13 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from pexsurv._names import EXPERIMENTAL, REFERENCE
+from pexsurv._names import EXPERIMENTAL
 from pexsurv.data import TrialData
 from pexsurv.logrank import logrank_z
-from pexsurv.models.rpsft.aft import AftDist, check_dist, fit_aft
+from pexsurv.models.rpsft.aft import AftDist, aft_switch_estimate, check_dist, fit_aft
 from pexsurv.models.rpsft.counterfactual import Counterfactual
-from pexsurv.models.rpsft.estimate import (
-    SwitchEstimate,
-    TrialArrays,
-    bootstrap_intervals,
-    counterfactual_frame,
-)
+from pexsurv.models.rpsft.covariates import numeric_covariates
+from pexsurv.models.rpsft.estimate import SwitchEstimate, TrialArrays, bootstrap_intervals
 from pexsurv.models.rpsft.gestimation import wald_hr
 
 __all__ = ["ipe"]
@@ -64,24 +60,6 @@ _ARM = "arm"
 # simulated trials); more mean that g jumps near the root (recensoring switches events
 # off), where Brent's method on the bracket the secant steps found is the right tool.
 _SECANT_STEPS = 12
-
-
-def _covariate_design(data: TrialData, covariates: Sequence[str]) -> dict[str, np.ndarray]:
-    """Numeric covariate columns of ``data`` by name, with clear errors."""
-    design = {}
-    for name in covariates:
-        if name not in data.covariates:
-            raise ValueError(f"covariate {name!r} is not in the data; available: "
-                             f"{sorted(data.covariates)} (pass covariates= to "
-                             "TrialData.from_dataframe)")
-        if name == _ARM:
-            raise ValueError(f"covariate name {_ARM!r} is reserved for the arm; rename it")
-        values = np.asarray(data.covariates[name])
-        if values.dtype.kind not in "biuf":
-            raise ValueError(f"covariate {name!r} is categorical; IPE's AFT model takes "
-                             "numeric covariates: add indicator columns before loading")
-        design[name] = values.astype(float)
-    return design
 
 
 def _experimental_modifier(cf: Counterfactual, experimental: np.ndarray) -> float:
@@ -241,8 +219,8 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
     # Experimental patients off therapy for part of follow-up (switched away, started
     # late): two-way IPE compares that arm's always-treated counterfactual times.
     two_way = bool(((data.arm == EXPERIMENTAL) & (cf.time_off > 0)).any())
-    arrays = TrialArrays.from_data(data, cf, two_way=two_way,
-                                   **_covariate_design(data, covariates))
+    design = numeric_covariates(data, covariates, model="IPE's AFT model", reserved=(_ARM,))
+    arrays = TrialArrays.from_data(data, cf, two_way=two_way, **design)
     _experimental_modifier(cf, arrays.experimental)  # fail before any fit
     psi, trace, how = _solve(arrays, aft_dist, tol, int(max_iter), (lo, hi))
 
@@ -282,22 +260,14 @@ def ipe(data: TrialData, *, aft_dist: AftDist = "weibull", recensor: bool = True
         boot, ci, hr_boot = bootstrap_intervals(replicate, arrays, n_boot, seed, hr_adj, alpha)
         ci_type = "bootstrap percentile"
 
-    counterfactual = counterfactual_frame(data, time_cf, event_cf)
-    settings = {
-        "aft_dist": aft_dist, "recensor": recensor, "autoswitch": autoswitch,
-        "treat_modifier": ("per-subject" if np.ndim(treat_modifier)
-                           else float(treat_modifier)),
-        "covariates": tuple(covariates), "tol": tol, "max_iter": int(max_iter),
-        "psi_range": (lo, hi), "alpha": alpha, "n_boot": int(n_boot), "seed": seed,
-        # Only the control arm's counterfactual times are used (experimental: observed).
-        "recensored_arms": tuple(data.arms[a] for a in cf.recensored_arms if a == REFERENCE),
-        "n": data.n, "population": data.population,
-    }
-    return SwitchEstimate(
-        method="IPE", psi=psi, ci=(float(ci[0]), float(ci[1])), ci_type=ci_type,
-        counterfactual=counterfactual, hr_itt=arrays.cox(arrays.time, arrays.event, alpha),
+    return aft_switch_estimate(
+        "IPE", data, arrays, psi=psi, ci=ci, ci_type=ci_type, time_cf=time_cf,
+        event_cf=event_cf, alpha=alpha, n_boot=n_boot, seed=seed,
+        options={"aft_dist": aft_dist, "recensor": recensor, "autoswitch": autoswitch,
+                 "treat_modifier": ("per-subject" if np.ndim(treat_modifier)
+                                    else float(treat_modifier)),
+                 "covariates": tuple(covariates), "tol": tol, "max_iter": int(max_iter),
+                 "psi_range": (lo, hi)},
         hr_adjusted=hr_adj, hr_adjusted_itt_p=hr_adj_p, hr_adjusted_boot=hr_boot,
         z_itt=z_itt, boot=boot, details={"evaluations": trace, "solver": how,
-                                         "two_way": two_way,
-                                         "hr_always_treated": hr_always},
-        settings=settings)
+                                         "two_way": two_way, "hr_always_treated": hr_always})

@@ -38,14 +38,9 @@ from scipy import stats
 from pexsurv._names import EXPERIMENTAL, REFERENCE
 from pexsurv.data import TrialData, TrialDataError, fail_rows
 from pexsurv.logrank import logrank_z
-from pexsurv.models.rpsft.aft import AftDist, check_dist, fit_aft
+from pexsurv.models.rpsft.aft import AftDist, aft_switch_estimate, check_dist, fit_aft
 from pexsurv.models.rpsft.counterfactual import Counterfactual
-from pexsurv.models.rpsft.estimate import (
-    SwitchEstimate,
-    TrialArrays,
-    bootstrap_intervals,
-    counterfactual_frame,
-)
+from pexsurv.models.rpsft.estimate import SwitchEstimate, TrialArrays, bootstrap_intervals
 
 __all__ = ["tse_counterfactual", "tse_simple"]
 
@@ -254,20 +249,12 @@ def tse_simple(data: TrialData, secondary_baseline: Any,
         boot, ci, hr_boot = bootstrap_intervals(replicate, arrays, n_boot, seed, hr_adj, alpha)
         ci_type = "bootstrap percentile"
 
-    counterfactual = counterfactual_frame(data, time_cf, event_cf)
-    stage1_table = pd.DataFrame({"coef": fit1.params})
-    settings = {
-        "aft_dist": aft_dist, "recensor": recensor, "autoswitch": autoswitch,
-        "covariates": tuple(names), "alpha": alpha, "n_boot": int(n_boot), "seed": seed,
-        # Only the control arm's counterfactual times are used (experimental: observed).
-        "recensored_arms": tuple(data.arms[a] for a in cf.recensored_arms if a == REFERENCE),
-        "n": data.n, "population": data.population,
-    }
-    return SwitchEstimate(
-        method="TSE (simple)", psi=psi, ci=(float(ci[0]), float(ci[1])), ci_type=ci_type,
-        counterfactual=counterfactual, hr_itt=arrays.cox(arrays.time, arrays.event, alpha),
+    return aft_switch_estimate(
+        "TSE (simple)", data, arrays, psi=psi, ci=ci, ci_type=ci_type, time_cf=time_cf,
+        event_cf=event_cf, alpha=alpha, n_boot=n_boot, seed=seed,
+        options={"aft_dist": aft_dist, "recensor": recensor, "autoswitch": autoswitch,
+                 "covariates": tuple(names)},
         hr_adjusted=hr_adj, hr_adjusted_itt_p=None, hr_adjusted_boot=hr_boot,
         z_itt=logrank_z(data.time, data.event, arrays.experimental, strata=data.strata),
-        boot=boot, details={"stage1": stage1_table, "psi_se": fit1.se,
-                            "n_stage1": int(stage1.sum()), "n_switchers": int(switched.sum())},
-        settings=settings)
+        boot=boot, details={"stage1": pd.DataFrame({"coef": fit1.params}), "psi_se": fit1.se,
+                            "n_stage1": int(stage1.sum()), "n_switchers": int(switched.sum())})

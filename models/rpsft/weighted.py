@@ -11,9 +11,9 @@ Breslow partial likelihood; Efron's adds pseudo risk sets at tied times) is
 concave in ``beta``: :func:`two_group_log_hr` solves it by damped Newton steps, for many
 weight sets at once. :func:`weighted_cox` builds the (Efron or Breslow) risk sets of
 counting-process rows and adds the cluster-robust (sandwich) standard error;
-:func:`logistic_fit` is plain Newton-Raphson (IRLS) for the switching models. All are NumPy only, so a bootstrap
-replicate costs milliseconds; the tests check them against lifelines and a direct
-maximisation.
+:func:`logistic_fit` is plain Newton-Raphson (IRLS) for the switching models. All are
+NumPy only, so a bootstrap replicate costs milliseconds; the tests check them against
+lifelines and a direct maximisation.
 """
 
 from __future__ import annotations

@@ -17,13 +17,17 @@ import pandas as pd
 
 from pexsurv import _names as N
 from pexsurv.data import TrialData
+from pexsurv.diagnostics import THRESHOLDS
 from pexsurv.diagnostics.hr_table import hr_table
-from pexsurv.fitting import SamplerConfig, compile_spec, default_config, fit
+from pexsurv.fitting import BayesianTSE, SamplerConfig, compile_spec, default_config, fit
 from pexsurv.models import PiecewiseExponential
 from pexsurv.workflows.report import round_hr_table
 
-__all__ = ["ANALYSES", "PFS_DATINGS", "Analysis", "ComparisonResult", "compare_analyses",
-           "populations"]
+__all__ = ["ANALYSES", "PFS_DATINGS", "TSE_BAYES", "Analysis", "ComparisonResult",
+           "bayesian_tse_row", "compare_analyses", "populations"]
+
+TSE_BAYES = "TSE (Bayesian)"
+"""Label of the :func:`pexsurv.fitting.fit_tse_bayes` row."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,43 @@ def populations(data: TrialData, analyses: Sequence[Analysis] = ANALYSES) -> dic
     return {a.label: a.derive(data) for a in analyses if a.applies(data)}
 
 
+def bayesian_tse_row(result: BayesianTSE, prob: float = 0.95) -> dict[str, Any]:
+    """The comparison-table row of a Bayesian two-stage estimate.
+
+    Posterior median, mean, equal-tailed interval and P(HR < 1) of the adjusted HR pooled
+    over the stage-1 psi quantiles; the patients and events of the simple TSE at psi-hat
+    (the counterfactual events change with psi); converged when every stage-2 fit's R-hat
+    is within ``THRESHOLDS["r_hat_stage2"]``. Its assumption is the simple TSE's, plus the
+    normal approximation of stage 1's likelihood that carries psi's uncertainty.
+
+    Examples
+    --------
+    >>> from pexsurv.simulate import simulate_switch_at_progression
+    >>> from pexsurv.fitting import SamplerConfig, fit_tse_bayes
+    >>> sim = simulate_switch_at_progression(300, seed=1)
+    >>> res = fit_tse_bayes(sim.data, sim.secondary_baseline, sim.baseline_covariates,
+    ...                     cuts=(1.0, 2.0), n_psi_draws=4,
+    ...                     sampler=SamplerConfig(draws=100, tune=100, chains=2))  # doctest: +SKIP
+    >>> bayesian_tse_row(res)["interval"]                                       # doctest: +SKIP
+    'posterior equal-tailed, mixed over stage-1 psi'
+    """
+    hr = np.exp(result.posterior[N.LOG_HR].values.ravel())
+    lo, med, hi = np.quantile(hr, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
+    n, events = result.stage1.counts()
+    worst = float(result.r_hat_max.max())
+    limit = THRESHOLDS["r_hat_stage2"]
+    return {"n": n, "events": events, "hr_median": float(med), "hr_mean": float(hr.mean()),
+            "lower": float(lo), "upper": float(hi), "p_hr_lt_1": float(np.mean(hr < 1.0)),
+            "converged": worst <= limit, "approximate": False,
+            "diagnostics": f"largest stage-2 R-hat {worst:.3f} over {result.psi.size} psi "
+                           f"draws (limit {limit})",
+            "question": result.stage1.question,
+            "assumption": f"{result.stage1.assumption}; stage 1's likelihood approximately "
+                          "normal in psi (its uncertainty carried into stage 2)",
+            "biased_if_prognostic": False,
+            "interval": "posterior equal-tailed, mixed over stage-1 psi"}
+
+
 @dataclass(frozen=True, eq=False)
 class ComparisonResult:
     """The comparison table and the fits behind it.
@@ -141,14 +182,16 @@ def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
         Adds the switch-adjusted Bayesian RPSFT row (randomization-based), fitted with the
         RPSFT's own stage-2 sampler defaults (:func:`pexsurv.fitting.default_config`) and
         ``seed``.
-    switching : sequence of SwitchEstimate or IpcwEstimate, optional
-        Frequentist switching adjustments already estimated on ``data``
+    switching : sequence of SwitchEstimate, IpcwEstimate or BayesianTSE, optional
+        Switching adjustments already estimated on ``data``
         (:func:`pexsurv.models.ipe`, :func:`pexsurv.models.tse_simple`,
-        :func:`pexsurv.models.ipcw`), added as rows with the assumption each rests on
-        (RPSFT/IPE: a common treatment effect; TSE: no unmeasured confounding at the
-        secondary baseline; IPCW: no unmeasured confounding of switching given the
-        modelled covariate history). Their intervals are confidence intervals (the
-        ``interval`` column says which kind) and they have no P(HR < 1).
+        :func:`pexsurv.models.ipcw`, :func:`pexsurv.fitting.fit_tse_bayes`), added as rows
+        with the assumption each rests on (RPSFT/IPE: a common treatment effect; TSE: no
+        unmeasured confounding at the secondary baseline; IPCW: no unmeasured confounding
+        of switching given the modelled covariate history). The frequentist intervals are
+        confidence intervals (the ``interval`` column says which kind) with no P(HR < 1);
+        the Bayesian TSE's row is its posterior mixed over stage 1's psi
+        (:func:`bayesian_tse_row`).
     seed, draws, progress
         Sampler settings of the piecewise-exponential fits (4 chains).
     pfs_datings : tuple of Analysis
@@ -200,8 +243,11 @@ def compare_analyses(data: TrialData, cuts: Any, *, rpsft: Any | None = None,
     table = hr.join(pd.DataFrame.from_dict(meta, orient="index"))
     if switching:
         table["interval"] = "posterior equal-tailed"
-        rows = {e.method: e.comparison_row() for e in switching}
+        labelled = {(TSE_BAYES if isinstance(e, BayesianTSE) else e.method): e
+                    for e in switching}
+        rows = {label: (bayesian_tse_row(e) if isinstance(e, BayesianTSE)
+                        else e.comparison_row()) for label, e in labelled.items()}
         table = pd.concat([table, pd.DataFrame.from_dict(rows, orient="index")])
-        results.update({e.method: e for e in switching})
+        results.update(labelled)
     table.attrs.update(hr.attrs)
     return ComparisonResult(table=table, results=results)
