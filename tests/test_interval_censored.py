@@ -603,6 +603,13 @@ def test_exact_time_methods_refuse_interval_censored_data_and_name_the_fix(asses
         with pytest.raises(TrialDataError, match=r"counterfactual survival times \(RPSFT, IPE, "
                            r"TSE\) needs exact event times.*" + fix):
             method(ic)
+    from pexsurv.longdata import LongData
+    from pexsurv.models import ipcw
+
+    long = LongData.from_dataframe(pd.DataFrame({"id": ic.id, "tstart": 0.0, "tstop": ic.time}),
+                                   ic, id="id", tstart="tstart", tstop="tstop")
+    with pytest.raises(TrialDataError, match=r"ipcw\(\) needs exact event times.*" + fix):
+        ipcw(ic, long)
     dated = ic.date_events("visit")  # the explicit opt-in
     tab = exposure_table(dated, [2.0])
     assert int(tab["events"].sum()) == int(dated.event.sum())

@@ -63,7 +63,7 @@ import pandas as pd
 
 from pexsurv._names import EXPERIMENTAL, REFERENCE
 from pexsurv.cox import cox_hr
-from pexsurv.data import TrialData, TrialDataError, fail_rows
+from pexsurv.data import TrialData, TrialDataError, fail_rows, require_exact_times
 from pexsurv.intervals import equal_events, exposure_matrix, interval_index, validate_cuts
 from pexsurv.longdata import LongData
 from pexsurv.models.rpsft.covariates import numeric_covariates
@@ -403,6 +403,7 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
     """
     if not isinstance(data, TrialData):
         raise TypeError(f"data must be a TrialData, got {type(data).__name__}")
+    require_exact_times(data, "ipcw()")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if int(n_boot) != n_boot or n_boot < 0:
