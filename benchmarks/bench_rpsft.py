@@ -42,7 +42,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pexsurv import TrialData
 from pexsurv._names import RPSFT_STAGE2
