@@ -312,3 +312,30 @@ def test_warning_only_when_asked_and_failed_at_the_callers_line():
     assert str(caught[0].message) == check.text
     assert caught[0].filename == __file__
     assert issubclass(conv.ConvergenceWarning, UserWarning)
+
+
+# --------------------------------------------------------------------------- added after the run
+def test_counts_below_a_raised_bound_pass(monkeypatch):
+    """THRESHOLDS is public: a bound raised above zero allows counts below it (a
+    ``!=`` comparison would fail them)."""
+    diverging = np.zeros(GOOD.shape, dtype=bool)
+    diverging[0, 5] = True
+    hit = np.zeros(GOOD.shape, dtype=bool)
+    hit[1, :4] = True  # 0.1% of draws
+    monkeypatch.setitem(conv.THRESHOLDS, "divergences", 2)
+    monkeypatch.setitem(conv.THRESHOLDS, "treedepth_saturation", 0.0025)
+    check = check_convergence(theta(diverging=diverging, maxdepth_reached=hit))
+    assert check.divergences == 1 and check.treedepth_saturation == 0.001
+    assert check.passed and check.problems == []
+
+
+def test_e_bfmi_count_leaves_out_a_chain_at_the_bound(monkeypatch):
+    rng = np.random.default_rng(6)
+    energy = rng.standard_normal(GOOD.shape)
+    energy[1] = np.cumsum(rng.standard_normal(GOOD.shape[1]))
+    energy[3] = np.cumsum(rng.standard_normal(GOOD.shape[1]))
+    ebfmi = check_convergence(theta(energy=energy)).ebfmi
+    at_bound = float(np.sort(ebfmi)[1])  # the larger of the two low chains
+    monkeypatch.setitem(conv.THRESHOLDS, "ebfmi", at_bound)
+    check = check_convergence(theta(energy=energy))
+    assert check.problems == [f"E-BFMI below {at_bound} in 1 chain(s)"]
