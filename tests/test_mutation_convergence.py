@@ -339,3 +339,8 @@ def test_e_bfmi_count_leaves_out_a_chain_at_the_bound(monkeypatch):
     monkeypatch.setitem(conv.THRESHOLDS, "ebfmi", at_bound)
     check = check_convergence(theta(energy=energy))
     assert check.problems == [f"E-BFMI below {at_bound} in 1 chain(s)"]
+
+
+def test_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        check_convergence(theta(), ["theta"])
