@@ -133,7 +133,7 @@ def header(title: str, started: str) -> list[str]:
         f"# {title}",
         "",
         f"Command: `{shlex.join(['.venv/bin/python', *sys.argv])}`  ",
-        f"Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
+        f"Run ended: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
         f"{os.cpu_count()} cores; load average (1 / 5 / 15 min) at the start {started}, at the "
         f"end {load_line()} (a load above 2 means other jobs shared these 2 cores).",
         "",
