@@ -2,20 +2,27 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_sweep.py                     # -> benchmarks/bench_sweep.md
-    .venv/bin/python benchmarks/bench_sweep.py --scenarios 40 --oc-trials 20 --out /tmp/b.md
+    .venv/bin/python benchmarks/bench_sweep.py sweeps              # -> benchmarks/bench_sweep.md
+    .venv/bin/python benchmarks/bench_sweep.py sweeps --scenarios 40 --big 0 --out /tmp/b.md
+    .venv/bin/python benchmarks/bench_sweep.py oc --oc-trials 10000 --store oc_store \\
+        --out benchmarks/bench_sweep_oc.md                          # resumable: re-run resumes
 
-Measured in one run (so that ratios compare like with like on a shared machine):
+``sweeps`` measures in one run (so that ratios compare like with like on a shared machine):
 
-1. a serial sweep of ``--scenarios`` scenarios (log-HR prior scale x seed on the CT041-like
-   trial, PH PEM, the default sampler: nutpie, 4 chains x 1000 draws after 1000 tuning
-   steps), then the same scenarios with the ``processes`` executor (2 workers), each into
+1. a sweep of ``--scenarios`` scenarios (log-HR prior scale x seed on the CT041-like trial,
+   PH PEM, the default sampler: nutpie, 4 chains x 1000 draws after 1000 tuning steps),
+   serial and then with the ``processes`` executor (2 workers, one core per fit), each into
    a fresh store: wall time per executor, compilations, seconds per warm scenario;
 2. where a warm scenario's time goes (the records' own timings: data, fit, of which
-   sampling, summary), plus the store write (timed around ``Store.put``);
-3. ``--oc-trials`` simulated CT041-like trials (OS, ITT, PEM with 4 equal-event intervals,
-   default sampler), serial;
-4. extrapolations to the issue's goals (1,000 scenarios, 10,000 trials), labelled as such.
+   sampling, summary; the store write timed around ``Store.put``) and a profile of warm fits;
+3. a ``--big``-scenario sweep (log-HR prior scale x baseline prior scale x seed, PH PEM) with
+   the processes executor, measured end to end;
+4. a Bayesian RPSFT ``treat_modifier`` x seed sweep of ``--rpsft`` scenarios (its stage 2
+   is the PH PEM, fitted once per psi draw), processes executor.
+
+``oc`` runs ``--oc-trials`` simulated CT041-like trials (OS, ITT, PEM with 4 equal-event
+intervals, default sampler, one Bayesian fit each) with the processes executor into
+``--store`` (resumable), logging progress to ``<store>.progress.csv``.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from pexsurv.workflows.oc import OCDesign, operating_characteristics
 from pexsurv.workflows.sweep import Store, sweep
 
 SIGMAS = [1.0, 0.5, 2.0, 0.25, 4.0]
+BASELINES = [{"dist": "IndependentNormal", "sigma": s} for s in (5.0, 2.0, 10.0, 1.0)]
 
 
 def base_config(folder: Path) -> AnalysisConfig:
@@ -72,15 +80,17 @@ def run_sweep(base, grid, store, executor) -> dict:
     warm = [r["seconds"] for r in records if not r["compiled"]]
     cold = [r["seconds"]["compile"] for r in records if r["compiled"]]
     return {"wall": wall, "n": len(records), "compiles": result.compiles, "warm": warm,
-            "compile": cold, "converged": int(result.dataset["converged"].sum())}
+            "compile": cold, "converged": int(result.dataset["converged"].sum()),
+            "errors": sum(bool(r.get("error")) for r in records)}
 
 
 PROFILED = {  # label -> (file suffix, function name) in the profile of warm fits
     "NUTS itself (nutpie's PySampler.wait)": ("~", "<method 'wait' of 'builtins.PySampler' objects>"),
-    "nutpie draws -> xarray (_extract)": ("nutpie/sample.py", "_extract"),
-    "convergence verdict (check_convergence: az.summary)": ("fitting/convergence.py", "check_convergence"),
+    "nutpie draws -> xarray (nutpie _extract)": ("nutpie/sample.py", "_extract"),
+    "constant/observed data groups (pymc patch_nutpie_idata)": ("pymc/backends/arviz.py", "patch_nutpie_idata"),
+    "convergence verdict (check_convergence)": ("fitting/convergence.py", "check_convergence"),
     "set_data (new pm.Data values)": ("fitting/compiled.py", "set_data"),
-    "relabel draws (pem._labelled)": ("fitting/pem.py", "_labelled"),
+    "relabel draws (compiled.relabel)": ("fitting/compiled.py", "relabel"),
     "provenance (package versions)": ("pexsurv/provenance.py", "versions"),
 }
 
@@ -113,15 +123,30 @@ def profile_fits(n: int = 10) -> tuple[float, dict[str, float]]:
     return total, {label: cum(*where) for label, where in PROFILED.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenarios", type=int, default=200)
-    parser.add_argument("--oc-trials", type=int, default=100)
-    parser.add_argument("--out", default=str(Path(__file__).with_suffix(".md")))
-    args = parser.parse_args()
+def load_line() -> str:
+    load = os.getloadavg()
+    return f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+
+
+def header(title: str, started: str) -> list[str]:
+    return [
+        f"# {title}",
+        "",
+        f"Command: `{shlex.join(['.venv/bin/python', *sys.argv])}`  ",
+        f"Run ended: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores; load average (1 / 5 / 15 min) at the start {started}, at the "
+        f"end {load_line()} (a load above 2 means other jobs shared these 2 cores).",
+        "",
+    ]
+
+
+def sweeps(args: argparse.Namespace) -> list[str]:
+    started = load_line()
     seeds = -(-args.scenarios // len(SIGMAS))
     grid = {"priors.log_hr.sigma": SIGMAS, "sampler.seed": list(range(1, seeds + 1))}
     n = len(SIGMAS) * seeds
+    big_grid = {"priors.log_hr.sigma": SIGMAS, "priors.log_hazard_base": BASELINES,
+                "sampler.seed": list(range(1, -(-args.big // (len(SIGMAS) * len(BASELINES))) + 1))}
     puts = timed_puts()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -133,34 +158,22 @@ def main() -> None:
         other = sorted(Store(tmp / "processes").records(), key=lambda r: r["key"])
         strip = lambda r: {k: v for k, v in r.items() if k not in ("worker", "compiled", "seconds")}  # noqa: E731
         identical = [strip(a) for a in same] == [strip(b) for b in other]
-        t0 = time.perf_counter()
-        oc = operating_characteristics(
-            OCDesign(), {"ct041_like": {}}, args.oc_trials, "P(HR < 1) > 0.975",
-            store=tmp / "oc", progress=False)
-        oc_wall = time.perf_counter() - t0
-        oc_records = list(Store(tmp / "oc").records())
+        big = run_sweep(base, big_grid, tmp / "big", "processes") if args.big else None
+        big_load = load_line()
+        rpsft_base = AnalysisConfig.from_dict(
+            {**base.to_dict(), "model": {"type": "rpsft", "cuts": {"rule": "equal_events", "k": 4}},
+             "priors": {}}, base=tmp)
+        rpsft = (run_sweep(rpsft_base, {"model.treat_modifier": [1.0, 0.5],
+                                        "sampler.seed": list(range(1, -(-args.rpsft // 2) + 1))},
+                           tmp / "rpsft", "processes") if args.rpsft else None)
     per_fit, profiled = profile_fits()
     warm = serial["warm"]
     parts = {k: statistics.median(s[k] for s in warm) for k in ("data", "fit", "sampling", "summary", "total")}
     put = statistics.median(serial_puts)
     outside = parts["total"] - parts["sampling"] + put
-    oc_warm = [r["seconds"] for r in oc_records if not r["compiled"]]
-    oc_parts = {k: statistics.median(s[k] for s in oc_warm) for k in ("data", "fit", "sampling", "summary", "total")}
-    oc_outside = oc_parts["total"] - oc_parts["sampling"] + put
     per_serial = (serial["wall"] - sum(serial["compile"])) / n
-    # Processes: steady state once both workers have compiled (the slower compilation is
-    # start-up, paid once per sweep whatever its size).
-    startup = max(processes["compile"]) if processes["compile"] else 0.0
-    per_proc = max(processes["wall"] - startup, 0.0) / n
-    load = os.getloadavg()
-    lines = [
-        "# Sweep and operating-characteristics benchmark",
-        "",
-        f"Command: `{shlex.join(['.venv/bin/python', *sys.argv])}`  ",
-        f"Run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores, load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
-        "(1 / 5 / 15 min; a load above 2 means other jobs shared these 2 cores).",
-        "",
+    nuts = profiled["NUTS itself (nutpie's PySampler.wait)"]
+    lines = header("Sweep and operating-characteristics benchmark", started) + [
         f"Sweep: CT041-like OS, ITT, PH PEM, 4 equal-event intervals, default sampler "
         f"(nutpie, 4 chains x 1000 draws + 1000 tuning), grid = log-HR prior sd {SIGMAS} x "
         f"{seeds} seeds = {n} scenarios.",
@@ -168,7 +181,7 @@ def main() -> None:
         "| executor | scenarios | wall (s) | compilations | compile (s, each) | wall per scenario (s) | converged |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, r in (("serial", serial), ("processes (2 workers)", processes)):
+    for name, r in (("serial", serial), ("processes (2 workers, 1 core per fit)", processes)):
         lines.append(f"| {name} | {r['n']} | {r['wall']:.1f} | {r['compiles']} | "
                      f"{', '.join(f'{c:.1f}' for c in r['compile'])} | {r['wall'] / r['n']:.3f} | "
                      f"{r['converged']}/{r['n']} |")
@@ -179,7 +192,8 @@ def main() -> None:
         f"- serial wall per warm scenario (compilation taken out): {per_serial:.3f} s.",
         "",
         "Where a warm scenario's time goes (serial, medians over the warm scenarios; from the "
-        "records' own timings, store write timed around `Store.put`):",
+        "records' own timings, store write timed around `Store.put`; \"sampling\" is "
+        "`CompiledModel.sample`: NUTS plus nutpie's conversion of the draws to xarray):",
         "",
         "| part | seconds | share of the fit |",
         "|---|---|---|",
@@ -191,7 +205,7 @@ def main() -> None:
         f"| **outside sampling** (total - sampling + write) | {outside:.4f} | {outside / parts['fit']:.1%} |",
         "",
         f"Inside `fit` (cProfile of 10 warm fits of the same model, {per_fit:.3f} s per fit "
-        "under the profiler):",
+        f"under the profiler; everything but NUTS itself is {1 - nuts / per_fit:.0%} of it):",
         "",
         "| part of `fit` | seconds per fit | share |",
         "|---|---|---|",
@@ -199,24 +213,81 @@ def main() -> None:
         f"| rest | {per_fit - sum(profiled.values()):.4f} | "
         f"{(per_fit - sum(profiled.values())) / per_fit:.1%} |",
         "",
-        f"Operating characteristics: {args.oc_trials} simulated CT041-like trials (OS, ITT), "
-        f"serial: {oc_wall:.1f} s wall including one compilation; per warm trial "
-        f"{oc_parts['total']:.3f} s, of which simulate + TrialData + population "
-        f"{oc_parts['data']:.4f} s, sampling {oc_parts['sampling']:.4f} s; outside sampling "
-        f"(incl. store write) {oc_outside:.4f} s = {oc_outside / oc_parts['fit']:.1%} of the fit. "
-        f"P(success) of P(HR < 1) > 0.975: {oc.table.loc['ct041_like', 'p_success']:.2f} "
-        f"(MCSE {oc.table.loc['ct041_like', 'p_success_mcse']:.2f}).",
-        "",
-        "## Extrapolations (not measured: computed from the rows above)",
-        "",
-        f"- 1,000 scenarios: serial ~ {1000 * per_serial / 60:.1f} min + one compilation; "
-        f"processes (2 workers) ~ {(startup + 1000 * per_proc) / 60:.1f} min (start-up "
-        f"{startup:.0f} s once, then {per_proc:.3f} s per scenario as measured after it; "
-        f"goal < 5 min).",
-        f"- 10,000 simulated trials, one PEM fit each: serial ~ {10000 * oc_parts['total'] / 60:.0f} min; "
-        f"with 2 processes at the measured processes/serial ratio "
-        f"~ {10000 * oc_parts['total'] * processes['wall'] / serial['wall'] / 60:.0f} min (goal < 20 min).",
     ]
+    if big is not None:
+        lines += [
+            f"Large sweep, measured end to end: log-HR prior sd {SIGMAS} x baseline prior "
+            f"{[b['sigma'] for b in BASELINES]} (IndependentNormal sd) x "
+            f"{len(big_grid['sampler.seed'])} seeds = **{big['n']} scenarios** (PH PEM), processes "
+            f"executor (2 workers): **{big['wall']:.1f} s = {big['wall'] / 60:.2f} min** (goal < 5 "
+            f"min), {big['compiles']} compilations ({', '.join(f'{c:.1f}' for c in big['compile'])} s), "
+            f"{big['converged']}/{big['n']} converged, {big['errors']} errors; load average "
+            f"right after it {big_load}.",
+            "",
+        ]
+    if rpsft is not None:
+        lines += [
+            f"Bayesian RPSFT sweep (stage 2 = the PH PEM, fitted once per psi draw: 200 draws of "
+            f"4 x 250 after 300 tuning by default), treat_modifier [1.0, 0.5] x seeds = "
+            f"{rpsft['n']} scenarios, processes executor (2 workers): {rpsft['wall']:.1f} s, "
+            f"{rpsft['wall'] / rpsft['n']:.1f} s per scenario, {rpsft['compiles']} compilations, "
+            f"{rpsft['converged']}/{rpsft['n']} converged.",
+            "",
+        ]
+    return lines
+
+
+def oc(args: argparse.Namespace) -> list[str]:
+    started = load_line()
+    store = Path(args.store)
+    progress = Path(f"{store}.progress.csv")
+    new = not progress.exists()
+    log = progress.open("a")
+    if new:
+        log.write("utc,unix,stored_now,load1\n")
+    counter = {"n": 0}
+
+    def tick(record: dict) -> None:
+        counter["n"] += 1
+        if counter["n"] % 100 == 0:
+            log.write(f"{datetime.now(timezone.utc):%H:%M:%S},{time.time():.1f},{counter['n']},"
+                      f"{os.getloadavg()[0]:.1f}\n")
+            log.flush()
+
+    t0 = time.perf_counter()
+    result = operating_characteristics(
+        OCDesign(), {"ct041_like": {}}, args.oc_trials, "P(HR < 1) > 0.975", store=store,
+        executor="processes", workers=2, progress=False, callback=tick)
+    wall = time.perf_counter() - t0
+    log.close()
+    records = list(Store(store).records())
+    row = result.table.loc["ct041_like"]
+    return header("Operating characteristics benchmark", started) + [
+        f"{args.oc_trials} simulated CT041-like trials (OS, ITT, PEM with 4 equal-event "
+        "intervals from a pilot trial, default sampler: 4 x 1000 draws), one Bayesian fit each, "
+        "processes executor (2 workers, one core per fit).",
+        "",
+        f"- fitted in this run: {result.fitted} ({result.compiles} compilations); in the store: "
+        f"{len(records)}; wall time of this run: **{wall:.0f} s = {wall / 60:.1f} min** "
+        f"(goal for 10,000: < 20 min); {wall / max(result.fitted, 1):.3f} s per trial.",
+        f"- P(success) of P(HR < 1) > 0.975: {row['p_success']:.3f} (MCSE "
+        f"{row['p_success_mcse']:.3f}); converged {row['converged']:.1%}; failed fits "
+        f"{int(row['failed'])}; problems {len(result.problems)}.",
+        "",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("part", choices=("sweeps", "oc"))
+    parser.add_argument("--scenarios", type=int, default=200)
+    parser.add_argument("--big", type=int, default=1000, help="scenarios of the large sweep (0: skip)")
+    parser.add_argument("--rpsft", type=int, default=4, help="RPSFT scenarios (0: skip)")
+    parser.add_argument("--oc-trials", type=int, default=100)
+    parser.add_argument("--store", default="oc_store", help="oc: store folder (resumable)")
+    parser.add_argument("--out", default=str(Path(__file__).with_suffix(".md")))
+    args = parser.parse_args()
+    lines = sweeps(args) if args.part == "sweeps" else oc(args)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -362,3 +362,27 @@ def test_executor_options_are_one_checked_value_for_sweep_and_oc(base, tmp_path)
     oc_file.write_text('[scenarios.a]\n')
     with pytest.raises(ConfigError, match="missing required key 'n_trials'"):
         run_oc_file(oc_file)
+
+
+def test_worker_fits_sample_on_one_core_and_serial_fits_on_all(base, monkeypatch):
+    """Processes and Dask workers run run_chunk(single_core=True): each fit's chains share
+    one core (nutpie cores=1), so N workers use N cores; serial fits keep nutpie's default
+    (one chain per core). Only the parallelism changes, not the draws (seeded per chain;
+    the executor tests compare stored results bit for bit)."""
+    import pexsurv.fitting
+    from pexsurv.workflows.sweep import executors
+
+    seen = []
+
+    def fake_fit(spec, data, *, sampler, compiled):
+        seen.append(dict(sampler.options))
+        raise RuntimeError("stop after the configuration")
+
+    monkeypatch.setattr(pexsurv.fitting, "fit", fake_fit)
+    monkeypatch.setattr(pexsurv.fitting, "compile_spec", lambda spec, data, config: object())
+    monkeypatch.setattr(executors, "_COMPILED", type(executors._COMPILED)())
+    task = plan_sweep(base, SUBGRID).tasks[0]
+    worker, = executors.run_chunk([task])
+    serial = executors._run_task(task, single_core=False)
+    assert "stop after the configuration" in worker["error"] and serial["error"]
+    assert seen == [{"cores": 1}, {}]
