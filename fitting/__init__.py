@@ -15,6 +15,7 @@ from pexsurv.fitting.convergence import (
     ConvergenceCheck,
     ConvergenceWarning,
     check_convergence,
+    stage2_rhat_allowance,
 )
 from pexsurv.fitting.fit import compile_spec, default_config, fit
 from pexsurv.fitting.predictive import PriorPredictive, prior_predictive
@@ -54,4 +55,5 @@ __all__ = [
     "prior_predictive",
     "model_fitting",
     "register_model",
+    "stage2_rhat_allowance",
 ]

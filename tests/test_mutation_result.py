@@ -197,7 +197,7 @@ def test_callable_rule_and_unknown_threshold(grid):
     assert rob.rule == "narrow" and rob.reference is True
     assert rob.share == pytest.approx(4 / 5)  # hr_upper 1.4 except 2.2 at (0.5, b)
     assert grid.robustness(lambda ds: ds["hr_median"] > 0).share == 1.0
-    with pytest.raises(ValueError, match="add 0.9 to its thresholds"):
+    with pytest.raises(ValueError, match=r"for t in \[1\.0, 0\.8\]; add 0.9 to its thresholds"):
         grid.robustness("P(HR < 0.9) > 0.5")
 
 

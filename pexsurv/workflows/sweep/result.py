@@ -341,7 +341,7 @@ class SweepResult:
             rule = DecisionRule.parse(rule)
             if rule.threshold not in ds["threshold"].values:
                 raise ValueError(f"rule {rule}: the sweep stored P(HR < t) for t in "
-                                 f"{list(ds['threshold'].values)}; add {rule.threshold:g} to its "
+                                 f"{[float(t) for t in ds['threshold'].values]}; add {rule.threshold:g} to its "
                                  "thresholds (a new threshold refits: it is part of the key)")
             conclusion = xr.DataArray(rule.holds(ds["p_hr_lt"].sel(threshold=rule.threshold)),
                                       dims=ds["hr_median"].dims, coords=ds["hr_median"].coords)
