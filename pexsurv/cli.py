@@ -51,10 +51,14 @@ def _populations(endpoint: str) -> list[tuple[str, TrialData]]:
     return list(populations(itt, [a for a in ANALYSES if a.label in _DEMO_POPULATIONS]).items())
 
 
-def _print_hr_table(title: str, table: pd.DataFrame, extra: tuple[str, ...] = ()) -> None:
+def _print_hr_table(title: str, table: pd.DataFrame, results: Mapping[str, Any],
+                    extra: tuple[str, ...] = ()) -> None:
+    from pexsurv.workflows.report import round_hr_table
+
     cols = ["n", "events", "hr_median", "lower", "upper", "p_hr_lt_1", "converged", *extra]
-    print(f"== {title} ({table.attrs['prob']:.0%} equal-tailed credible intervals)")
-    print(table[cols].round(3).to_string())
+    print(f"== {title} ({table.attrs['prob']:.0%} equal-tailed credible intervals; each "
+          "posterior summary rounded to its Monte Carlo error)")
+    print(round_hr_table(table, results)[cols].to_string())
     for label, row in table.iterrows():
         if not row["converged"]:
             print(f"WARNING: {label}: {row['diagnostics']}", file=sys.stderr)
@@ -112,7 +116,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         results = {label: fit(spec, data, sampler=config, compiled=compiled)
                    for label, data in pfs}
         _print_hr_table(f"PFS: Bayesian PH piecewise-exponential HR, {args.intervals} intervals",
-                        hr_table(results))
+                        hr_table(results), results)
 
         say("fitting OS: every analysis of the comparison, then the Bayesian RPSFT")
         os_itt = _populations("os")[0][1]
@@ -120,7 +124,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         g = rpsftm_gestimate(os_itt)
         comparison = compare_analyses(os_itt, cuts, rpsft=RPSFT(cuts=cuts), seed=args.seed,
                                       draws=args.draws, progress=bars)
-    _print_hr_table("OS: every analysis side by side", comparison.table, ("biased_if_prognostic",))
+    _print_hr_table("OS: every analysis side by side", comparison.table, comparison.results,
+                    ("biased_if_prognostic",))
     print("Assumptions:")
     for label, row in comparison.table.iterrows():
         print(f"  {label}: {row['assumption']}")
