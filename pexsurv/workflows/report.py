@@ -49,14 +49,11 @@ from pexsurv.models import (
 )
 from pexsurv.warnings import ExtrapolationWarning
 from pexsurv.workflows import _figures as F
+from pexsurv.workflows.rounding import MAX_DECIMALS, mcse_decimals
 
 __all__ = ["MAX_DECIMALS", "ROUNDING_RULE", "CheckOutcome", "HazardRatioReport",
            "hazard_ratio_report", "mcse_decimals", "posterior_checks", "round_hr_table",
            "summarise"]
-
-MAX_DECIMALS = 6
-"""Decimals kept when the Monte Carlo standard error is zero or undefined (identical
-draws)."""
 
 ROUNDING_RULE = (
     "Posterior summaries are rounded to the decimal place of the second significant digit "
@@ -73,30 +70,6 @@ ARM_KEYS = ("control", "experimental")  # column stems for the reference and exp
 
 _MEDIAN_NOTE = ("median marked extrapolated when more than {tail:.1%} of its draws lie beyond "
                 "the arm's last follow-up (its interval reaches beyond the data)")
-
-
-def mcse_decimals(mcse: float) -> int:
-    """Decimals a posterior summary is rounded to, given its Monte Carlo standard error.
-
-    Parameters
-    ----------
-    mcse : float
-        Monte Carlo standard error of the summary.
-
-    Returns
-    -------
-    int
-        ``1 - floor(log10(mcse))`` (the second significant digit of the MCSE), at most
-        :data:`MAX_DECIMALS`; :data:`MAX_DECIMALS` when the MCSE is zero or not finite.
-
-    Examples
-    --------
-    >>> mcse_decimals(0.012), mcse_decimals(0.3), mcse_decimals(4.0), mcse_decimals(0.0)
-    (3, 2, 1, 6)
-    """
-    if not np.isfinite(mcse) or mcse <= 0:
-        return MAX_DECIMALS
-    return int(min(MAX_DECIMALS, 1 - math.floor(math.log10(mcse))))
 
 
 # --------------------------------------------------------------------------- summaries of draws
