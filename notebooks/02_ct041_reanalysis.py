@@ -57,7 +57,8 @@ from pexsurv.simulate import (
     simulate_trial,
 )
 from pexsurv.workflows import compare_analyses, hazard_ratio_report, simulation_metrics
-from pexsurv.workflows.report import mcse_decimals
+from pexsurv.workflows.report import posterior_interval_text
+from pexsurv.workflows.rounding import format_interval, with_mcse
 
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 90)
@@ -71,7 +72,7 @@ SAMPLER = SamplerConfig(seed=1, progress=False)  # package defaults: 4 chains x 
 raw = datasets.load_ct041_like()
 pfs = datasets.ct041_like("pfs")
 os_itt = datasets.ct041_like("os")
-os_itt.summary().round(2)
+os_itt.summary().round(2)  # precision: data (counts, exposure, Kaplan-Meier medians)
 
 # %% [markdown]
 # `not_treated`: CAR-T patients never infused (published: 16); `switched`: control
@@ -202,16 +203,17 @@ crossover_report = hazard_ratio_report(
     endpoint="OS", checks=False)
 
 
-def interval_text(hr: float, lower: float, upper: float, decimals: int = 2) -> str:
-    return f"{hr:.{decimals}f} ({lower:.{decimals}f} to {upper:.{decimals}f})"
+def interval_text(hr: float, lower: float, upper: float) -> str:
+    """A frequentist estimate and interval (no Monte Carlo error): 2 decimals."""
+    return f"{hr:.2f} ({lower:.2f} to {upper:.2f})"
 
 
 def posterior_text(report, label: str) -> str:
     """Posterior median HR (95% ETI), at most 2 decimals and never more than the Monte
     Carlo error of any of the three numbers supports."""
     cols = ["hr", "hr_lower", "hr_upper"]
-    d = min(2, *(mcse_decimals(report.mcse.at[label, c]) for c in cols))
-    return interval_text(*report.raw.loc[label, cols], decimals=d)
+    return format_interval(report.raw.loc[label, cols], report.mcse.loc[label, cols],
+                           max_decimals=2)
 
 
 def probability_text(report, label: str) -> str:
@@ -256,15 +258,26 @@ pd.DataFrame.from_dict(rows, orient="index")
 # the no-switch HR. Its interval is the bootstrap of the whole procedure
 # (`BUDGET.boot` replicates): the weighted likelihood is not a real likelihood, so
 # there is no posterior.
+#
+# The weights are **stabilised** (`stabilised=True`, written out below): each control
+# patient's inverse probability of staying unswitched given the marker is multiplied by
+# the probability of staying unswitched from a model with time only. That numerator is
+# valid here because every patient's switching decisions fall on the same visit schedule;
+# when a patient-specific event opens the decision (switching only after progression)
+# the numerator conditions on that event and the stabilised weights are biased: use
+# `stabilised=False` there (the `ipcw` docstring). At the reduced budget the bootstrap
+# rests on a few replicates, so read the intervals below as a demonstration, not as
+# final numbers.
 
 # %%
 tv = simulate_time_varying_switching(600, seed=4)
 tv_truth = simulate_time_varying_switching(600, seed=4, switching=False).data
 ipcw_fits = {
     "IPCW, marker measured": ipcw(tv.data, tv.long, baseline=["marker0"],
-                                  time_varying=["marker"], n_boot=BUDGET.boot, seed=1),
-    "IPCW, marker hidden": ipcw(tv.data, tv.long, baseline=["marker0"], n_boot=BUDGET.boot,
-                                seed=1),
+                                  time_varying=["marker"], stabilised=True,
+                                  n_boot=BUDGET.boot, seed=1),
+    "IPCW, marker hidden": ipcw(tv.data, tv.long, baseline=["marker0"], stabilised=True,
+                                n_boot=BUDGET.boot, seed=1),
 }
 tv_cox = {"no-switch truth (same patients)": tv_truth, "ITT": tv.data,
           "per protocol (censor at switch)": tv.data.per_protocol()}
@@ -278,10 +291,11 @@ print(f"{int(np.isfinite(tv.data.switch_time).sum())} of {int((tv.data.arm == 0)
 pd.Series(ipcw_table, name="HR (95% interval)").to_frame()
 
 # %% [markdown]
-# One trial shows the direction, not the calibration. Over 200 such trials
-# (`validation/ipcw_study.py`, README "Switching methods") IPCW with the marker measured
-# was unbiased and its bootstrap interval covered the no-switch HR in 96% of them.
-# `validation/switching_methods.py` puts IPCW beside RPSFT, IPE and TSE on scenarios where
+# One trial shows the direction, not the calibration. The calibration is measured over
+# 200 such trials in `validation/ipcw_study.py` (bias and coverage of the no-switch HR by
+# the bootstrap interval, with their Monte Carlo errors: the README's "Switching methods"
+# section quotes the current numbers), and `validation/switching_methods.py` puts IPCW,
+# with stabilised and unstabilised weights, beside RPSFT, IPE and TSE on scenarios where
 # each method's assumption holds or fails.
 
 # %% [markdown]
@@ -319,13 +333,13 @@ for k in (0.5, 0.75, 1.0):
     data_k = with_modifier(k)
     gk = rpsftm_gestimate(data_k, treat_modifier=data_k.covariates["modifier"])
     bayes_k = fit(modifier_spec, data_k, seed=1, progress=False, compiled=stage2)
-    hr_k = bayes_k.posterior["hr"].values.ravel()
     modifier_rows[k] = {
-        "g-estimate psi": round(gk.psi, 2),
+        "g-estimate psi": round(gk.psi, 2),  # precision: g-estimation has no Monte Carlo error
         "g-estimation adjusted HR (ITT-p CI)": interval_text(
             gk.hr_adjusted_itt_p["hr"], gk.hr_adjusted_itt_p["lower"],
             gk.hr_adjusted_itt_p["upper"]),
-        "Bayesian RPSFT HR (95% ETI)": interval_text(*np.quantile(hr_k, [0.5, 0.025, 0.975])),
+        "Bayesian RPSFT HR (95% ETI)": posterior_interval_text(bayes_k.posterior["hr"].values,
+                                                               max_decimals=2),
         "converged": bayes_k.convergence.passed}
 modifier_table = pd.DataFrame.from_dict(modifier_rows, orient="index")
 modifier_table.index.name = "switchers' modifier k"
@@ -335,8 +349,8 @@ modifier_table
 # The adjusted HR moves with `k`: if switchers benefited less than randomized patients
 # (`k < 1`), less of their survival is attributed to CAR-T, their counterfactual untreated
 # times stay longer, and the adjusted effect shrinks towards the ITT. A report should show
-# this range, not only `k = 1`. (The Bayesian column carries `BUDGET.psi_draws` psi draws:
-# 2 decimals, which its Monte Carlo error supports at the full budget.)
+# this range, not only `k = 1`. (The Bayesian column carries `BUDGET.psi_draws` psi draws,
+# and shows at most 2 decimals and never more than their Monte Carlo error supports.)
 #
 # ## 3. The naive as-treated comparison, and why it misleads
 #
@@ -361,7 +375,7 @@ def km_medians(frame: pd.DataFrame) -> dict[str, tuple[int, float]]:
 naive = pd.DataFrame(km_medians(raw), index=["n", "median OS (months)"]).T
 naive["published"] = [f"{CT041_TARGETS['os_median_received_experimental']} (108)",
                       f"{CT041_TARGETS['os_median_control_not_switched']}"]
-naive.round(2)
+naive.round(2)  # precision: data (Kaplan-Meier medians of one trial)
 
 # %% [markdown]
 # It looks like CAR-T more than doubles survival, far more than any randomized comparison
@@ -390,6 +404,7 @@ print(f"a trial of {BUDGET.truth_n:,} patients where CAR-T has no effect:\n"
       f"  ITT Cox HR {itt_null.hr:.2f} (95% CI {itt_null.lower:.2f} to {itt_null.upper:.2f})\n"
       f"  as-treated Cox HR (ever vs never received CAR-T) {naive_null_hr.hr:.2f} "
       f"({naive_null_hr.lower:.2f} to {naive_null_hr.upper:.2f})")
+# precision: data (Kaplan-Meier medians of one simulated trial)
 pd.DataFrame(km_medians(null_trial.data), index=["n", "median OS (months)"]).T.round(2)
 
 # %%
@@ -471,18 +486,33 @@ print(f"{BUDGET.trials} trials; warnings raised (count: first words):")
 for text, count in caught.most_common(6):
     print(f"  {count:3d}  {text}")
 
+# %% [markdown]
+# Each number is shown as "value (MCSE)", rounded to the first significant digit of its
+# Monte Carlo standard error: the HR at the mean log HR carries the bias's MCSE (times the
+# HR, the delta method), the RMSE that of the mean squared error (Morris et al. 2019,
+# Stat Med 38:2074, table 6) over twice the RMSE.
+
 # %%
+def rmse_mcse(est: np.ndarray, truth: float) -> float:
+    squared = (est[np.isfinite(est)] - truth) ** 2
+    n = squared.size
+    mse_mcse = np.sqrt(np.sum((squared - squared.mean()) ** 2) / (n * (n - 1)))
+    return float(mse_mcse / (2 * np.sqrt(squared.mean())))
+
+
 metrics = {}
 for method in estimates[0]:
     est, lo, hi = np.array([e[method] for e in estimates]).T
     m = simulation_metrics(est, lo, hi, truth)
-    metrics[method] = {"HR at mean log HR": np.exp(truth + m.bias.value),
-                       "bias of log HR": m.bias.value, "MCSE of bias": m.bias.mcse,
-                       "RMSE": m.rmse, "coverage of truth": m.coverage.value,
-                       "MCSE of coverage": m.coverage.mcse}
+    hr_at_mean = np.exp(truth + m.bias.value)
+    metrics[method] = {"HR at mean log HR": hr_at_mean,
+                       "HR at mean log HR_mcse": hr_at_mean * m.bias.mcse,
+                       "bias of log HR": m.bias.value, "bias of log HR_mcse": m.bias.mcse,
+                       "RMSE of log HR": m.rmse, "RMSE of log HR_mcse": rmse_mcse(est, truth),
+                       "coverage of truth": m.coverage.value,
+                       "coverage of truth_mcse": m.coverage.mcse}
 metrics = pd.DataFrame.from_dict(metrics, orient="index")
-metrics.round({"HR at mean log HR": 2, "bias of log HR": 2, "MCSE of bias": 2, "RMSE": 2,
-               "coverage of truth": 2, "MCSE of coverage": 2})
+with_mcse(metrics)
 
 # %%
 def landing_figure() -> Figure:

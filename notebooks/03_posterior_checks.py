@@ -51,6 +51,7 @@ from pexsurv.fitting import fit
 from pexsurv.models import PiecewiseExponential
 from pexsurv.priors import GammaHazard, RandomWalk, hr_prior
 from pexsurv.workflows import hazard_ratio_report
+from pexsurv.workflows.report import posterior_interval_text
 
 pd.set_option("display.width", 160)
 print(BUDGET)
@@ -220,9 +221,9 @@ sceptic = fit(PiecewiseExponential(cuts=cuts4,
               pfs, seed=1, progress=False)
 sceptic_prior = prior_sensitivity(sceptic)
 print(sceptic_prior.text)
-hr = {label: np.quantile(r.posterior["hr"].values, [0.5, 0.025, 0.975]).round(2)
+hr = {label: posterior_interval_text(r.posterior["hr"].values)
       for label, r in {"default prior": ph, "sceptical prior": sceptic}.items()}
-pd.DataFrame(hr, index=["posterior median HR", "2.5%", "97.5%"]).T
+pd.Series(hr, name="posterior median HR (95% interval)").to_frame()
 
 # %%
 # ArviZ draws this figure through pyplot, so the notebook shows it without returning it.

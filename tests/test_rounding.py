@@ -100,3 +100,24 @@ def test_with_mcse_named_columns_and_errors():
     assert with_mcse(table, {"cov": "se_cov"}, digit=2).iat[0, 0] == "0.951 (0.021)"
     with pytest.raises(KeyError, match=r"'power' \(MCSE column 'power_mcse'\)"):
         with_mcse(table, ["power"])
+
+
+@pytest.mark.parametrize("draws", [10, 4000])
+def test_posterior_interval_text_uses_arviz_mcse_of_each_number(draws):
+    """Decimals = the fewest any of the three MCSEs (ArviZ, computed here independently)
+    supports; fewer draws, fewer decimals."""
+    import arviz as az
+    import xarray as xr
+
+    x = np.exp(np.random.default_rng(3).normal(-0.7, 0.3, size=(4, draws)))
+    da = xr.DataArray(x, dims=("chain", "draw"))
+    mcses = [float(az.mcse(da, method="median")),
+             float(az.mcse(da, method="quantile", prob=0.025)),
+             float(az.mcse(da, method="quantile", prob=0.975))]
+    d = min(mcse_decimals(m) for m in mcses)
+    text = report.posterior_interval_text(x)
+    numbers = re.fullmatch(r"([\d.]+) \(([\d.]+) to ([\d.]+)\)", text).groups()
+    assert [_decimals(t) for t in numbers] == [d] * 3, text
+    assert float(numbers[0]) == pytest.approx(np.median(x), abs=0.5 * 10.0 ** -d)
+    assert float(numbers[2]) == pytest.approx(np.quantile(x, 0.975), abs=0.5 * 10.0 ** -d)
+    assert _decimals(report.posterior_interval_text(x, max_decimals=1).split()[0]) == min(d, 1)

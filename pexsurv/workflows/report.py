@@ -49,11 +49,11 @@ from pexsurv.models import (
 )
 from pexsurv.warnings import ExtrapolationWarning
 from pexsurv.workflows import _figures as F
-from pexsurv.workflows.rounding import MAX_DECIMALS, mcse_decimals
+from pexsurv.workflows.rounding import MAX_DECIMALS, format_interval, mcse_decimals
 
 __all__ = ["MAX_DECIMALS", "ROUNDING_RULE", "CheckOutcome", "HazardRatioReport",
-           "hazard_ratio_report", "mcse_decimals", "posterior_checks", "round_hr_table",
-           "summarise"]
+           "hazard_ratio_report", "mcse_decimals", "posterior_checks", "posterior_interval_text",
+           "round_hr_table", "summarise"]
 
 ROUNDING_RULE = (
     "Posterior summaries are rounded to the decimal place of the second significant digit "
@@ -149,6 +149,31 @@ def summarise(stem: str, x: np.ndarray, *, prob: float = CI_PROB, mean: bool = F
             level = float(np.clip(np.mean(x <= bound), 0.5 / n, 1 - 0.5 / n))
             mcse[key] = _mcse(x, "quantile", level) if np.isfinite(bound) else float("nan")
     return values, mcse
+
+
+def posterior_interval_text(x: np.ndarray, *, prob: float = CI_PROB,
+                            max_decimals: int | None = None) -> str:
+    """``"median (lower to upper)"`` of draws: the posterior median and equal-tailed
+    interval of :func:`summarise`, all three with the decimals the coarsest of their Monte
+    Carlo standard errors supports (:func:`~pexsurv.workflows.rounding.format_interval`).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Draws, shape ``(chain, draw)`` (e.g. ``result.posterior["hr"].values``).
+    prob : float
+        Interval probability.
+    max_decimals : int, optional
+        A display cap below what the MCSEs allow.
+
+    Examples
+    --------
+    >>> x = np.exp(np.random.default_rng(1).normal(-0.7, 0.2, size=(4, 1000)))
+    >>> posterior_interval_text(x)
+    '0.4952 (0.3370 to 0.7386)'
+    """
+    values, mcse = summarise("x", x, prob=prob)
+    return format_interval(list(values.values()), list(mcse.values()), max_decimals=max_decimals)
 
 
 def _probability(key: str, indicator: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
