@@ -63,7 +63,7 @@ raw.head()
 
 # %%
 pfs = datasets.ct041_like("pfs")
-pfs.summary().round(2)
+pfs.summary().round(2)  # precision: data (counts, exposure, Kaplan-Meier medians)
 
 # %% [markdown]
 # ### A user's CSV file
@@ -91,7 +91,7 @@ print(csv_path.read_text().splitlines()[:3])
 user = TrialData.from_csv(csv_path, time="AVAL", censored="CNSR", arm="TRT01P",
                           reference="Physician's choice", id="USUBJID",
                           treatment_start="TRTSTM")
-user.summary().round(2)
+user.summary().round(2)  # precision: data, as above
 
 # %% [markdown]
 # The CSV round trip gives the same patients, events and arms as the packaged data (the
@@ -171,9 +171,9 @@ km_figure(pfs, "Progression-free survival, ITT (synthetic CT041-like trial)")
 
 # %%
 cuts = equal_events(pfs, k=4)
-print("equal events, k = 4:", cuts.round(2))
+print("equal events, k = 4:", cuts.round(2))  # precision: data (event-time quantiles)
 print("fixed width, 3 months:", fixed_width(3.0, float(pfs.time.max())))
-exposure_table(pfs, cuts).to_dataframe().round(1)
+exposure_table(pfs, cuts).to_dataframe().round(1)  # precision: data (events, exposure)
 
 # %%
 km_figure(pfs, "PFS with the 4 equal-event intervals", cuts)

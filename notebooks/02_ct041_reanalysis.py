@@ -366,16 +366,19 @@ def as_treated_groups(frame: pd.DataFrame) -> dict[str, np.ndarray]:
             "control, never received CAR-T": ((frame["arm"] == "control") & ~switched).to_numpy()}
 
 
-def km_medians(frame: pd.DataFrame) -> dict[str, tuple[int, float]]:
-    return {name: (int(m.sum()), km_median(frame["os_time"].to_numpy()[m],
-                                            frame["os_event"].to_numpy()[m]))
+def km_medians(frame: pd.DataFrame) -> pd.DataFrame:
+    """Patients and Kaplan-Meier median OS per as-treated group."""
+    rows = {name: {"n": int(m.sum()),
+                   "median OS (months)": km_median(frame["os_time"].to_numpy()[m],
+                                                   frame["os_event"].to_numpy()[m])}
             for name, m in as_treated_groups(frame).items()}
+    return pd.DataFrame.from_dict(rows, orient="index").round(2)  # precision: data
 
 
-naive = pd.DataFrame(km_medians(raw), index=["n", "median OS (months)"]).T
-naive["published"] = [f"{CT041_TARGETS['os_median_received_experimental']} (108)",
+naive = km_medians(raw)
+naive["published"] = [f"{CT041_TARGETS['os_median_received_experimental']} (n = 108)",
                       f"{CT041_TARGETS['os_median_control_not_switched']}"]
-naive.round(2)  # precision: data (Kaplan-Meier medians of one trial)
+naive
 
 # %% [markdown]
 # It looks like CAR-T more than doubles survival, far more than any randomized comparison
@@ -404,8 +407,7 @@ print(f"a trial of {BUDGET.truth_n:,} patients where CAR-T has no effect:\n"
       f"  ITT Cox HR {itt_null.hr:.2f} (95% CI {itt_null.lower:.2f} to {itt_null.upper:.2f})\n"
       f"  as-treated Cox HR (ever vs never received CAR-T) {naive_null_hr.hr:.2f} "
       f"({naive_null_hr.lower:.2f} to {naive_null_hr.upper:.2f})")
-# precision: data (Kaplan-Meier medians of one simulated trial)
-pd.DataFrame(km_medians(null_trial.data), index=["n", "median OS (months)"]).T.round(2)
+km_medians(null_trial.data)
 
 # %%
 def as_treated_figure() -> Figure:

@@ -6,14 +6,22 @@ a notebook in memory and executed by a Jupyter kernel (nbclient) in the notebook
 with ``PEXSURV_FAST=1``. A cell that raises fails the test. Two cells are wrapped around
 the notebook: the first records every matplotlib figure made while it runs (the notebook's
 own and the package's), the last audits them: a title, labelled axes (panels sharing an
-axis may label it once) and, where an axes holds two or more labelled artists, a legend. Warnings printed by a cell fail the test
-unless the cell is tagged ``warning-expected`` (the notebook then explains them).
+axis may label it once) and, where an axes holds two or more labelled artists, a legend.
+Warnings printed by a cell fail the test unless the cell is tagged ``warning-expected`` (the
+notebook then explains them).
+
+Tables are rounded to what the Monte Carlo error supports (issue 16): every ``value (MCSE)``
+a notebook prints shows no digit beyond its MCSE's last one, and a fixed ``round(...)`` in
+a notebook must say on its line (``# precision: ...``) why its numbers are data or have a
+bounded error, rather than Monte Carlo summaries for the helpers of
+``pexsurv.workflows.rounding``.
 """
 
 from __future__ import annotations
 
 import doctest
 import importlib.util
+import re
 import sys
 import time
 from pathlib import Path
@@ -71,6 +79,33 @@ print(f"{len(_RECORDED_FIGURES)} figures audited")
 """
 
 
+# "value (MCSE)" as printed by pexsurv.workflows.rounding.with_mcse: two plain numbers.
+VALUE_AND_MCSE = re.compile(r"(?<![\w.(])(-?\d+(?:\.\d+)?) \((\d+(?:\.\d+)?)\)(?![\w.])")
+FIXED_ROUNDING = re.compile(r"\bround\(")
+PRECISION_NOTE = "# precision:"
+
+
+def _decimals(number: str) -> int:
+    return len(number.split(".")[1]) if "." in number else 0
+
+
+def _finer_than_mcse(text: str) -> list[str]:
+    """Every "value (MCSE)" in ``text`` whose value shows a digit beyond the MCSE's last."""
+    return [m[0] for m in VALUE_AND_MCSE.finditer(text)
+            if float(m[2]) > 0 and _decimals(m[1]) > _decimals(m[2])]
+
+
+def _output_text(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                parts.append(out.text)
+            elif out.output_type in ("execute_result", "display_data"):
+                parts.append(out.data.get("text/plain", ""))
+    return "\n".join(parts)
+
+
 def _printed_warnings(nb: nbformat.NotebookNode) -> list[str]:
     """Warning lines a cell printed on stderr, from cells not tagged ``warning-expected``."""
     found = []
@@ -97,7 +132,34 @@ def test_notebook_runs(path, monkeypatch):
     client.execute()  # a cell that raises fails here, with its traceback
     seconds = time.perf_counter() - start
     assert not _printed_warnings(nb), "\n".join(_printed_warnings(nb))
+    finer = _finer_than_mcse(_output_text(nb))
+    assert not finer, f"values shown finer than their Monte Carlo SE: {finer}"
     print(f"{path.name}: {seconds:.0f} s")
+
+
+def test_mcse_check_catches_false_digits():
+    """The output check flags a value with a digit its MCSE does not support, and nothing
+    else (counts in brackets, intervals, an MCSE of 0)."""
+    assert _finer_than_mcse("power 0.812 (0.04), bias -0.13 (0.1)") == ["0.812 (0.04)",
+                                                                        "-0.13 (0.1)"]
+    assert _finer_than_mcse("0.81 (0.04)  0 (0)  0.8 (0.2)  120 (10)  0.34 (0.24 to 0.50) "
+                            "P(HR < 1) 0.97 (n = 108) f(0.12 (0.1))") == []
+
+
+def test_notebooks_round_only_data_to_fixed_decimals():
+    """A fixed round(...) in a notebook code cell says why (``# precision: ...``): data, a
+    count, or a bound on its Monte Carlo error. Posterior and simulation summaries go
+    through pexsurv.workflows.rounding instead."""
+    unexplained = []
+    for path in PATHS:
+        for cell in jupytext.read(path).cells:
+            if cell.cell_type != "code":
+                continue
+            unexplained += [f"{path.name}: {line.strip()}" for line in cell.source.splitlines()
+                            if FIXED_ROUNDING.search(line.split("#")[0])
+                            and PRECISION_NOTE not in line]
+    assert not unexplained, "fixed rounding without a '# precision:' reason:\n" + \
+        "\n".join(unexplained)
 
 
 def test_there_are_notebooks():

@@ -63,6 +63,8 @@ def test_format_special_values():
     assert format_to_mcse(float("inf"), 0.1) == "inf"
     assert format_to_mcse(0.0, 0.0, digit=1) == "0"        # a rate of 0: binomial MCSE 0
     assert format_to_mcse(0.123456, float("nan"), digit=1) == "0.1"  # one trial: no MCSE
+    assert format_to_mcse(0.123456, 0.0001, max_decimals=2) == "0.12"  # a display cap
+    assert format_to_mcse(0.123456, 0.1, max_decimals=4) == "0.12"     # never above the MCSE
 
 
 def test_format_interval_shares_the_coarsest_decimals():

@@ -70,7 +70,8 @@ def _fixed(value: float, decimals: int) -> str:
     return f"{round(value, decimals):.{max(decimals, 0)}f}"
 
 
-def format_to_mcse(value: float, mcse: float, *, digit: int = 2) -> str:
+def format_to_mcse(value: float, mcse: float, *, digit: int = 2,
+                   max_decimals: int | None = None) -> str:
     """One Monte Carlo summary as text, rounded to what its MCSE supports.
 
     Parameters
@@ -79,6 +80,8 @@ def format_to_mcse(value: float, mcse: float, *, digit: int = 2) -> str:
         The summary and its Monte Carlo standard error.
     digit : int
         2 for posterior summaries, 1 for simulation summaries (:func:`mcse_decimals`).
+    max_decimals : int, optional
+        A display cap below what the MCSE allows.
 
     Returns
     -------
@@ -96,6 +99,8 @@ def format_to_mcse(value: float, mcse: float, *, digit: int = 2) -> str:
     ('-0.1', '1')
     >>> format_to_mcse(123.4, 12.0, digit=1), format_to_mcse(float("nan"), 0.1)
     ('120', '–')
+    >>> format_to_mcse(0.81234, 0.0004, max_decimals=2)
+    '0.81'
     """
     value, mcse = float(value), float(mcse)
     if math.isnan(value):
@@ -106,7 +111,8 @@ def format_to_mcse(value: float, mcse: float, *, digit: int = 2) -> str:
         return f"{value:g}"
     if not math.isfinite(mcse):
         return f"{value:.{digit}g}"
-    return _fixed(value, mcse_decimals(mcse, digit))
+    d = mcse_decimals(mcse, digit)
+    return _fixed(value, d if max_decimals is None else min(d, max_decimals))
 
 
 def format_interval(values: Sequence[float], mcses: Sequence[float], *,
