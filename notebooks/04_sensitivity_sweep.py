@@ -110,7 +110,9 @@ print(f"complete: {result.complete} | fitted: {result.fitted} | compilations: "
 # that did not converge is not supported at all: its `status` says so.
 
 # %%
-result.table().round(3)  # precision: the ESS >= 400 bound above (converged rows)
+summaries = ["hr_median", "hr_lower", "hr_upper", "p_hr_lt_1", "p_hr_lt_0.8"]
+# precision: the ESS >= 400 bound above (converged rows); R-hat to 0.001, ESS in draws
+result.table().round({**dict.fromkeys(summaries, 3), "max_r_hat": 3, "min_ess": 0})  # precision
 
 # %%
 result.plot_forest()

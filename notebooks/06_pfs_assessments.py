@@ -113,7 +113,8 @@ def shift(row: dict, true: dict, ratio: bool) -> str:
     if ratio:  # delta method for the ratio of two independent estimates
         return format_to_mcse(value / ref, value / ref * np.hypot(mcse / value, ref_mcse / ref),
                               max_decimals=2)
-    return format_to_mcse(value - ref, np.hypot(mcse, ref_mcse), max_decimals=2)
+    text = format_to_mcse(value - ref, np.hypot(mcse, ref_mcse), max_decimals=2)
+    return text if text.startswith("-") else f"+{text}"
 
 
 fitted = {label: summaries(label) for label in out.table.index}
