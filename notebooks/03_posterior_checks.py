@@ -232,6 +232,8 @@ pd.Series(hr, name="posterior median HR (95% interval)").to_frame()
 # %%
 # ArviZ draws this figure through pyplot, so the notebook shows it without returning it.
 fig = sceptic_prior.plot()
+# Its legend lists the power-scaling exponents alone: say what they are.
+fig.legends[0].set_title("power-scaling exponent (1: the fitted posterior)")
 
 # %% [markdown]
 # Such a prior is not wrong, but it must be reported as what it is: the posterior moves

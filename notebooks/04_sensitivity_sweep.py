@@ -110,9 +110,10 @@ print(f"complete: {result.complete} | fitted: {result.fitted} | compilations: "
 # that did not converge is not supported at all: its `status` says so.
 
 # %%
-summaries = ["hr_median", "hr_lower", "hr_upper", "p_hr_lt_1", "p_hr_lt_0.8"]
-# precision: the ESS >= 400 bound above (converged rows); R-hat to 0.001, ESS in draws
-result.table().round({**dict.fromkeys(summaries, 3), "max_r_hat": 3, "min_ess": 0})  # precision
+# The ESS >= 400 bound above (converged rows) for the summaries; R-hat to 0.001, ESS in draws.
+decimals = {**dict.fromkeys(["hr_median", "hr_lower", "hr_upper", "p_hr_lt_1", "p_hr_lt_0.8"], 3),
+            "max_r_hat": 3, "min_ess": 0}
+result.table().round(decimals)  # precision: see above
 
 # %%
 result.plot_forest()

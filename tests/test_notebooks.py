@@ -6,8 +6,8 @@ a notebook in memory and executed by a Jupyter kernel (nbclient) in the notebook
 with ``PEXSURV_FAST=1``. A cell that raises fails the test. Two cells are wrapped around
 the notebook: the first records every matplotlib figure made while it runs (the notebook's
 own and the package's), the last audits them: a title, labelled axes (panels sharing an
-axis may label it once) and, where an axes holds two or more labelled artists, a legend.
-Warnings printed by a cell fail the test unless the cell is tagged ``warning-expected`` (the
+axis may label it once), where an axes holds two or more labelled artists a legend, and a
+legend title where the legend's entries are bare numbers. Warnings printed by a cell fail the test unless the cell is tagged ``warning-expected`` (the
 notebook then explains them).
 
 Tables are rounded to what the Monte Carlo error supports (issue 16): every ``value (MCSE)``
@@ -51,6 +51,13 @@ _mf.Figure.__init__ = _recording_init
 """
 
 AUDIT_FIGURES = """\
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
 def _audit(fig):
     problems = []
     axes = [ax for ax in fig.axes if ax.has_data()]
@@ -70,6 +77,11 @@ def _audit(fig):
     has_legend = bool(fig.legends) or any(ax.get_legend() is not None for ax in fig.axes)
     if needs_legend and not has_legend:
         problems.append("two or more labelled artists but no legend")
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    for legend in legends:
+        labels = [t.get_text() for t in legend.get_texts()]
+        if labels and all(_is_number(x) for x in labels) and not legend.get_title().get_text():
+            problems.append(f"legend entries {labels} are bare numbers without a legend title")
     return [f"figure '{name}': {p}" for p in problems]
 
 _problems = [p for fig in _RECORDED_FIGURES for p in _audit(fig)]
