@@ -265,9 +265,9 @@ pd.DataFrame.from_dict(rows, orient="index")
 # valid here because every patient's switching decisions fall on the same visit schedule;
 # when a patient-specific event opens the decision (switching only after progression)
 # the numerator conditions on that event and the stabilised weights are biased: use
-# `stabilised=False` there (the `ipcw` docstring). At the reduced budget the bootstrap
-# rests on a few replicates, so read the intervals below as a demonstration, not as
-# final numbers.
+# `stabilised=False` there (the `ipcw` docstring). With `PEXSURV_FAST=1` (CI) the
+# bootstrap rests on 30 replicates: read its intervals as a demonstration, not as final
+# numbers.
 
 # %%
 tv = simulate_time_varying_switching(600, seed=4)
