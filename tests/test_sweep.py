@@ -300,6 +300,22 @@ def test_rpsft_treat_modifier_shares_the_stage2_structure(base):
     assert len({t.structure for t in other_cuts.tasks}) == 2
 
 
+@pytest.mark.filterwarnings("ignore::pexsurv.fitting.ConvergenceWarning")  # short stage 2
+def test_rpsft_sweep_over_prior_values_compiles_the_stage2_model_once(base, tmp_path):
+    """The worker hands its stage-2 model to every scenario of the structure untouched
+    (fitting/rpsft.py compares structures): no error, one compilation."""
+    raw = base.to_dict()
+    raw.update(model={"type": "rpsft", "cuts": [2.0, 6.0], "n_psi_draws": 2, "grid_size": 201},
+               priors={}, sampler={"draws": 50, "tune": 50, "chains": 2, "seed": 1})
+    rpsft = AnalysisConfig.from_dict(raw, base=base.base)
+    result = sweep(rpsft, {"priors.log_hazard_base": [
+        {"dist": "IndependentNormal", "sigma": 5.0}, {"dist": "IndependentNormal", "sigma": 2.0}],
+        "model.treat_modifier": [1.0, 0.5]}, store=tmp_path / "s", progress=False)
+    records = list(Store(tmp_path / "s").records())
+    assert len(records) == 4 and not [r["error"] for r in records if r["error"]]
+    assert result.compiles == 1
+
+
 # ------------------------------------------------------------------ structure hash in fit
 @pytest.mark.filterwarnings("ignore::pexsurv.fitting.ConvergenceWarning")  # 2 x 200 draws
 def test_fit_reuses_a_compiled_model_across_prior_values_and_refuses_other_structures():
