@@ -11,7 +11,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -22,8 +21,13 @@ from matplotlib.figure import Figure
 from pexsurv._names import NOT_MCMC, RPSFT_STAGE2
 from pexsurv.check import CheckResult
 
-__all__ = ["THRESHOLDS", "ConvergenceCheck", "ConvergenceWarning", "check_convergence",
-           "diagnostics_table", "stage2_rhat_allowance"]
+__all__ = ["TAIL_ESS_PROBS", "THRESHOLDS", "ConvergenceCheck", "ConvergenceWarning",
+           "check_convergence", "diagnostics_table", "stage2_rhat_allowance"]
+
+# Tail ESS is the smaller ESS of the indicators x <= q05 and x <= q95 (Vehtari et al. 2021).
+# ArviZ 1.x's ess(method="tail") without prob uses rcParams["stats.ci_prob"] (0.89, i.e.
+# the 11% and 89% quantiles), so the probabilities are passed explicitly.
+TAIL_ESS_PROBS = (0.05, 0.95)
 
 # Vehtari et al. (2021) thresholds for R-hat and ESS; Betancourt (2016) for E-BFMI.
 THRESHOLDS = {"r_hat": 1.01, "ess_bulk": 400.0, "ess_tail": 400.0, "divergences": 0,
@@ -51,8 +55,8 @@ class ConvergenceCheck(CheckResult):
     name : str
     passed : bool
     table : pandas.DataFrame
-        One row per scalar parameter: ``r_hat``, ``ess_bulk``, ``ess_tail``,
-        ``mcse_mean`` and whether each passes.
+        One row per scalar parameter: ``r_hat``, ``ess_bulk``, ``ess_tail`` (at the 5% and
+        95% quantiles), ``mcse_mean`` and whether each passes.
     divergences : int
     treedepth_saturation : float
         Share of draws that hit the maximum tree depth.
@@ -160,8 +164,9 @@ def diagnostics_table(post: xr.Dataset) -> pd.DataFrame:
     ``az.summary`` goes through one xarray ``apply_ufunc`` per statistic and variable and
     builds a labelled DataFrame; with a handful of parameters that bookkeeping cost more
     than the statistics, once per fit of a sweep. The same ArviZ array functions are
-    called here on the stacked draws, with the same tail probability (ArviZ's
-    ``rcParams["stats.ci_prob"]``), so the values are ArviZ's own.
+    called here on the stacked draws, so the values are ArviZ's own, except that tail ESS
+    is taken at the 5% and 95% quantiles (:data:`TAIL_ESS_PROBS`, Vehtari et al. 2021)
+    where ``az.summary`` uses ``rcParams["stats.ci_prob"]`` (0.89 by default).
 
     Examples
     --------
@@ -188,7 +193,7 @@ def diagnostics_table(post: xr.Dataset) -> pd.DataFrame:
     return pd.DataFrame({
         "r_hat": array_stats.rhat(ary),
         "ess_bulk": array_stats.ess(ary, method="bulk"),
-        "ess_tail": array_stats.ess(ary, method="tail", prob=az.rcParams["stats.ci_prob"]),
+        "ess_tail": array_stats.ess(ary, method="tail", prob=TAIL_ESS_PROBS),
         "mcse_mean": array_stats.mcse(ary, method="mean"),
     }, index=labels)[columns]
 
