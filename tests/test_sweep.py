@@ -213,6 +213,47 @@ def test_dask_local_cluster_matches_serial(base, serial, tmp_path):
     _per_worker_compiles_match_structures(tmp_path / "d")
 
 
+def test_dask_worker_killed_mid_sweep_finishes_or_fails_cleanly_and_a_rerun_completes(
+        base, serial, tmp_path):
+    """kill -9 of a Dask worker (LocalCluster, processes, nanny) while the other one's
+    results arrive: Dask re-runs the lost tasks or the sweep reports them unfinished; every
+    stored record is complete; a rerun fits exactly the missing ones, with the draws of a
+    serial run."""
+    distributed = pytest.importorskip("distributed")
+    grid = {**SUBGRID, "sampler.seed": [1, 2, 3]}  # 6 scenarios, one structure
+    store = tmp_path / "dk"
+    killed: list[int] = []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = client.run(os.getpid)  # worker address -> process id
+
+        def kill_the_other_worker(record):
+            # The first result is stored: the other worker is busy with a chunk of its own.
+            if not killed:
+                sender = int(record["worker"].rsplit(":", 1)[1])
+                killed.append(next(p for p in pids.values() if p != sender))
+                os.kill(killed[0], signal.SIGKILL)
+
+        first = sweep(base, grid, store=store, thresholds=THRESHOLDS, executor="dask",
+                      client=client, chunk_size=1, progress=False,
+                      callback=kill_the_other_worker)
+        assert killed
+        records = list(Store(store).records())  # every file there parses
+        assert not list(store.rglob("*.tmp")) and not [r for r in records if r["error"]]
+        done = {r["key"] for r in records}
+        if first.complete:
+            assert len(done) == 6  # Dask re-ran the dead worker's tasks
+        else:  # failed cleanly: the missing scenarios are reported, to resume
+            assert any("unfinished (run again to resume)" in p for p in first.problems)
+        rerun = sweep(base, grid, store=store, thresholds=THRESHOLDS, executor="dask",
+                      client=client, chunk_size=1, progress=False)
+    assert rerun.complete and rerun.fitted == 6 - len(done)
+    got, want = _by_key(store), _by_key(serial.store)
+    assert len(got) == 6 and sum(k in want for k in got) == 4
+    assert all(got[k] == want[k] for k in got if k in want)
+
+
 def test_kill_9_of_the_driver_keeps_the_store_readable_and_resumable(base, serial, tmp_path):
     store = tmp_path / "k"
     grid = {**SUBGRID, "sampler.seed": list(range(1, 16))}  # 30 scenarios, one structure
