@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from arviz_stats.base import array_stats
-from scipy.stats import binom
+from scipy.stats import binom, norm, rankdata
 from matplotlib.figure import Figure
 
 from pexsurv._names import NOT_MCMC, RPSFT_STAGE2
@@ -190,12 +190,45 @@ def diagnostics_table(post: xr.Dataset) -> pd.DataFrame:
     if not blocks:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
     ary = np.moveaxis(np.concatenate(blocks, axis=2), 2, 0)  # (element, chain, draw)
-    return pd.DataFrame({
-        "r_hat": array_stats.rhat(ary),
-        "ess_bulk": array_stats.ess(ary, method="bulk"),
-        "ess_tail": array_stats.ess(ary, method="tail", prob=TAIL_ESS_PROBS),
-        "mcse_mean": array_stats.mcse(ary, method="mean"),
-    }, index=labels)[columns]
+    if ary.shape[1] >= 2 and ary.shape[2] >= 4 and np.isfinite(ary).all():
+        values = _diagnostics(ary)
+    else:  # ArviZ's own rules for too few or non-finite draws (NaN where they apply)
+        values = {
+            "r_hat": array_stats.rhat(ary),
+            "ess_bulk": array_stats.ess(ary, method="bulk"),
+            "ess_tail": array_stats.ess(ary, method="tail", prob=TAIL_ESS_PROBS),
+            "mcse_mean": array_stats.mcse(ary, method="mean"),
+        }
+    return pd.DataFrame(values, index=labels)[columns]
+
+
+def _rank_z(rows: np.ndarray) -> np.ndarray:
+    """ArviZ's rank normalisation (``_z_scale``) of each row of an (element, n) array with
+    one ranking call for all rows: average ranks, Blom's back-transform, normal quantiles."""
+    ranks = rankdata(rows, method="average", axis=-1)
+    return norm.ppf(np.stack([array_stats._backtransform_ranks(r) for r in ranks]))
+
+
+def _diagnostics(ary: np.ndarray) -> dict[str, np.ndarray]:
+    """``array_stats.rhat`` (rank), ``ess`` (bulk; tail at :data:`TAIL_ESS_PROBS`) and
+    ``mcse`` (mean) of each element of a finite (element, chain >= 2, draw >= 4) array,
+    bit for bit (tests/test_convergence_tail.py), with the split chains ranked once for
+    R-hat and bulk ESS together and every element's ranks in one call: ArviZ ranks them
+    three times, one element at a time, and that was most of a sweep fit's verdict."""
+    n, chains, draws = ary.shape
+    half = draws // 2
+    # ArviZ's _split_chains: first and last halves of each chain as separate chains
+    split = np.concatenate((ary[:, :, :half], ary[:, :, -half:]), axis=1)
+    flat = split.reshape(n, -1)
+    z = _rank_z(flat).reshape(split.shape)
+    folded = _rank_z(np.abs(flat - np.median(flat, axis=1, keepdims=True))).reshape(split.shape)
+    out = {k: np.empty(n) for k in ("r_hat", "ess_bulk", "ess_tail", "mcse_mean")}
+    for i in range(n):
+        out["r_hat"][i] = max(array_stats._rhat(z[i]), array_stats._rhat(folded[i]))
+        out["ess_bulk"][i] = array_stats._ess(z[i])
+        out["ess_tail"][i] = array_stats._ess_tail(ary[i], prob=TAIL_ESS_PROBS)
+        out["mcse_mean"][i] = array_stats._mcse_mean(ary[i])
+    return out
 
 
 def check_convergence(result: Any, *, var_names: list[str] | None = None,
