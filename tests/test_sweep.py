@@ -342,9 +342,17 @@ def test_rpsft_treat_modifier_shares_the_stage2_structure(base):
 
 
 @pytest.mark.filterwarnings("ignore::pexsurv.fitting.ConvergenceWarning")  # short stage 2
-def test_rpsft_sweep_over_prior_values_compiles_the_stage2_model_once(base, tmp_path):
+def test_rpsft_sweep_over_prior_values_compiles_the_stage2_model_once(base, tmp_path,
+                                                                     monkeypatch):
     """The worker hands its stage-2 model to every scenario of the structure untouched
     (fitting/rpsft.py compares structures): no error, one compilation."""
+    from collections import OrderedDict
+
+    from pexsurv.workflows.sweep import executors
+
+    # This process's worker cache starts empty: a PEM sweep run earlier with the same cuts
+    # compiled the same graph, which the stage 2 would rightly re-use.
+    monkeypatch.setattr(executors, "_COMPILED", OrderedDict())
     raw = base.to_dict()
     raw.update(model={"type": "rpsft", "cuts": [2.0, 6.0], "n_psi_draws": 2, "grid_size": 201},
                priors={}, sampler={"draws": 50, "tune": 50, "chains": 2, "seed": 1})
