@@ -33,6 +33,7 @@ from pytensor.graph.basic import equal_computations
 from pytensor.graph.traversal import graph_inputs
 
 from pexsurv.fitting.config import SamplerConfig
+from pexsurv.fitting.nutpie_trace import OWN_CONVERSION_OPTIONS, data_groups, trace_to_tree
 
 __all__ = ["CompiledModel", "IncompleteSamplingError", "clear_compile_cache", "compile_model",
            "same_graph"]
@@ -191,12 +192,24 @@ class CompiledModel:
             elif config.sampler == "nutpie":
                 import nutpie
 
+                # The raw trace, converted here (fitting.nutpie_trace): nutpie's and PyMC's
+                # conversions cost more than a warm fit's NUTS. Options that change what
+                # nutpie stores keep nutpie's own conversion.
+                raw = not OWN_CONVERSION_OPTIONS & set(config.options)
                 with self._synced():
-                    idata = nutpie.sample(self.compiled, draws=config.draws, tune=config.tune,
-                                          chains=config.chains, seed=config.seed,
-                                          progress_bar=config.progress, save_warmup=False,
-                                          target_accept=config.target_accept, **config.options)
-                patch_nutpie_idata(idata, self.model, sampling_time=time.perf_counter() - t0)
+                    out = nutpie.sample(self.compiled, draws=config.draws, tune=config.tune,
+                                        chains=config.chains, seed=config.seed,
+                                        progress_bar=config.progress, save_warmup=False,
+                                        target_accept=config.target_accept,
+                                        return_raw_trace=raw, **config.options)
+                if raw:
+                    idata = trace_to_tree(out, self.compiled)
+                    for group, ds in data_groups(self.model).items():
+                        idata[group] = xr.DataTree(ds)
+                else:
+                    idata = out
+                    patch_nutpie_idata(idata, self.model,
+                                       sampling_time=time.perf_counter() - t0)
                 # A shared compilation names dims by the model it was compiled for.
                 idata = relabel(idata, self.model.coords)
             else:

@@ -11,19 +11,23 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 from arviz_stats.base import array_stats
-from scipy.stats import binom
+from scipy.stats import binom, norm, rankdata
 from matplotlib.figure import Figure
 
 from pexsurv._names import NOT_MCMC, RPSFT_STAGE2
 from pexsurv.check import CheckResult
 
-__all__ = ["THRESHOLDS", "ConvergenceCheck", "ConvergenceWarning", "check_convergence",
-           "diagnostics_table", "stage2_rhat_allowance"]
+__all__ = ["TAIL_ESS_PROBS", "THRESHOLDS", "ConvergenceCheck", "ConvergenceWarning",
+           "check_convergence", "diagnostics_table", "stage2_rhat_allowance"]
+
+# Tail ESS is the smaller ESS of the indicators x <= q05 and x <= q95 (Vehtari et al. 2021).
+# ArviZ 1.x's ess(method="tail") without prob uses rcParams["stats.ci_prob"] (0.89, i.e.
+# the 11% and 89% quantiles), so the probabilities are passed explicitly.
+TAIL_ESS_PROBS = (0.05, 0.95)
 
 # Vehtari et al. (2021) thresholds for R-hat and ESS; Betancourt (2016) for E-BFMI.
 THRESHOLDS = {"r_hat": 1.01, "ess_bulk": 400.0, "ess_tail": 400.0, "divergences": 0,
@@ -51,8 +55,8 @@ class ConvergenceCheck(CheckResult):
     name : str
     passed : bool
     table : pandas.DataFrame
-        One row per scalar parameter: ``r_hat``, ``ess_bulk``, ``ess_tail``,
-        ``mcse_mean`` and whether each passes.
+        One row per scalar parameter: ``r_hat``, ``ess_bulk``, ``ess_tail`` (at the 5% and
+        95% quantiles), ``mcse_mean`` and whether each passes.
     divergences : int
     treedepth_saturation : float
         Share of draws that hit the maximum tree depth.
@@ -160,8 +164,9 @@ def diagnostics_table(post: xr.Dataset) -> pd.DataFrame:
     ``az.summary`` goes through one xarray ``apply_ufunc`` per statistic and variable and
     builds a labelled DataFrame; with a handful of parameters that bookkeeping cost more
     than the statistics, once per fit of a sweep. The same ArviZ array functions are
-    called here on the stacked draws, with the same tail probability (ArviZ's
-    ``rcParams["stats.ci_prob"]``), so the values are ArviZ's own.
+    called here on the stacked draws, so the values are ArviZ's own, except that tail ESS
+    is taken at the 5% and 95% quantiles (:data:`TAIL_ESS_PROBS`, Vehtari et al. 2021)
+    where ``az.summary`` uses ``rcParams["stats.ci_prob"]`` (0.89 by default).
 
     Examples
     --------
@@ -185,12 +190,45 @@ def diagnostics_table(post: xr.Dataset) -> pd.DataFrame:
     if not blocks:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
     ary = np.moveaxis(np.concatenate(blocks, axis=2), 2, 0)  # (element, chain, draw)
-    return pd.DataFrame({
-        "r_hat": array_stats.rhat(ary),
-        "ess_bulk": array_stats.ess(ary, method="bulk"),
-        "ess_tail": array_stats.ess(ary, method="tail", prob=az.rcParams["stats.ci_prob"]),
-        "mcse_mean": array_stats.mcse(ary, method="mean"),
-    }, index=labels)[columns]
+    if ary.shape[1] >= 2 and ary.shape[2] >= 4 and np.isfinite(ary).all():
+        values = _diagnostics(ary)
+    else:  # ArviZ's own rules for too few or non-finite draws (NaN where they apply)
+        values = {
+            "r_hat": array_stats.rhat(ary),
+            "ess_bulk": array_stats.ess(ary, method="bulk"),
+            "ess_tail": array_stats.ess(ary, method="tail", prob=TAIL_ESS_PROBS),
+            "mcse_mean": array_stats.mcse(ary, method="mean"),
+        }
+    return pd.DataFrame(values, index=labels)[columns]
+
+
+def _rank_z(rows: np.ndarray) -> np.ndarray:
+    """ArviZ's rank normalisation (``_z_scale``) of each row of an (element, n) array with
+    one ranking call for all rows: average ranks, Blom's back-transform, normal quantiles."""
+    ranks = rankdata(rows, method="average", axis=-1)
+    return norm.ppf(np.stack([array_stats._backtransform_ranks(r) for r in ranks]))
+
+
+def _diagnostics(ary: np.ndarray) -> dict[str, np.ndarray]:
+    """``array_stats.rhat`` (rank), ``ess`` (bulk; tail at :data:`TAIL_ESS_PROBS`) and
+    ``mcse`` (mean) of each element of a finite (element, chain >= 2, draw >= 4) array,
+    bit for bit (tests/test_convergence_tail.py), with the split chains ranked once for
+    R-hat and bulk ESS together and every element's ranks in one call: ArviZ ranks them
+    three times, one element at a time, and that was most of a sweep fit's verdict."""
+    n, chains, draws = ary.shape
+    half = draws // 2
+    # ArviZ's _split_chains: first and last halves of each chain as separate chains
+    split = np.concatenate((ary[:, :, :half], ary[:, :, -half:]), axis=1)
+    flat = split.reshape(n, -1)
+    z = _rank_z(flat).reshape(split.shape)
+    folded = _rank_z(np.abs(flat - np.median(flat, axis=1, keepdims=True))).reshape(split.shape)
+    out = {k: np.empty(n) for k in ("r_hat", "ess_bulk", "ess_tail", "mcse_mean")}
+    for i in range(n):
+        out["r_hat"][i] = max(array_stats._rhat(z[i]), array_stats._rhat(folded[i]))
+        out["ess_bulk"][i] = array_stats._ess(z[i])
+        out["ess_tail"][i] = array_stats._ess_tail(ary[i], prob=TAIL_ESS_PROBS)
+        out["mcse_mean"][i] = array_stats._mcse_mean(ary[i])
+    return out
 
 
 def check_convergence(result: Any, *, var_names: list[str] | None = None,

@@ -22,7 +22,7 @@ from pexsurv._names import NOT_MCMC
 from pexsurv.data import TrialData
 from pexsurv.defaults import CI_PROB
 from pexsurv.fitting.config import SamplerConfig
-from pexsurv.fitting.convergence import ConvergenceCheck, check_convergence
+from pexsurv.fitting.convergence import TAIL_ESS_PROBS, ConvergenceCheck, check_convergence
 from pexsurv.fitting.registry import spec_type
 
 __all__ = ["FORMAT_VERSION", "CorruptResultError", "FitResult", "IncompatibleResultError",
@@ -228,15 +228,20 @@ class FitResult:
     def summary(self, var_names: list[str] | None = None) -> pd.DataFrame:
         """ArviZ summary (95% equal-tailed intervals) of the model's named parameters.
 
-        R-hat and ESS are blanked (NaN) for draws not made by MCMC (a Bayesian RPSFT's psi
-        grid quantiles and bootstrap hazard ratios; see their ``not_mcmc`` attribute).
+        Tail ESS is taken at the 5% and 95% quantiles, as in the convergence verdict
+        (:data:`~pexsurv.fitting.convergence.TAIL_ESS_PROBS`). R-hat and ESS are blanked
+        (NaN) for draws not made by MCMC (a Bayesian RPSFT's psi grid quantiles and
+        bootstrap hazard ratios; see their ``not_mcmc`` attribute).
         """
         import arviz as az
 
         names = var_names or [v for v in ("psi", "acceleration", "hr", "log_hr", "hr_period",
                                           "hr_two_stage", "log_hazard_base", "beta")
                               if v in self.posterior]
-        table = az.summary(self.idata, var_names=names, ci_prob=CI_PROB)
+        # az.summary's tail ESS reads rcParams["stats.ci_prob"] = p as the quantiles
+        # (1 - p, p): p = 0.95 gives the 5% and 95% of TAIL_ESS_PROBS.
+        with az.rc_context({"stats.ci_prob": TAIL_ESS_PROBS[1]}):
+            table = az.summary(self.idata, var_names=names, ci_prob=CI_PROB)
         not_mcmc = [v for v in names if NOT_MCMC in self.posterior[v].attrs]
         rows = [i for i in table.index if i.split("[")[0] in not_mcmc]
         blank = ["ess_bulk", "ess_tail", "r_hat"]

@@ -17,6 +17,7 @@ from pexsurv import _names as N
 from pexsurv.data import TrialData
 from pexsurv.fitting.compiled import CompiledModel, compile_model
 from pexsurv.fitting.config import SamplerConfig
+from pexsurv.fitting.pem import structure_hash
 from pexsurv.fitting.registry import ModelFitting, register_model
 from pexsurv.fitting.result import FitResult, StageRun
 from pexsurv.models import (
@@ -62,7 +63,8 @@ def compile_stage2(spec: RPSFT, data: TrialData, config: SamplerConfig) -> Compi
     _, pem_priors = _stage2_priors(spec, data)
     first = counterfactual_data(data, 0.0, **spec.counterfactual_options(data))
     pem = spec.pem()
-    return compile_model(pem.build(first, priors=pem_priors), config, spec_hash=pem.spec_hash())
+    return compile_model(pem.build(first, priors=pem_priors), config, spec_hash=pem.spec_hash(),
+                         structure=structure_hash(pem, pem_priors))
 
 
 def _interleave(parts: list[xr.Dataset]) -> xr.Dataset:
@@ -100,9 +102,12 @@ def fit_rpsft(spec: RPSFT, data: TrialData, config: SamplerConfig, *,
     if compiled is None:
         compiled = compile_stage2(spec, data, config)
         compile_seconds = compiled.compile_seconds
-    elif compiled.spec_hash != pem.spec_hash():
-        raise ValueError("the compiled model is not this RPSFT spec's stage-2 PEM; compile it "
-                         "with pexsurv.fitting.compile_spec(spec, data)")
+    elif compiled.structure != structure_hash(pem, pem_priors):
+        # Structure, as for a PEM: other data or prior hyper-parameter values (pm.Data, set
+        # per psi draw below) re-use the model; other cuts or prior families do not.
+        raise ValueError("the compiled model is not this RPSFT spec's stage-2 PEM: its "
+                         "structure differs (cuts, effect or prior families; prior values "
+                         "may differ); compile it with pexsurv.fitting.compile_spec(spec, data)")
     else:
         compile_seconds = compiled.prepare(config)
     seed = config.seed
@@ -288,9 +293,10 @@ def fit_tse_bayes(data: TrialData, secondary_baseline: Any, baseline_covariates:
 
     if compiled is None:
         compiled = compile_model(pem.build(counterfactual(float(psis[0])), priors=pem_priors),
-                                 config, spec_hash=pem.spec_hash())
-    elif compiled.spec_hash != pem.spec_hash():
-        raise ValueError("the compiled model is not a PEM with these cuts")
+                                 config, spec_hash=pem.spec_hash(),
+                                 structure=structure_hash(pem, pem_priors))
+    elif compiled.structure != structure_hash(pem, pem_priors):
+        raise ValueError("the compiled model is not a PEM with these cuts and prior families")
     seeds = np.random.SeedSequence(config.seed).generate_state(psis.size)
     parts, r_hat = [], []
     for i, psi in enumerate(psis):

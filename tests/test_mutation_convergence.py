@@ -61,7 +61,10 @@ def test_table_is_arviz_summary_with_element_labels():
     coords = {"k": ["x", "y"], "j": [10, 20, 30]}
     ds = xr.Dataset(post, coords=coords)
     table = conv.diagnostics_table(ds)
-    ref = az.summary(ds, kind="diagnostics")
+    # az.summary's tail ESS reads the quantiles (1 - p, p) from rcParams["stats.ci_prob"];
+    # the table's are the 5% and 95% (conv.TAIL_ESS_PROBS).
+    with az.rc_context({"stats.ci_prob": 0.95}):
+        ref = az.summary(ds, kind="diagnostics")
     assert list(table.index) == list(ref.index) == ["a"] + [
         f"b[{k}, {j}]" for k in "xy" for j in (10, 20, 30)]
     assert list(table.columns) == ["r_hat", "ess_bulk", "ess_tail", "mcse_mean"]

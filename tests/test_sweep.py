@@ -213,6 +213,47 @@ def test_dask_local_cluster_matches_serial(base, serial, tmp_path):
     _per_worker_compiles_match_structures(tmp_path / "d")
 
 
+def test_dask_worker_killed_mid_sweep_finishes_or_fails_cleanly_and_a_rerun_completes(
+        base, serial, tmp_path):
+    """kill -9 of a Dask worker (LocalCluster, processes, nanny) while the other one's
+    results arrive: Dask re-runs the lost tasks or the sweep reports them unfinished; every
+    stored record is complete; a rerun fits exactly the missing ones, with the draws of a
+    serial run."""
+    distributed = pytest.importorskip("distributed")
+    grid = {**SUBGRID, "sampler.seed": [1, 2, 3]}  # 6 scenarios, one structure
+    store = tmp_path / "dk"
+    killed: list[int] = []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = client.run(os.getpid)  # worker address -> process id
+
+        def kill_the_other_worker(record):
+            # The first result is stored: the other worker is busy with a chunk of its own.
+            if not killed:
+                sender = int(record["worker"].rsplit(":", 1)[1])
+                killed.append(next(p for p in pids.values() if p != sender))
+                os.kill(killed[0], signal.SIGKILL)
+
+        first = sweep(base, grid, store=store, thresholds=THRESHOLDS, executor="dask",
+                      client=client, chunk_size=1, progress=False,
+                      callback=kill_the_other_worker)
+        assert killed
+        records = list(Store(store).records())  # every file there parses
+        assert not list(store.rglob("*.tmp")) and not [r for r in records if r["error"]]
+        done = {r["key"] for r in records}
+        if first.complete:
+            assert len(done) == 6  # Dask re-ran the dead worker's tasks
+        else:  # failed cleanly: the missing scenarios are reported, to resume
+            assert any("unfinished (run again to resume)" in p for p in first.problems)
+        rerun = sweep(base, grid, store=store, thresholds=THRESHOLDS, executor="dask",
+                      client=client, chunk_size=1, progress=False)
+    assert rerun.complete and rerun.fitted == 6 - len(done)
+    got, want = _by_key(store), _by_key(serial.store)
+    assert len(got) == 6 and sum(k in want for k in got) == 4
+    assert all(got[k] == want[k] for k in got if k in want)
+
+
 def test_kill_9_of_the_driver_keeps_the_store_readable_and_resumable(base, serial, tmp_path):
     store = tmp_path / "k"
     grid = {**SUBGRID, "sampler.seed": list(range(1, 16))}  # 30 scenarios, one structure
@@ -298,6 +339,30 @@ def test_rpsft_treat_modifier_shares_the_stage2_structure(base):
     assert len({t.key for t in plan.tasks}) == 4 and len({t.structure for t in plan.tasks}) == 1
     other_cuts = plan_sweep(rpsft, {"model.cuts": [[2.0, 6.0], [3.0]]})
     assert len({t.structure for t in other_cuts.tasks}) == 2
+
+
+@pytest.mark.filterwarnings("ignore::pexsurv.fitting.ConvergenceWarning")  # short stage 2
+def test_rpsft_sweep_over_prior_values_compiles_the_stage2_model_once(base, tmp_path,
+                                                                     monkeypatch):
+    """The worker hands its stage-2 model to every scenario of the structure untouched
+    (fitting/rpsft.py compares structures): no error, one compilation."""
+    from collections import OrderedDict
+
+    from pexsurv.workflows.sweep import executors
+
+    # This process's worker cache starts empty: a PEM sweep run earlier with the same cuts
+    # compiled the same graph, which the stage 2 would rightly re-use.
+    monkeypatch.setattr(executors, "_COMPILED", OrderedDict())
+    raw = base.to_dict()
+    raw.update(model={"type": "rpsft", "cuts": [2.0, 6.0], "n_psi_draws": 2, "grid_size": 201},
+               priors={}, sampler={"draws": 50, "tune": 50, "chains": 2, "seed": 1})
+    rpsft = AnalysisConfig.from_dict(raw, base=base.base)
+    result = sweep(rpsft, {"priors.log_hazard_base": [
+        {"dist": "IndependentNormal", "sigma": 5.0}, {"dist": "IndependentNormal", "sigma": 2.0}],
+        "model.treat_modifier": [1.0, 0.5]}, store=tmp_path / "s", progress=False)
+    records = list(Store(tmp_path / "s").records())
+    assert len(records) == 4 and not [r["error"] for r in records if r["error"]]
+    assert result.compiles == 1
 
 
 # ------------------------------------------------------------------ structure hash in fit

@@ -112,8 +112,6 @@ def _run_task(task: Task, single_core: bool) -> dict[str, Any]:
     """Fit one task in this process (re-using this worker's compiled model of its
     structure) and return its record; a failing fit gives a record with ``error``."""
     from pexsurv.fitting import ConvergenceWarning, SamplerConfig, compile_spec, fit
-    from pexsurv.models import RPSFT
-
     t0 = time.perf_counter()
     record: dict[str, Any] = {"key": task.key, "structure": task.structure,
                               "seed": task.sampler["seed"], "labels": dict(task.labels),
@@ -139,12 +137,7 @@ def _run_task(task: Task, single_core: bool) -> dict[str, Any]:
         _COMPILED.move_to_end(task.structure)
         # Same structure = same graph; only pm.Data values (data and prior
         # hyper-parameters) differ: fit sets them, and refuses a model of another
-        # structure (fitting.pem.structure_hash).
-        if isinstance(spec, RPSFT):
-            # RPSFT's stage-2 check (fitting/rpsft.py) still compares full spec hashes,
-            # prior values included; until it compares structures, point the shared
-            # stage-2 model at this scenario's PEM.
-            compiled.spec_hash = spec.pem().spec_hash()
+        # structure (fitting.pem.structure_hash; an RPSFT's stage-2 PEM alike).
         t_fit = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             # Warnings go into the record (a worker's stderr is seen by no one); the
