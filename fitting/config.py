@@ -30,7 +30,7 @@ _ADVI_STEPS = 10_000
 _RESERVED_OPTIONS = frozenset({
     "draws", "tune", "chains", "seed", "random_seed", "target_accept", "progress",
     "progress_bar", "progressbar", "method", "model", "nuts_sampler", "save_warmup",
-    "blocking", "return_inferencedata", "idata_kwargs", "compiled_model",
+    "blocking", "return_inferencedata", "idata_kwargs", "compiled_model", "return_raw_trace",
 })
 
 

@@ -296,7 +296,7 @@ def recovery():
 
     data = load(assessed_trial(11, 800, rate=TRUE_RATE, hr=TRUE_HR, jitter=0.23))
     spec = PiecewiseExponential(cuts=CUTS)
-    config = SamplerConfig(draws=500, tune=500, chains=2, seed=3, progress=False)
+    config = SamplerConfig(draws=500, tune=500, chains=4, seed=3, progress=False)
     compiled = compile_spec(spec, data, config)
     ic = fit(spec, data, compiled=compiled, sampler=config)
     visit = fit(spec, data.date_events("visit"), sampler=config)
