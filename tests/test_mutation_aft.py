@@ -104,5 +104,9 @@ def test_switch_estimate_assembly():
     b, se = ref.params_["arm"], ref.standard_errors_["arm"]
     assert out.hr_itt["log_hr"] == pytest.approx(b, rel=1e-6)
     assert out.hr_itt["upper"] == pytest.approx(math.exp(b + 1.6448536269514722 * se), rel=1e-6)
-    with pytest.raises(TypeError):  # the estimates are keyword-only
-        aft.aft_switch_estimate("IPE", data, arrays, -0.3)
+    keywords = dict(ci=(-0.5, -0.1), ci_type="kind", time_cf=time_cf, event_cf=event_cf,
+                    alpha=0.1, n_boot=0, seed=None, options={}, hr_adjusted={"hr": 1.0},
+                    hr_adjusted_itt_p=None, hr_adjusted_boot=None, z_itt=0.5, boot=None,
+                    details={})
+    with pytest.raises(TypeError, match="positional"):  # the estimates are keyword-only
+        aft.aft_switch_estimate("IPE", data, arrays, -0.3, **keywords)
