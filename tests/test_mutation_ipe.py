@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from isolated import load
 from lifelines import CoxPHFitter, LogNormalAFTFitter, WeibullAFTFitter
+from scipy import optimize
 from test_ipe import by_hand
 
 from pexsurv import TrialData, TrialDataError
@@ -133,6 +136,32 @@ def test_a_secant_step_that_raises_falls_back(monkeypatch, error):
 def test_a_loose_secant_root_is_kept_only_when_g_is_small(monkeypatch):
     psi, _, how = solve_with(monkeypatch, lambda p: 0.5 * p - 0.3, tol=1e-3)
     assert abs(psi + 0.6) < 1e-3
+
+
+def secant_returning(monkeypatch, root: float, converged: bool = True) -> None:
+    """Replace the secant search by one that stops at ``root``: the acceptance rule alone."""
+    fake = SimpleNamespace(converged=converged, root=root)
+    monkeypatch.setattr(ipe, "optimize", SimpleNamespace(
+        root_scalar=lambda g, **kwargs: (g(kwargs["x0"]), g(kwargs["x1"]), fake)[-1],
+        brentq=optimize.brentq))
+
+
+def test_a_secant_root_is_accepted_only_where_g_is_below_ten_tol(monkeypatch):
+    tol = 2.0**-20
+    step = lambda p: 0.5 * p + 0.125  # noqa: E731 - g(psi) = psi / 2 - 1/8: root 1/4
+    secant_returning(monkeypatch, 0.25 + 20 * tol)  # |g| = 10 tol exactly: refused
+    psi, _, how = solve_with(monkeypatch, step, tol=tol)
+    assert how == "brent" and psi == pytest.approx(0.25, abs=tol)
+    near = 0.25 + 18 * tol  # |g| = 9 tol
+    secant_returning(monkeypatch, near)
+    assert solve_with(monkeypatch, step, tol=tol) == (
+        near, [(0.0, 0.125), (0.125, 0.1875), (near, step(near))], "secant")
+    secant_returning(monkeypatch, near, converged=False)
+    assert solve_with(monkeypatch, step, tol=tol)[2] == "brent"
+    # A root exactly at either end of psi_range is accepted
+    secant_returning(monkeypatch, near)
+    for psi_range in ((near, 1.0), (-1.0, near)):
+        assert solve_with(monkeypatch, step, tol=tol, psi_range=psi_range)[2] == "secant"
 
 
 def test_no_fixed_point_in_range_warns_and_is_nan(monkeypatch):
