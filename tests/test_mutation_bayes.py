@@ -123,6 +123,10 @@ def test_paired_log_hr_options_reach_the_counterfactual_times(small):
                            (small.time[exp], small.event[exp], np.ones(exp.sum()))], cuts)
     got = bayes.paired_log_hr(small, psi, cuts, autoswitch=False)[0]
     assert got == pytest.approx(expected, abs=1e-8)
+    # By default (autoswitch) the compliant arm is not recensored
+    default = pem_log_hr([(u[exp], small.event[exp], np.ones(exp.sum())),
+                          (small.time[exp], small.event[exp], np.ones(exp.sum()))], cuts)
+    assert bayes.paired_log_hr(small, psi, cuts)[0] == pytest.approx(default, abs=1e-8)
     assert bayes.paired_log_hr(small, psi, cuts, autoswitch=False, recensor=False)[0] != \
         pytest.approx(expected, abs=1e-3)
     np.testing.assert_array_equal(bayes.paired_log_hr(small, -0.2, cuts, treat_modifier=2.0),

@@ -152,6 +152,8 @@ def test_a_secant_root_is_accepted_only_where_g_is_below_ten_tol(monkeypatch):
     secant_returning(monkeypatch, 0.25 + 20 * tol)  # |g| = 10 tol exactly: refused
     psi, _, how = solve_with(monkeypatch, step, tol=tol)
     assert how == "brent" and psi == pytest.approx(0.25, abs=tol)
+    secant_returning(monkeypatch, 0.25 + 22 * tol)  # |g| = 11 tol: refused
+    assert solve_with(monkeypatch, step, tol=tol)[2] == "brent"
     near = 0.25 + 18 * tol  # |g| = 9 tol
     secant_returning(monkeypatch, near)
     assert solve_with(monkeypatch, step, tol=tol) == (
@@ -207,6 +209,14 @@ def test_bracket():
 def test_invalid_options(one_way, kwargs, message):
     with pytest.raises(ValueError, match=message):
         ipe.ipe(one_way, **kwargs)
+
+
+def test_integer_valued_max_iter_is_accepted(monkeypatch, one_way):
+    calls = stub_solver(monkeypatch, -0.4)
+    for max_iter in (7.0, np.int64(7)):
+        fit = ipe.ipe(one_way, max_iter=max_iter)
+        assert fit.settings["max_iter"] == 7 and type(fit.settings["max_iter"]) is int
+        assert type(calls[-1][3]) is int
 
 
 def test_smallest_options_are_accepted(monkeypatch, one_way):
