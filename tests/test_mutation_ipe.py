@@ -175,6 +175,14 @@ def test_no_fixed_point_in_range_warns_and_is_nan(monkeypatch):
     assert {-2.0, 2.0} <= {p for p, _ in trace}
 
 
+def test_the_no_fixed_point_warning_points_at_the_caller_of_ipe(monkeypatch, one_way):
+    monkeypatch.setattr(ipe, "_step", lambda arrays, psi, dist: 0.5 * psi + 5.0)
+    with pytest.warns(UserWarning, match="IPE found no fixed point") as record:
+        fit = ipe.ipe(one_way)
+    assert record[0].filename == __file__ and math.isnan(fit.psi)
+    assert fit.details["solver"] == "failed"
+
+
 def test_bracket():
     steps = {p: p - g for p, g in
              [(-1.0, -3.0), (-0.5, 1.0), (0.0, 2.0), (0.5, -0.5), (1.0, -1.0), (3.0, 4.0)]}

@@ -135,6 +135,11 @@ def test_counterfactual_at_a_given_psi(sim):
         tse.tse_counterfactual(sim.data, sim.secondary_baseline[:5], 0.0)
 
 
+def test_counterfactual_options_are_keyword_only(sim):
+    with pytest.raises(TypeError, match="positional"):
+        tse.tse_counterfactual(sim.data, sim.secondary_baseline, 0.0, False)
+
+
 def test_an_integer_psi_is_accepted(sim):
     t, _ = tse.tse_counterfactual(sim.data, sim.secondary_baseline, 0, recensor=False)
     np.testing.assert_array_equal(t, sim.data.time)
