@@ -61,6 +61,24 @@ def assert_hr(actual: dict, expected: dict, atol: float) -> None:
                                atol=atol, rtol=0)
 
 
+def assert_jump(data: TrialData, psi: float, level: float = 0.0) -> None:
+    """Z passes ``level`` within 1e-9 of ``psi``."""
+    below, above = g.z_on_grid(data, [psi - 1e-9, psi + 1e-9]).to_numpy() - level
+    assert below * above < 0 or 0.0 in (below, above)
+
+
+# ---------------------------------------------------------------------------- a quick first check
+def test_small_trial_estimate_and_limits_are_jumps_of_z():
+    """First, because it is cheap (60 patients): most mutants of the root finding fail here
+    before the immdef fixture is built."""
+    data = rpsft_trial(3, 60)
+    fit = g.rpsftm_gestimate(data, grid_size=101)
+    assert fit.roots == (fit.psi,) and fit.ci[0] < fit.psi < fit.ci[1]
+    assert_jump(data, fit.psi)
+    assert_jump(data, fit.ci[0], Z975)
+    assert_jump(data, fit.ci[1], -Z975)
+
+
 # ---------------------------------------------------------------------------- R on immdef
 def test_psi_and_ci_are_rs_jump_points(fit_a, ref):
     np.testing.assert_allclose((fit_a.psi, *fit_a.ci), ref["psi"]["a"]["sign_change"],
@@ -276,12 +294,6 @@ def test_default_grid_sizes(strat, monkeypatch):
 
 
 # ---------------------------------------------------------------------------- roots, limits
-def assert_jump(data: TrialData, psi: float, level: float = 0.0) -> None:
-    """Z passes ``level`` within 1e-9 of ``psi``."""
-    below, above = g.z_on_grid(data, [psi - 1e-9, psi + 1e-9]).to_numpy() - level
-    assert below * above < 0 or 0.0 in (below, above)
-
-
 def test_several_roots_warn_and_psi_is_the_middle_one():
     data = rpsft_trial(37, 40)
     with pytest.warns(UserWarning) as record:
