@@ -370,6 +370,18 @@ def test_two_way_hazard_ratios_at_psi(monkeypatch, two_way):
     assert fit.details["hr_always_treated"]["log_hr"] == pytest.approx(b_always, abs=1e-6)
 
 
+def test_two_way_bootstrap_replicates_report_the_observed_experimental_arm(monkeypatch,
+                                                                          two_way):
+    stub_solver(monkeypatch, -0.4)
+    seen = []
+    monkeypatch.setattr(ipe, "bootstrap_intervals",
+                        lambda replicate, *args: seen.append(replicate) or ("b", (0, 0), {}))
+    fit = ipe.ipe(two_way, n_boot=2)
+    psi_b, log_hr = seen[0](np.arange(two_way.n))
+    assert log_hr == pytest.approx(fit.hr_adjusted["log_hr"], rel=1e-9)
+    assert abs(log_hr - fit.details["hr_always_treated"]["log_hr"]) > 0.01
+
+
 def test_late_start_alone_is_two_way(monkeypatch):
     df = pd.DataFrame({"t": [2.0, 3.0, 4.0, 5.0, 1.5, 2.5, 3.5, 4.5, 6.0, 2.2],
                        "e": [1, 1, 0, 1, 1, 1, 0, 1, 1, 1], "arm": [0] * 5 + [1] * 5,
