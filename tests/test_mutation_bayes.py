@@ -149,6 +149,16 @@ def test_adjusted_log_hr_draws_use_exponential_weights_in_order(small):
     assert scalar.shape == (1, 2)
 
 
+def test_options_are_keyword_only(small):
+    w = np.ones((1, int((small.arm == 1).sum())))
+    with pytest.raises(TypeError, match="positional"):
+        bayes.paired_log_hr(small, -0.3, (1.0,), w)
+    with pytest.raises(TypeError, match="positional"):
+        bayes.adjusted_log_hr_draws(small, np.array([-0.3]), (1.0,), 2, np.random.default_rng())
+    with pytest.raises(TypeError, match="positional"):
+        bayes.RPSFT(cuts=(1.0,)).adjusted_log_hr(small, 2, 1)
+
+
 # ---------------------------------------------------------------------------- the spec
 def test_defaults():
     spec = bayes.RPSFT(cuts=(1, 2.5))
