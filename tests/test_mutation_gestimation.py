@@ -179,6 +179,20 @@ def test_options_are_recorded(immdef_data, fit_a):
     assert "[90% CI" in repr(fit)
 
 
+def test_result_is_immutable_and_hashable_by_identity(fit_a):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fit_a.psi = 0.0
+    assert {fit_a: 1}[fit_a] == 1 and fit_a == fit_a
+
+
+def test_options_are_keyword_only(immdef_data):
+    for call in (lambda: g.z_on_grid(immdef_data, [0.0], "logrank"),
+                 lambda: g.adjusted_hr(immdef_data, -0.2, True),
+                 lambda: g.rpsftm_gestimate(immdef_data, "logrank")):
+        with pytest.raises(TypeError, match="positional"):
+            call()
+
+
 def test_modifier_setting_is_a_float():
     data = rpsft_trial(3, 60)
     fit = g.rpsftm_gestimate(data, treat_modifier=1, grid_size=101)

@@ -227,6 +227,11 @@ def test_integer_valued_max_iter_is_accepted(monkeypatch, one_way):
         assert type(calls[-1][3]) is int
 
 
+def test_options_are_keyword_only(one_way):
+    with pytest.raises(TypeError, match="positional"):
+        ipe.ipe(one_way, "weibull")
+
+
 def test_smallest_options_are_accepted(monkeypatch, one_way):
     stub_solver(monkeypatch, -0.4)
     fit = ipe.ipe(one_way, max_iter=1, tol=1e-300, n_boot=0, alpha=1e-9,

@@ -140,6 +140,11 @@ def test_counterfactual_options_are_keyword_only(sim):
         tse.tse_counterfactual(sim.data, sim.secondary_baseline, 0.0, False)
 
 
+def test_estimator_options_are_keyword_only(sim):
+    with pytest.raises(TypeError, match="positional"):
+        tse.tse_simple(sim.data, sim.secondary_baseline, None, "weibull")
+
+
 def test_an_integer_psi_is_accepted(sim):
     t, _ = tse.tse_counterfactual(sim.data, sim.secondary_baseline, 0, recensor=False)
     np.testing.assert_array_equal(t, sim.data.time)
