@@ -133,6 +133,18 @@ def test_a_secant_step_that_raises_falls_back(monkeypatch, error):
     assert how == "brent" and psi == pytest.approx(-0.6, abs=1e-9)
 
 
+def test_the_secant_gets_twelve_steps(monkeypatch):
+    # A triple root: the secant converges only linearly. At tol 0.003 it needs exactly 12
+    # steps, at 0.0025 it needs 13 (scipy 1.x), so Brent's method finishes.
+    def step(p):
+        return p - (p - 0.3) ** 3
+
+    psi, _, how = solve_with(monkeypatch, step, tol=0.003)
+    assert how == "secant" and psi == pytest.approx(0.3, abs=0.01)
+    psi, _, how = solve_with(monkeypatch, step, tol=0.0025)
+    assert how == "brent" and psi == pytest.approx(0.3, abs=0.01)
+
+
 def test_a_loose_secant_root_is_kept_only_when_g_is_small(monkeypatch):
     psi, _, how = solve_with(monkeypatch, lambda p: 0.5 * p - 0.3, tol=1e-3)
     assert abs(psi + 0.6) < 1e-3
