@@ -200,6 +200,8 @@ def test_bracket():
              [(-1.0, -3.0), (-0.5, 1.0), (0.0, 2.0), (0.5, -0.5), (1.0, -1.0), (3.0, 4.0)]}
     # Sign changes between -1 and -0.5 and between 0 and 0.5; the smallest |g| is at 0.5.
     assert ipe._bracket(steps, -2.0, 2.0) == (0.0, 0.5)
+    # Changes at pairs 0, 2 and 4, the smallest |g| at point 3: pair 2 is the nearest
+    assert ipe._bracket(steps, -2.0, 5.0) == (0.0, 0.5)
     assert ipe._bracket(steps, -1.0, 0.0) == (-1.0, -0.5)  # bounds are inclusive
     assert ipe._bracket(steps, -0.5, 1.0) == (0.0, 0.5)
     assert ipe._bracket(steps, 0.5, 3.0) == (1.0, 3.0)
