@@ -202,6 +202,9 @@ def test_bracket():
     assert ipe._bracket(steps, -2.0, 2.0) == (0.0, 0.5)
     # Changes at pairs 0, 2 and 4, the smallest |g| at point 3: pair 2 is the nearest
     assert ipe._bracket(steps, -2.0, 5.0) == (0.0, 0.5)
+    # Changes at pairs 0 and 4, the smallest |g| at point 3: pair 4 (middle 4.5) is nearer
+    far = {float(p): p - g for p, g in enumerate([-1.0, 1.0, 2.0, 0.1, 3.0, -2.0])}
+    assert ipe._bracket(far, 0.0, 5.0) == (4.0, 5.0)
     assert ipe._bracket(steps, -1.0, 0.0) == (-1.0, -0.5)  # bounds are inclusive
     assert ipe._bracket(steps, -0.5, 1.0) == (0.0, 0.5)
     assert ipe._bracket(steps, 0.5, 3.0) == (1.0, 3.0)
@@ -220,7 +223,8 @@ def test_bracket():
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"aft_dist": "gamma"}, "aft_dist"),
     ({"alpha": 0.0}, "alpha must be in"), ({"alpha": 1.0}, "alpha must be in"),
-    ({"tol": 0.0}, "tol must be positive"), ({"max_iter": 0}, "max_iter"),
+    ({"tol": 0.0}, "tol must be positive"), ({"tol": -1e-3}, "tol must be positive"),
+    ({"max_iter": 0}, "max_iter"),
     ({"max_iter": 2.5}, "max_iter"),
     ({"n_boot": -1}, "n_boot must be a non-negative integer, got -1"),
     ({"n_boot": 1.5}, "n_boot"),
