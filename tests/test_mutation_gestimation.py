@@ -457,6 +457,7 @@ def test_wald_hr():
     ({"grid_size": 2}, "grid_size must be an integer >= 3, got 2"),
     ({"grid_size": 10.5}, "grid_size"),
     ({"alpha": 1.0}, "alpha"), ({"alpha": 0.0}, "alpha"), ({"alpha": 1.5}, "alpha"),
+    ({"alpha": -0.5}, "alpha"),
     ({"tol": 0.0}, "tol must be positive, got 0.0"), ({"tol": -1e-3}, "tol"),
 ])
 def test_invalid_options(immdef_data, kwargs, message):

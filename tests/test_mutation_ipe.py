@@ -223,6 +223,7 @@ def test_bracket():
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"aft_dist": "gamma"}, "aft_dist"),
     ({"alpha": 0.0}, "alpha must be in"), ({"alpha": 1.0}, "alpha must be in"),
+    ({"alpha": -0.1}, "alpha must be in"), ({"alpha": 1.5}, "alpha must be in"),
     ({"tol": 0.0}, "tol must be positive"), ({"tol": -1e-3}, "tol must be positive"),
     ({"max_iter": 0}, "max_iter"),
     ({"max_iter": 2.5}, "max_iter"),

@@ -259,6 +259,7 @@ def test_post_baseline_time_must_be_positive(tiny):
 def test_bad_alpha_boot_and_family(tiny):
     data, b = tiny
     for kwargs, message in (({"alpha": 0.0}, "alpha"), ({"alpha": 1.0}, "alpha"),
+                            ({"alpha": -0.1}, "alpha"), ({"alpha": 1.5}, "alpha"),
                             ({"n_boot": -1}, "n_boot must be a non-negative integer, got -1"),
                             ({"n_boot": 1.5}, "n_boot"), ({"aft_dist": "gompertz"}, "aft_dist")):
         with pytest.raises(ValueError, match=message):
