@@ -365,6 +365,13 @@ def test_hazard_ratios_and_interval_at_psi(monkeypatch, one_way):
     assert (fit.settings["tol"], fit.settings["max_iter"]) == (1e-5, 7)
 
 
+def test_interval_around_a_positive_psi(monkeypatch, one_way):
+    stub_solver(monkeypatch, 0.3)
+    fit = ipe.ipe(one_way)
+    half = Z975 * abs(0.3 / fit.z_itt)
+    assert fit.ci == pytest.approx((0.3 - half, 0.3 + half), rel=1e-12)
+
+
 def test_options_are_passed_and_recorded(monkeypatch, one_way):
     calls = stub_solver(monkeypatch, -0.4)
     exp = one_way.arm == 1

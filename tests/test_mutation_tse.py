@@ -120,6 +120,12 @@ def test_options(sim):
             fit.settings["alpha"]) == ("lognormal", False, False, 0.1)
 
 
+def test_an_integer_valued_float_n_boot_is_accepted(sim):
+    fit = tse.tse_simple(sim.data, sim.secondary_baseline, n_boot=0.0)
+    assert fit.settings["n_boot"] == 0 and type(fit.settings["n_boot"]) is int
+    assert fit.boot is None
+
+
 def test_counterfactual_at_a_given_psi(sim):
     _, _, time_cf, event_cf, _ = by_hand(sim.frame, psi=-0.7)
     t, e = tse.tse_counterfactual(sim.data, sim.secondary_baseline, -0.7)
