@@ -253,9 +253,10 @@ def test_options_are_keyword_only(one_way):
 
 def test_smallest_options_are_accepted(monkeypatch, one_way):
     stub_solver(monkeypatch, -0.4)
-    fit = ipe.ipe(one_way, max_iter=1, tol=1e-300, n_boot=0, alpha=1e-9,
+    fit = ipe.ipe(one_way, max_iter=1, tol=1e-300, n_boot=0.0, alpha=1e-9,
                   psi_range=(-1e-9, 1e-9))
     assert fit.settings["max_iter"] == 1 and fit.settings["psi_range"] == (-1e-9, 1e-9)
+    assert fit.settings["n_boot"] == 0 and type(fit.settings["n_boot"]) is int
 
 
 def test_experimental_modifier_must_be_one_nonzero_value(one_way):
