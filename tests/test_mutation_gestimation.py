@@ -224,6 +224,29 @@ def test_z_on_grid_batches_equal_one_psi_at_a_time(immdef_data):
     assert batched.shape == (140,)
 
 
+def test_more_patients_than_a_batch_holds():
+    # Above 50,000 patients a batch holds one psi (at least one, never zero).
+    n = 50_001
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"t": rng.exponential(1.0, n), "e": 1, "arm": np.arange(n) % 2})
+    data = TrialData.from_dataframe(df, time="t", event="e", arm="arm")
+    z = g.z_on_grid(data, [0.0, 0.1], recensor=False).to_numpy()
+    expected = logrank_z(df["t"].to_numpy(), np.ones(n), df["arm"].to_numpy())
+    assert z[0] == pytest.approx(expected, rel=1e-9) and np.isfinite(z[1])
+
+
+def test_a_sign_change_next_to_an_undefined_z_is_not_a_root(strat, monkeypatch):
+    # Z is NaN (a failed fit) on part of the grid: a change of sign across a NaN is no root.
+    monkeypatch.setattr(g._EstimatingEquation, "_model_z", lambda self, time, event: (
+        math.nan if 1.0 < np.mean(time) < 1.3 else float(1.5 - np.mean(time))))
+    with pytest.warns(UserWarning):
+        fit = g.rpsftm_gestimate(strat, test="cox", covariates=["x"], grid_size=41)
+    z = fit.z_grid.to_numpy()
+    finite = np.isfinite(z[1:]) & np.isfinite(z[:-1])
+    assert np.isnan(z).any() and len(fit.roots) == np.count_nonzero(
+        ((z[1:] > 0) != (z[:-1] > 0)) & finite)
+
+
 def test_treat_modifier_scales_psi_in_z(immdef_data):
     np.testing.assert_array_equal(g.z_on_grid(immdef_data, [-0.2], treat_modifier=2.0),
                                   g.z_on_grid(immdef_data, [-0.4]))
