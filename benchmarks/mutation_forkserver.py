@@ -55,7 +55,12 @@ def serve(path: str, preload: list[str]) -> None:
             code = os.waitstatus_to_exitcode(status)
             # A negative code is a signal (the alarm of a hung child): worth a look in the log.
             print(f"run: exit {code} after {time.monotonic() - start:.1f} s", flush=True)
-            conn.sendall(f"{code}\n".encode())
+            try:
+                conn.sendall(f"{code}\n".encode())
+            except BrokenPipeError:
+                # cosmic-ray timed the client out and closed it: keep serving, or every later
+                # mutant would fail to connect and be counted as killed
+                print("run: client gone before the result was sent", flush=True)
 
 
 def run(path: str, args: list[str]) -> int:

@@ -273,3 +273,15 @@ def test_no_fixed_point_warns_and_is_nan(immdef_data):
         with pytest.warns(UserWarning, match="no fixed point"):
             fit = ipe(immdef_data, psi_range=(0.5, 1.0), max_iter=2)
     assert math.isnan(fit.psi) and math.isnan(fit.hr_adjusted["hr"])
+
+
+def test_ipe_too_few_iterations_warns_and_returns_nan():
+    """max_iter too small for Brent's method: a warning that says to raise max_iter and
+    psi = NaN (brentq's bare RuntimeError escaped before)."""
+    from pexsurv.models.rpsft import ipe
+    from pexsurv.simulate import simulate_rpsft
+
+    with pytest.warns(UserWarning, match="Raise max_iter"):
+        est = ipe(simulate_rpsft(200, seed=2), max_iter=1)
+    assert math.isnan(est.psi)
+    assert est.details["solver"] == "failed"

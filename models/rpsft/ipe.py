@@ -137,7 +137,14 @@ def _solve(arrays: TrialArrays, dist: str, tol: float, max_iter: int,
                       UserWarning, stacklevel=3)
         return math.nan, list(steps.items()), "failed"
     lo, hi = bracket
-    root = optimize.brentq(g, lo, hi, xtol=tol, maxiter=max_iter)
+    root, info = optimize.brentq(g, lo, hi, xtol=tol, maxiter=max_iter, full_output=True,
+                                 disp=False)
+    if not info.converged:
+        # a small max_iter reaches here; brentq's own RuntimeError would not say what to do
+        warnings.warn(f"IPE did not converge: Brent's method stopped after max_iter={max_iter} "
+                      f"iterations with psi bracketed in [{lo:.6g}, {hi:.6g}]; psi is NaN. "
+                      "Raise max_iter", UserWarning, stacklevel=3)
+        return math.nan, list(steps.items()), "failed"
     return float(root), list(steps.items()), "brent"
 
 
