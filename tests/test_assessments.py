@@ -134,7 +134,8 @@ def test_a_measurement_error_calls_progression_the_exact_scans_would_not():
     assert row["progression_true"] == truth["progression_true"]
     assert V1 < row["progression_true"] <= V2
     first = noisy.visits.iloc[0]
-    assert first["burden"] == pytest.approx(30.0) and first["measured_burden"] == pytest.approx(48.0)
+    assert first["burden"] == pytest.approx(30.0)
+    assert first["measured_burden"] == pytest.approx(48.0)
     # the same error on the enrolment reading changes nothing there: 20 -> 48 mm is
     # progression at V1 either way
     assert _by_baseline(noisy)["enrolment"].equals(_by_baseline(exact)["enrolment"])

@@ -60,8 +60,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pexsurv.intervals import equal_events
 from pexsurv.fitting import THRESHOLDS
+from pexsurv.intervals import equal_events
 from pexsurv.km import km_median
 from pexsurv.provenance import study_parser
 from pexsurv.simulate import AssessedTrial, simulate_assessments
