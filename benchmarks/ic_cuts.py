@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pexsurv.fitting import SamplerConfig, fit
-from pexsurv.intervals import (MIN_OBSERVATION_TIMES, IntervalSupportWarning, equal_events,
+from pexsurv.intervals import (MIN_ZERO_HAZARD_SUPPORT, IntervalSupportWarning, equal_events,
                                observation_times, warn_unsupported_intervals)
 from pexsurv.models import PiecewiseExponential
 from pexsurv.simulate import simulate_assessments
@@ -116,8 +116,9 @@ def report(c: pd.DataFrame, args: argparse.Namespace, load: tuple[str, str],
     warned = flagged(c)
     ic = c["rule"] != "fine 1,2,3,4,6 (true times)"
     lines += ["", "Interval-censored fits whose partition `warn_unsupported_intervals` flags "
-              f"(an interval with fewer than {MIN_OBSERVATION_TIMES} observation times, or "
-              "shorter than half the median event interval): "
+              "(an interval where a zero hazard lowers the maximised log-likelihood by less "
+              f"than {MIN_ZERO_HAZARD_SUPPORT:g}, `zero_hazard_support`, or that holds no "
+              "observation time): "
               f"{int((~c.loc[ic & warned, 'converged']).sum())} of {int((ic & warned).sum())} "
               "failed; of those it does not flag: "
               f"{int((~c.loc[ic & ~warned, 'converged']).sum())} of {int((ic & ~warned).sum())}."

@@ -12,6 +12,7 @@ Layering: NumPy kernels (:func:`interval_index`, :func:`exposure_matrix`,
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -26,10 +27,11 @@ from pexsurv.data import (TrialData, name_list, require_exact_times, require_int
 __all__ = [
     "validate_cuts",
     "IntervalSupportWarning",
-    "MIN_OBSERVATION_TIMES",
+    "MIN_ZERO_HAZARD_SUPPORT",
     "equal_events",
     "fixed_width",
     "observation_times",
+    "zero_hazard_support",
     "warn_unsupported_intervals",
     "interval_index",
     "interval_labels",
@@ -155,19 +157,24 @@ def equal_events(data: TrialData, k: int = 8, *, min_width: float | None = None)
     return validate_cuts(cuts)
 
 
-MIN_OBSERVATION_TIMES = 10
-"""Fewest observation times (:func:`observation_times`) an interval of interval-censored
-data may hold before :func:`warn_unsupported_intervals` warns. On 40 simulated 156-patient
-trials assessed every 7 weeks (``benchmarks/ic_cuts.md``), cuts at 1, 2, 3, 4 and 6 months
-left (0, 1] and (2, 3] between visits with a median of 3 and the fit failed its
-convergence check in 20 of 40 trials; ``equal_events(data, k=8)`` on the interval-censored
-data failed in 1 of 40. Of the fits whose partition the warning flagged 62 of 103 failed,
-of the others 2 of 57."""
+MIN_ZERO_HAZARD_SUPPORT = 4.0
+"""Smallest :func:`zero_hazard_support` (log-likelihood units) an interval of
+interval-censored data may have before :func:`warn_unsupported_intervals` warns. Below it
+the likelihood of a zero hazard is within a factor ``e**4`` (about 55) of the maximum, the
+posterior of that interval's log hazard keeps a left tail reaching into the prior (draws
+near -15), and the sampler struggles. Measured on the 400 interval-censored fits of 200
+simulated trials x 2 reference scans with cuts at the visits' due dates
+(``validation/pfs_assessments.md``, previous run): all 28 fits that failed their
+convergence check had a support below 3.4; 39 of the 372 that passed were below 4. The
+rule it replaces (fewer than 10 observation times in an interval, or an interval shorter
+than half a typical event interval) flagged 190 of those fits, of which 19 failed, and
+missed 9 failures (``benchmarks/ic_warning.md``). Over the 160 fits of
+``benchmarks/ic_cuts.md`` (four cut rules) it flags 68, of which 62 failed, and misses 2."""
 
 
 class IntervalSupportWarning(UserWarning):
-    """A baseline interval holds (almost) no time at which interval-censored data observe
-    survival, so the data hardly identify its hazard (see :func:`observation_times`)."""
+    """The interval-censored data hardly rule out a zero hazard in a baseline interval
+    (:func:`zero_hazard_support`): its log hazard is bounded below by the prior alone."""
 
 
 def observation_times(data: TrialData, cuts: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -181,11 +188,9 @@ def observation_times(data: TrialData, cuts: Sequence[float] | np.ndarray) -> np
     Why it matters: ``H(t)`` is linear in the interval hazards, and an observation time in
     interval ``j`` is the first to involve interval ``j``'s hazard beyond its full width.
     The hazards are therefore identified only in as many directions as there are intervals
-    holding an observation time. The hazard of an interval that lies between two
-    assessments, and holds none, trades off against its neighbours' along a ridge that the
-    prior alone bounds: the sampler wanders along it (log hazards towards -11) and the fit
-    fails its convergence check. Exactly observed data hold an observation time at every
-    event, so this concerns interval-censored data.
+    holding an observation time; an interval that lies between two assessments trades its
+    hazard off against its neighbours'. A descriptive count: whether the data rule out a
+    zero hazard there is :func:`zero_hazard_support`.
 
     Parameters
     ----------
@@ -215,16 +220,120 @@ def observation_times(data: TrialData, cuts: Sequence[float] | np.ndarray) -> np
     return np.bincount(interval_index(times, cuts), minlength=cuts.size + 1)
 
 
-def warn_unsupported_intervals(data: TrialData, cuts: Sequence[float] | np.ndarray,
-                               minimum: int = MIN_OBSERVATION_TIMES) -> np.ndarray:
-    """Warn when a partition leaves hazards that interval-censored data hardly identify,
-    naming the intervals and the fix; returns :func:`observation_times`.
+def _proxy_negloglik(theta: np.ndarray, free: np.ndarray, rows: dict[str, np.ndarray],
+                     ) -> tuple[float, np.ndarray]:
+    """Negative log-likelihood and gradient of the PH piecewise-exponential model with one
+    arm effect, in (log hazards of the ``free`` intervals, log HR); the other intervals'
+    hazards are 0. Every subject survives to ``lower`` (its time unless interval-censored),
+    an interval-censored event adds ``log(1 - exp(-(H(R) - H(L))))``, an exact event
+    ``log(lambda) + beta * arm``."""
+    lam = np.zeros(free.size)
+    lam[free] = np.exp(theta[:-1])
+    arm = rows["arm"]
+    rel = np.exp(theta[-1] * arm)
+    d_lo, d_hi = rows["e_lo"] * rel[:, None], rows["e_hi"] * rel[:, None]  # dH / dlambda
+    h_lo = d_lo @ lam
+    ll, g_lam, g_beta = -h_lo.sum(), -d_lo.sum(axis=0), -(h_lo * arm).sum()
+    ic = rows["ic"]
+    gap = d_hi[ic] @ lam - h_lo[ic]
+    if (gap <= 0).any():  # an event interval with zero hazard throughout: impossible
+        return np.inf, np.zeros_like(theta)
+    ll += np.log(-np.expm1(-gap)).sum()
+    w = 1.0 / np.expm1(np.minimum(gap, 700.0))
+    g_lam += (w[:, None] * (d_hi[ic] - d_lo[ic])).sum(axis=0)
+    g_beta += (w * gap * arm[ic]).sum()
+    n_exact = rows["n_exact"]
+    ll += (n_exact[free] * theta[:-1]).sum() + theta[-1] * arm[rows["exact"]].sum()
+    g_lam[free] += n_exact[free] / lam[free]
+    g_beta += arm[rows["exact"]].sum()
+    return -ll, -np.concatenate([g_lam[free] * lam[free], [g_beta]])
 
-    An interval is flagged when it holds fewer than ``minimum`` observation times, or when
-    it is shorter than half the median width of the events' intervals (``time -
-    time_lower``): the cuts then split one cluster of visits, and the hazard of the short
-    interval trades off against that of the gap beside it. Data without interval-censored
-    events never warn.
+
+def zero_hazard_support(data: TrialData, cuts: Sequence[float] | np.ndarray) -> np.ndarray:
+    """How strongly the data rule out a zero hazard in each interval: the drop in the
+    maximised log-likelihood when that interval's hazard is fixed at 0.
+
+    The model is the proportional-hazards piecewise-exponential one with an arm effect
+    (strata, covariates and treatment switches are left out: the question is where the
+    data observe survival). Interval-censored data can leave an interval's hazard at a
+    maximum-likelihood value of 0, or close to it, when its neighbours can take over its
+    share of the cumulative hazard between two assessments; then the likelihood is flat as
+    its log hazard goes to minus infinity, the prior alone bounds the posterior there, and
+    the sampler wanders down that tail (log hazard draws near -15, failed convergence
+    checks). An interval holding an exactly observed event, or the whole of an event
+    interval ``(time_lower, time]``, cannot have a zero hazard: its support is infinite,
+    found without fitting.
+
+    Parameters
+    ----------
+    data : TrialData
+    cuts : sequence of float
+        Internal cut points.
+
+    Returns
+    -------
+    numpy.ndarray
+        Support per interval (log-likelihood units, >= 0, ``inf`` where a zero hazard is
+        impossible), shape ``(len(cuts) + 1,)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"lo": [0.0, 0.0, 1.0, 1.0, 1.0, 3.0],
+    ...                    "hi": [1.0, 1.0, 3.0, 3.0, 3.0, 3.0], "e": [1, 1, 1, 1, 1, 0],
+    ...                    "arm": [0, 1, 0, 1, 1, 0]})
+    >>> d = TrialData.from_dataframe(df, time="hi", event="e", arm="arm", time_lower="lo")
+    >>> # visits at 1 and 3 only: (1, 2] and (2, inf) share the events of (1, 3]
+    >>> np.round(zero_hazard_support(d, [1.0, 2.0]), 6).tolist()
+    [inf, 0.0, 0.0]
+    """
+    from scipy.optimize import minimize
+
+    data = require_trial_data(data, "zero_hazard_support()")
+    cuts = validate_cuts(cuts)
+    k = cuts.size + 1
+    ic = data.interval_censored
+    lower = np.where(ic, data.time_lower, data.time)
+    exact = (data.event == 1) & ~ic
+    rows = {"ic": ic, "exact": exact, "arm": data.arm.astype(float),
+            "e_lo": exposure_matrix(np.zeros(data.n), lower, cuts),
+            "e_hi": exposure_matrix(np.zeros(data.n), data.time, cuts),
+            "n_exact": np.bincount(interval_index(data.time[exact], cuts), minlength=k)}
+    inside = interval_index(data.time_lower[ic], cuts) == interval_index(data.time[ic], cuts) \
+        if ic.any() else np.zeros(0, dtype=bool)
+    support = np.full(k, np.inf)
+    open_ = (rows["n_exact"] == 0) & ~np.isin(np.arange(k),
+                                              interval_index(data.time[ic][inside], cuts))
+    if not open_.any():
+        return support
+    start = math.log(max(data.event.sum(), 1) / data.time.sum())
+
+    def best(free: np.ndarray) -> float:
+        x0 = np.r_[np.full(free.sum(), start), 0.0]
+        # log hazards bounded: a maximum at "0" is reached at exp(-30), not at -inf
+        fitted = minimize(_proxy_negloglik, x0, args=(free, rows), jac=True,
+                          method="L-BFGS-B", bounds=[(-30.0, 10.0)] * int(free.sum())
+                          + [(-10.0, 10.0)])
+        return float(fitted.fun)
+
+    full = best(np.ones(k, dtype=bool))
+    for j in np.flatnonzero(open_):
+        free = np.ones(k, dtype=bool)
+        free[j] = False
+        support[j] = max(best(free) - full, 0.0)
+    return support
+
+
+def warn_unsupported_intervals(data: TrialData, cuts: Sequence[float] | np.ndarray,
+                               minimum: float = MIN_ZERO_HAZARD_SUPPORT) -> np.ndarray:
+    """Warn when interval-censored data hardly inform the hazard of an interval of the
+    partition, naming the intervals and the fix; returns :func:`zero_hazard_support`.
+
+    An interval is flagged when a zero hazard there lowers the maximised log-likelihood by
+    less than ``minimum`` (the posterior of its log hazard then keeps the prior's left
+    tail), or when it holds no observation time (:func:`observation_times`: its hazard
+    is seen only in a sum with its neighbours'). Data without interval-censored events
+    never warn.
 
     Examples
     --------
@@ -232,33 +341,29 @@ def warn_unsupported_intervals(data: TrialData, cuts: Sequence[float] | np.ndarr
     >>> from pexsurv import datasets
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("error")
-    ...     counts = warn_unsupported_intervals(datasets.ct041_like(endpoint="pfs"), [2.0])
-    >>> int(counts.sum()) > 0
-    True
+    ...     support = warn_unsupported_intervals(datasets.ct041_like(endpoint="pfs"), [2.0])
+    >>> support.tolist()  # exactly observed events: a zero hazard is impossible
+    [inf, inf]
     """
+    data = require_trial_data(data, "warn_unsupported_intervals()")
     cuts = validate_cuts(cuts)
+    if not data.interval_censored.any():
+        return np.full(cuts.size + 1, np.inf)
+    support = zero_hazard_support(data, cuts)
     counts = observation_times(data, cuts)
-    ic = data.interval_censored
-    if not ic.any():
-        return counts
-    half = 0.5 * float(np.median((data.time - data.time_lower)[ic]))
-    width = np.diff(np.concatenate([[0.0], cuts, [np.inf]]))
     labels = interval_labels(cuts)
-    flagged = [f"{labels[j]} ({counts[j]} observation times)" for j in range(width.size)
-               if counts[j] < minimum] + [
-        f"{labels[j]} (width {width[j]:.3g} < {half:.3g})" for j in range(width.size)
-        if width[j] < half and counts[j] >= minimum]
+    flagged = [f"{labels[j]} (zero-hazard support {support[j]:.2f}, {counts[j]} "
+               "observation times)" for j in np.flatnonzero((support < minimum) | (counts == 0))]
     if flagged:
         warnings.warn(
-            f"interval-censored data: the baseline interval(s) {', '.join(flagged)} hold "
-            f"fewer than {minimum} observation times (events, censorings, or the assessments "
-            "bounding an interval-censored event) or are shorter than half a typical "
-            "event interval, so the data hardly identify their hazards and the fit may not "
-            "converge. Fix: place the cut points at the assessments, about one visit apart "
-            "(equal_events(data) does so on interval-censored data, or the schedule's due "
-            "dates: fixed_width(visit_interval, max_time)), or merge these intervals with a "
-            "neighbour.", IntervalSupportWarning, stacklevel=3)
-    return counts
+            f"interval-censored data hardly inform the hazard of the baseline interval(s) "
+            f"{', '.join(flagged)}: a zero hazard there lowers the maximised log-likelihood "
+            f"by less than {minimum:g}, or no event, censoring or assessment falls inside, "
+            "so the prior bounds these log hazards and the fit may not converge. Fix: place "
+            "the cut points at the assessments, about one visit apart (equal_events(data) "
+            "does so on interval-censored data), or merge these intervals with a neighbour.",
+            IntervalSupportWarning, stacklevel=3)
+    return support
 
 
 def fixed_width(width: float, max_time: float) -> np.ndarray:

@@ -118,6 +118,60 @@ def test_lesion_before_infusion_is_a_baseline_lesion_for_the_infusion_scan():
     assert rows["infusion"]["progression_visit"] == 3 * V2
 
 
+def test_a_measurement_error_calls_progression_the_exact_scans_would_not():
+    """The issue's patient read against the infusion scan (40 mm) measures 30 mm at V1:
+    shrinkage. Measured 60% too large (48 mm, +20% over 40) that scan calls progression at
+    V1, while the true time (exact scans) stays in (V1, V2], outside the recorded
+    interval (infusion, V1]."""
+    error = np.zeros((1, 5))  # enrolment scan, infusion scan, V1, V2, last visit
+    error[0, 2] = math.log(1.6)
+    exact = assess_patients(_patient(), np.array([[V1, V2, 40.0]]), cutoff=12.0)
+    noisy = assess_patients(_patient(), np.array([[V1, V2, 40.0]]), cutoff=12.0,
+                            measurement_error=error)
+    row, truth = _by_baseline(noisy)["infusion"], _by_baseline(exact)["infusion"]
+    assert row["progression_visit"] == V1 and row["last_assessment"] == WAIT
+    assert truth["progression_visit"] == V2
+    assert row["progression_true"] == truth["progression_true"]
+    assert V1 < row["progression_true"] <= V2
+    first = noisy.visits.iloc[0]
+    assert first["burden"] == pytest.approx(30.0)
+    assert first["measured_burden"] == pytest.approx(48.0)
+    # the same error on the enrolment reading changes nothing there: 20 -> 48 mm is
+    # progression at V1 either way
+    assert _by_baseline(noisy)["enrolment"].equals(_by_baseline(exact)["enrolment"])
+    with pytest.raises(ValueError, match=r"measurement_error must be finite.*shape \(1, 5\)"):
+        assess_patients(_patient(), np.array([[V1, V2, 40.0]]), cutoff=12.0,
+                        measurement_error=np.zeros((1, 3)))
+
+
+def test_measurement_error_keeps_the_truth_and_blurs_the_record():
+    """Same seed with and without error: the same patients, visits and true times; the
+    measured burdens scatter around the true ones with the given sd of the log, and the
+    recorded intervals no longer always hold the true time."""
+    exact = simulate_assessments(n=300, seed=3)
+    noisy = simulate_assessments(n=300, seed=3, measurement_cv=0.15)
+    for col in ("progression_true", "pfs_true_time", "pfs_true_event"):
+        pd.testing.assert_series_equal(exact.data[col], noisy.data[col], check_exact=True)
+    pd.testing.assert_series_equal(exact.visits["burden"], noisy.visits["burden"],
+                                   check_exact=True)
+    assert (exact.visits["measured_burden"] == exact.visits["burden"]).all()
+    log_error = np.log(noisy.visits["measured_burden"] / noisy.visits["burden"])
+    n = len(log_error)
+    assert abs(log_error.mean()) < 4 * 0.15 / math.sqrt(n)
+    assert log_error.std() == pytest.approx(0.15, abs=4 * 0.15 / math.sqrt(2 * n))
+    outside = {}
+    for name, sim in (("exact", exact), ("noisy", noisy)):
+        d = sim.data[(sim.data["event_type"] == "progression")
+                     & sim.data["progression_true"].notna()]
+        outside[name] = int(((d["progression_true"] <= d["last_assessment"])
+                             | (d["progression_true"] > d["progression_visit"])).sum())
+    assert outside["exact"] == 0 and outside["noisy"] > 10
+    # at_cutoff keeps the errors
+    pd.testing.assert_frame_equal(noisy.at_cutoff(40.0).data,
+                                  simulate_assessments(n=300, seed=3, measurement_cv=0.15,
+                                                       cutoff=40.0).data, check_exact=True)
+
+
 def test_rule_needs_both_the_relative_and_the_absolute_increase():
     rule = ProgressionRule()
     assert not rule.progressed(14.0, nadir=10.0)  # +40% but only +4 mm
@@ -323,6 +377,7 @@ def test_same_seed_same_trial_and_cuts_agree():
     (dict(cutoff=70.0), "horizon"),
     (dict(cutoff=10.0), "cutoff"),
     (dict(death_rate=-1.0), "death_rate"),
+    (dict(measurement_cv=-0.1), "measurement_cv"),
     (dict(growth_median=0.0), "growth_median"),
     (dict(n=1), "n must be"),
     (dict(allocation=(2, 0)), "allocation"),

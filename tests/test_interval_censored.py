@@ -15,8 +15,9 @@ from pexsurv import TrialData
 from pexsurv import _names as N
 from pexsurv.data import TrialDataError, require_exact_times
 from pexsurv.diagnostics.convergence import ConvergenceWarning
-from pexsurv.intervals import (MIN_OBSERVATION_TIMES, IntervalSupportWarning, equal_events,
-                               exposure_table, observation_times, warn_unsupported_intervals)
+from pexsurv.intervals import (IntervalSupportWarning, equal_events, exposure_table,
+                               observation_times, warn_unsupported_intervals,
+                               zero_hazard_support)
 from pexsurv.models import PiecewiseExponential
 from pexsurv.priors import IndependentNormal, Normal
 
@@ -543,34 +544,114 @@ def test_observation_times_count_every_time_and_positive_lower_bounds_by_hand():
     assert observation_times(data, [2.5, 5.0]).tolist() == [3, 2, 0]
 
 
+DUE_DATES = (1.61, 3.22, 4.83, 6.44)  # the 7-weekly visits' due dates (months)
+
+
 @pytest.fixture(scope="module")
 def assessed_pfs():
+    """Interval-censored PFS (enrolment scan) of simulated trials: seed 1, and seeds 5 and
+    8 whose due-date fits passed / failed their convergence check in
+    ``validation/pfs_assessments`` (both scans) and ``benchmarks/ic_cuts``."""
     from pexsurv.simulate import simulate_assessments
 
-    sim = simulate_assessments(seed=1)
-    return {d: sim.trial_data(baseline="enrolment", dating=d) for d in ("interval", "true")}
+    sims = {s: simulate_assessments(seed=s) for s in (1, 5, 8)}
+    out = {d: sims[1].trial_data(baseline="enrolment", dating=d) for d in ("interval", "true")}
+    out.update({s: sims[s].trial_data(baseline="enrolment", dating="interval") for s in (5, 8)})
+    return out
 
 
-def test_cuts_between_visits_warn_naming_the_intervals_and_due_dates_do_not(assessed_pfs):
-    """Visits every 7 +- 1 weeks (1.61 +- 0.23 months): cuts at 1 and 3 months leave (0, 1]
-    and (2, 3] between visits, holding 4 and 5 observation times (the trials where the fit
-    failed its convergence check); cuts at the due dates leave none empty."""
-    ic = assessed_pfs["interval"]
-    with pytest.warns(IntervalSupportWarning, match=r"\(0, 1\] \(4 observation times\), "
-                      r"\(2, 3\] \(5 observation times\) hold"):
-        PiecewiseExponential(cuts=[1.0, 2.0, 3.0, 4.0, 6.0]).build(ic)
+def _profile_support_by_brute_force(data: TrialData, cuts: tuple[float, ...]) -> np.ndarray:
+    """The drop in the maximised log-likelihood when each interval's hazard is 0, written
+    from the survival function (S(L) - S(R) for interval-censored events, f(t) for exact
+    ones, S(t) for censored) and maximised without gradients (Nelder-Mead, two starts)."""
+    from scipy.optimize import minimize
+
+    edges = np.r_[0.0, cuts, np.inf]
+    ic = data.interval_censored
+
+    def cum_hazard(t, lam):
+        return sum(l_ * np.clip(np.minimum(t, b) - a, 0.0, None)
+                   for l_, a, b in zip(lam, edges[:-1], edges[1:]))
+
+    def loglik(lam, beta):
+        r = np.exp(beta * data.arm)
+        s_lo = np.exp(-r * cum_hazard(data.time_lower, lam))
+        s_hi = np.exp(-r * cum_hazard(data.time, lam))
+        h_at = lam[np.searchsorted(cuts, data.time)] * r
+        with np.errstate(divide="ignore"):
+            per = np.where(ic, np.log(s_lo - s_hi),
+                           np.where(data.event == 1, np.log(h_at) + np.log(s_hi),
+                                    np.log(s_hi)))
+        return per.sum()
+
+    def best(zero):
+        keep = [j for j in range(len(edges) - 1) if j != zero]
+
+        def neg(theta):
+            lam = np.zeros(len(edges) - 1)
+            lam[keep] = np.exp(theta[:-1])
+            value = -loglik(lam, theta[-1])
+            return value if np.isfinite(value) else 1e12
+
+        fits = [minimize(neg, np.r_[np.full(len(keep), x), 0.0], method="Nelder-Mead",
+                         options={"maxiter": 40_000, "maxfev": 40_000, "xatol": 1e-9,
+                                  "fatol": 1e-11})
+                for x in (-1.0, -3.0)]
+        return min(f.fun for f in fits)
+
+    full = best(None)
+    return np.array([best(j) - full for j in range(len(edges) - 1)])
+
+
+def test_zero_hazard_support_equals_a_brute_force_profile_likelihood(assessed_pfs):
+    """Seed 8 with cuts at the due dates: no visit falls late enough to pin the hazard
+    beyond 6.44 months (support about 0.7, the fit failed); every earlier interval holds
+    whole event intervals (infinite support)."""
+    data = assessed_pfs[8]
+    support = zero_hazard_support(data, DUE_DATES)
+    brute = _profile_support_by_brute_force(data, DUE_DATES)
+    assert np.isinf(support[:4]).all() and (brute[:4] > 1e11).all()
+    assert support[4] == pytest.approx(brute[4], abs=1e-4)
+    assert 0.5 < support[4] < 1.0
+
+
+def test_zero_hazard_support_is_zero_for_an_interval_between_two_visits():
+    """Visits at 1 and 3 only: a hazard in (1, 2] can be moved to (2, inf) without changing
+    any observed probability, so neither is bounded away from 0; (0, 1] holds whole event
+    intervals."""
+    df = pd.DataFrame({"lo": [0.0, 0.0, 1.0, 1.0, 1.0, 3.0], "hi": [1.0, 1.0, 3.0, 3.0, 3.0, 3.0],
+                       "e": [1, 1, 1, 1, 1, 0], "arm": [0, 1, 0, 1, 1, 0]})
+    d = TrialData.from_dataframe(df, time="hi", event="e", arm="arm", time_lower="lo")
+    support = zero_hazard_support(d, [1.0, 2.0])
+    assert np.isinf(support[0]) and support[1:] == pytest.approx([0.0, 0.0], abs=1e-6)
+    with pytest.warns(IntervalSupportWarning, match=r"\(1, 2\] \(zero-hazard support 0.00, 0 "
+                      r"observation times\), \(2, inf\) \(zero-hazard support 0.00, 4 obs"):
+        warn_unsupported_intervals(d, [1.0, 2.0])
+
+
+def test_support_warning_fires_where_fits_failed_and_not_where_only_few_times_fell(
+        assessed_pfs):
+    """Over 400 fits of 200 trials with cuts at the due dates, the warning flags every fit
+    that failed its convergence check (a zero hazard in the last interval hardly lowers the
+    likelihood: seed 8, both scans) and stays silent where an interval merely holds few
+    observation times (seed 5: 7 beyond 6.44 months, all bounding whole event intervals;
+    the earlier rule, < 10 observation times, flagged it and the fit converged)."""
+    with pytest.warns(IntervalSupportWarning, match=r"\(6.44, inf\) \(zero-hazard support 0.69"):
+        PiecewiseExponential(cuts=DUE_DATES).build(assessed_pfs[8])
+    assert observation_times(assessed_pfs[5], DUE_DATES)[-1] < 10
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        PiecewiseExponential(cuts=[1.61, 3.22, 4.83, 6.44]).build(ic)
-        # exactly dated events are observation times themselves: no warning
+        PiecewiseExponential(cuts=DUE_DATES).build(assessed_pfs[5])
+        PiecewiseExponential(cuts=DUE_DATES).build(assessed_pfs["interval"])
+        # exactly dated events rule out a zero hazard wherever they fall: no warning
         PiecewiseExponential(cuts=[1.0, 2.0, 3.0, 4.0, 6.0]).build(assessed_pfs["true"])
-    assert observation_times(ic, [1.61, 3.22, 4.83, 6.44]).min() >= MIN_OBSERVATION_TIMES
-    # quantile cuts between consecutive visit dates split the first visits' cluster (the
-    # fit failed in 37 of 40 trials): flagged by width although every interval holds 20+
-    split = equal_events(ic, k=8, min_width=0.0)
-    assert observation_times(ic, split).min() >= 20
-    with pytest.warns(IntervalSupportWarning, match=r"\(1.6\d*, 1.8\d*\] \(width 0.1"):
-        PiecewiseExponential(cuts=split).build(ic)
+    # quantile cuts between consecutive visit dates split a cluster of visits (the fit
+    # failed in 37 of 40 trials): the short interval's hazard moves to its neighbour
+    split = equal_events(assessed_pfs["interval"], k=8, min_width=0.0)
+    assert observation_times(assessed_pfs["interval"], split).min() >= 20
+    with pytest.warns(IntervalSupportWarning, match=r"\(3.1\d*, 3.2\d*\] \(zero-hazard "
+                      r"support 0.00,"):
+        PiecewiseExponential(cuts=split).build(assessed_pfs["interval"])
 
 
 def test_equal_events_on_interval_censored_data_cuts_at_the_visits_one_interval_apart(

@@ -18,28 +18,32 @@ Every number comes from the package's public code path:
   randomization. Tumour reference (``--baselines``): the enrolment scan (the randomized
   trial's convention) and the pre-infusion scan (single-arm trials'), read on the same
   patients and visits of every trial.
-* Analyses per trial and reference: ``compare_pfs_dating(sim, CUTS, baselines=(b,))``, i.e.
-  ``fit(PiecewiseExponential(cuts=CUTS), data)`` with default priors, 4 chains, ``--draws``
+* Analyses per trial and reference: ``compare_pfs_dating(sim, cuts, baselines=(b,))``, i.e.
+  ``fit(PiecewiseExponential(cuts=cuts), data)`` with default priors, 4 chains, ``--draws``
   tuning steps and draws, on PFS dated at the true time, at the visit that found progression,
-  at the interval midpoint, and interval-censored; one compiled model per data shape for the
-  whole study.
+  at the interval midpoint, and interval-censored. The cuts are the trial's own:
+  ``equal_events(ic, k=8)`` on that scan's interval-censored data (:func:`trial_cuts`: at
+  the assessments, about one visit apart), the same for all four datings so that they differ
+  in the dating only. Models with the same number of cuts share one nutpie compilation.
 * Truth, per reference scan (the scan defines progression, so each has its own true
   times): ``--truth-trials`` further trials (other seeds) pooled into one large trial of the
   same design. True median PFS per arm: Kaplan-Meier median of the pooled true times
   (model-free). True HR: the same PH fit on the pooled true times (the HR the true-time
   analysis converges to; the PFS hazards are not proportional, so "the HR" is defined by
-  the analysis model). The pooled trial is also fitted under every dating: the large-sample
-  limit of each analysis.
+  the analysis model), with the pooled trial's own ``equal_events`` cuts. The pooled trial
+  is also fitted under every dating: the large-sample limit of each analysis.
 
 Replicates are appended to ``--csv`` as they finish, one block of rows per (seed,
-reference); a re-run skips the blocks already in it (rows written before the reference
-column existed are the enrolment scan's), so the study can be completed in several sessions within a time budget. The report
+reference); a re-run skips the blocks already in it, so the study can be completed in
+several sessions within a time budget. Each row records its cut points and its fit's
+convergence statistics (max R-hat, min ESS, divergences). The report
 is rewritten; text after its ``HAND_WRITTEN`` marker (the reading of the numbers) is kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -56,19 +60,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pexsurv.fitting import THRESHOLDS
+from pexsurv.intervals import equal_events
 from pexsurv.km import km_median
 from pexsurv.provenance import study_parser
 from pexsurv.simulate import AssessedTrial, simulate_assessments
-from pexsurv.simulate.assessments import BASELINES, WEEK
+from pexsurv.simulate.assessments import BASELINES
 from pexsurv.workflows import SimulationMetrics, simulation_metrics
-from pexsurv.workflows.assessments import compare_pfs_dating
+from pexsurv.workflows.assessments import PFSDatingComparison, compare_pfs_dating
 
 ROOT = Path(__file__).resolve().parents[1]
-CUTS = tuple(round(k * 7 * WEEK, 2) for k in (1, 2, 3, 4))
-"""Baseline cut points (months): the visits' due dates (every 7 weeks). Finer cuts leave
-the hazard of a piece that falls between two visits identified by the jitter and the
-missed visits only: with (1, 2, 3, 4, 6) the interval-censored fit failed its convergence
-check in 37 of 79 trials (a piece's log hazard wandering to -11)."""
+K = 8
+"""Intervals asked of ``equal_events``. On interval-censored data it returns fewer (cuts at
+the assessments, at least half an event interval apart): 4-5 intervals here. Fixed cuts
+finer than the visits leave a piece between two visits that the data hardly identify: with
+(1, 2, 3, 4, 6) the interval-censored fit failed its convergence check in 37 of 79 trials,
+with the visits' due dates (1.61, 3.22, 4.83, 6.44) in 14 of 200 (the previous runs)."""
 DATINGS = ("true", "visit", "midpoint", "interval")
 ARMS = ("car-t", "control")
 TRUTH_SEED = 900_000
@@ -92,8 +99,47 @@ def short(w: warnings.WarningMessage) -> str:
     return f"{w.category.__name__}: {str(w.message).splitlines()[0][:90]}"
 
 
-def truth(baseline: str, n_trials: int, draws: int, cache: dict,
-          warn_log: Counter) -> dict[str, Any]:
+def trial_cuts(sim: AssessedTrial, baseline: str) -> tuple[float, ...]:
+    """Cut points of every analysis of ``sim`` read against ``baseline``: ``equal_events``
+    on the interval-censored data, whose event times are the assessments that found them."""
+    return tuple(float(c) for c in equal_events(sim.trial_data(baseline=baseline,
+                                                               dating="interval"), k=K))
+
+
+def with_fit_stats(out: PFSDatingComparison) -> pd.DataFrame:
+    """The comparison table with each fit's convergence statistics (why a fit failed)."""
+    table = out.table.copy()
+    for label, res in out.results.items():
+        t = res.convergence.table
+        table.loc[label, "max_rhat"] = float(t["r_hat"].max())
+        table.loc[label, "min_ess"] = float(t[["ess_bulk", "ess_tail"]].min().min())
+        table.loc[label, "divergences"] = int(res.convergence.divergences)
+    return table
+
+
+def truth(baseline: str, n_trials: int, draws: int, warn_log: Counter,
+          cache_path: Path) -> dict[str, Any]:
+    """The pooled-trial truth of one scan, from ``cache_path`` when computed before with the
+    same settings (it is deterministic: fixed seeds), so that a resumed study does not
+    spend ~10 minutes re-fitting 9,000 patients; ``warn_log`` gets the fits' warnings."""
+    key = f"{baseline} scan, {n_trials} trials, {draws} draws, equal_events k={K}"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    if key not in cache:
+        cache[key] = pooled_truth(baseline, n_trials, draws, warn_log)
+        cache_path.write_text(json.dumps(cache, indent=1))
+    out = dict(cache[key])
+    out["limits"] = pd.DataFrame(out["limits"]).set_index("dating", drop=False)
+    true_hr = out["limits"].loc["true"]
+    out["hr"] = float(true_hr["hr_median"])
+    # the posterior sd of log HR on the pooled trial: the Monte Carlo error of the truth
+    out["log_hr_se"] = float((math.log(true_hr["upper"]) - math.log(true_hr["lower"])) / 3.92)
+    return out
+
+
+def pooled_truth(baseline: str, n_trials: int, draws: int,
+                 warn_log: Counter) -> dict[str, Any]:
+    """Kaplan-Meier medians of the pooled true times and every dating's fit to the pooled
+    trial (JSON-ready)."""
     big = pooled([simulate_assessments(seed=TRUTH_SEED + i) for i in range(n_trials)])
     d = big.data[big.data["baseline"] == baseline]
     out: dict[str, Any] = {"n": int(len(d))}
@@ -101,36 +147,37 @@ def truth(baseline: str, n_trials: int, draws: int, cache: dict,
         m = (d["arm"] == arm).to_numpy()
         out[f"median_{arm}"] = km_median(d["pfs_true_time"].to_numpy()[m],
                                          d["pfs_true_event"].to_numpy()[m])
+    out["cuts"] = trial_cuts(big, baseline)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        limits = compare_pfs_dating(big, CUTS, baselines=(baseline,), seed=1, draws=draws,
-                                    compiled=cache).table
+        limits = compare_pfs_dating(big, out["cuts"], baselines=(baseline,), seed=1,
+                                    draws=draws).table
     warn_log.update(short(w) for w in caught)
-    limits.index = limits["dating"]
-    out["limits"] = limits
-    true_hr = limits.loc["true"]
-    out["hr"] = float(true_hr["hr_median"])
-    # the posterior sd of log HR on the pooled trial: the Monte Carlo error of the truth
-    out["log_hr_se"] = float((math.log(true_hr["upper"]) - math.log(true_hr["lower"])) / 3.92)
+    out["limits"] = limits[["dating", "hr_median", "lower", "upper", "median_car-t",
+                            "median_control", "converged"]].astype(
+        {"converged": bool}).to_dict("records")
     return out
 
 
-def one_trial(seed: int, baseline: str, draws: int, cache: dict,
-              warn_log: Counter) -> list[dict]:
+def one_trial(seed: int, baseline: str, draws: int, warn_log: Counter) -> list[dict]:
     sim = simulate_assessments(seed=seed)
+    cuts = trial_cuts(sim, baseline)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = compare_pfs_dating(sim, CUTS, baselines=(baseline,), seed=seed,
-                                   draws=draws, compiled=cache).table
+        # a fresh model cache per trial (its cuts are its own); the nutpie compilation
+        # is shared across trials with the same number of cuts
+        table = with_fit_stats(compare_pfs_dating(sim, cuts, baselines=(baseline,),
+                                                  seed=seed, draws=draws))
     warn_log.update(short(w) for w in caught)
     d = sim.data[sim.data["baseline"] == baseline]
     prog = d[d["event_type"] == "progression"]
     undetected = ((d["event_type"] == "death") & d["progression_true"].notna()).sum()
     keep = ["dating", "n", "events", "interval_censored", "hr_median", "lower", "upper",
-            "converged"] + [f"median_{a}{s}" for a in ARMS for s in ("", "_lower", "_upper")]
+            "converged", "max_rhat", "min_ess", "divergences"] + [
+        f"median_{a}{s}" for a in ARMS for s in ("", "_lower", "_upper")]
     rows = table[keep].to_dict("records")
     for r in rows:
-        r.update(seed=seed, baseline=baseline,
+        r.update(seed=seed, baseline=baseline, cuts=" ".join(f"{c:.4f}" for c in cuts),
                  mean_interval=float((prog["progression_visit"]
                                       - prog["last_assessment"]).mean()),
                  deaths_after_unseen_progression=int(undetected))
@@ -265,7 +312,7 @@ def report(args: argparse.Namespace, c: pd.DataFrame, ts: dict[str, dict[str, An
         f"is {per_trial['mean_interval'].mean():.2f} months wide on average; "
         f"{per_trial['deaths_after_unseen_progression'].mean():.2f} deaths per trial came "
         "after a progression no visit saw (dated at death in every analysis but the true "
-        "one). Cut points: " + ", ".join(f"{c_:g}" for c_ in CUTS) + " months.",
+        "one). " + cut_summary(c),
         "",
     ]
     for b, t in ts.items():
@@ -274,8 +321,9 @@ def report(args: argparse.Namespace, c: pd.DataFrame, ts: dict[str, dict[str, An
             f"({t['n']} patients): median PFS {t['median_car-t']:.3f} months (CAR-T) and "
             f"{t['median_control']:.3f} (control), Kaplan-Meier on the true times; HR "
             f"{t['hr']:.3f} (PH fit to the true times; its own Monte Carlo SE on the log "
-            f"scale {t['log_hr_se']:.3f}). The same pooled trial under each dating gives each "
-            "analysis's large-sample limit:",
+            f"scale {t['log_hr_se']:.3f}); the pooled trial's cuts "
+            + ", ".join(f"{x:.2f}" for x in t["cuts"]) + ". The same pooled trial under each "
+            "dating gives each analysis's large-sample limit:",
             "",
             "| dating | HR | median CAR-T | median control | converged |",
             "|---|---|---|---|---|",
@@ -301,10 +349,9 @@ def report(args: argparse.Namespace, c: pd.DataFrame, ts: dict[str, dict[str, An
         "",
         *(scan_shift(c, ts) or ["(only one reference scan analysed)"]),
         "",
-        "Fits not converged (flagged by `fit`'s own verdict, kept): "
-        + "; ".join(f"{b} scan: " + ", ".join(
-            f"{d} {int((~g['converged'].astype(bool)).sum())}"
-            for d, g in c[c["baseline"] == b].groupby("dating", sort=False)) for b in ts) + ".",
+        "## Failed convergence checks",
+        "",
+        *failures(c),
         "",
         "Warnings raised during the fits of this session (counted; first line):",
         "",
@@ -316,15 +363,45 @@ def report(args: argparse.Namespace, c: pd.DataFrame, ts: dict[str, dict[str, An
     return "\n".join(lines)
 
 
+def cut_summary(c: pd.DataFrame) -> str:
+    """How many intervals the per-trial cuts made, and where the cuts fell."""
+    per_block = c.drop_duplicates(["seed", "baseline"])["cuts"].str.split()
+    n = per_block.str.len() + 1
+    first = per_block.str[0].astype(float)
+    counts = ", ".join(f"{k} intervals in {v}" for k, v in n.value_counts().sort_index().items())
+    return (f"Cut points: `equal_events(interval-censored data, k={K})` per trial and scan "
+            f"({counts} of the {len(n)} (trial, scan) blocks; first cut median "
+            f"{first.median():.2f} months, range {first.min():.2f}-{first.max():.2f}).")
+
+
+def failures(c: pd.DataFrame) -> list[str]:
+    """Failed convergence checks per scan and dating, with the criteria each failure broke
+    (a fit can break several; fits are kept whatever their verdict)."""
+    lines = ["Fits that failed `fit`'s convergence check (kept in every table above), and "
+             f"which threshold they broke (R-hat > {THRESHOLDS['r_hat']}, bulk or tail ESS < "
+             f"{THRESHOLDS['ess_bulk']:.0f}, any divergence; a fit can break several):", "",
+             "| reference scan | dating | failed | R-hat | ESS | divergences | "
+             "worst R-hat | fewest ESS |", "|---|---|---|---|---|---|---|---|"]
+    for (b, d), g in c.groupby(["baseline", "dating"], sort=False):
+        bad = g[~g["converged"].astype(bool)]
+        lines.append(
+            f"| {b} | {d} | {len(bad)} of {len(g)} | "
+            f"{int((bad['max_rhat'] > THRESHOLDS['r_hat']).sum())} | "
+            f"{int((bad['min_ess'] < THRESHOLDS['ess_bulk']).sum())} | "
+            f"{int((bad['divergences'] > 0).sum())} | {g['max_rhat'].max():.3f} | "
+            f"{g['min_ess'].min():.0f} |")
+    return lines
+
+
 def load_done(path: Path) -> pd.DataFrame:
-    """Rows already computed; rows written before the ``baseline`` column existed were all
-    read against the enrolment scan: the file is rewritten once with the column."""
+    """Rows already computed. Rows without a ``cuts`` column came from the fixed due-date
+    cuts of earlier runs (git history): mixing them in would mix two analyses."""
     if not path.exists():
         return pd.DataFrame(columns=["seed", "baseline"])
     done = pd.read_csv(path)
-    if "baseline" not in done:
-        done.insert(done.columns.get_loc("seed") + 1, "baseline", "enrolment")
-        done.to_csv(path, index=False)
+    if "cuts" not in done:
+        raise SystemExit(f"{path} holds rows of the fixed due-date cuts (no 'cuts' column); "
+                         "move it away or pass another --csv to run the equal_events study")
     return done
 
 
@@ -336,33 +413,32 @@ def main() -> None:
     ap.add_argument("--truth-trials", type=int, default=100)
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--csv", type=Path, default=ROOT / "validation" / "pfs_assessments.csv")
+    ap.add_argument("--truth-cache", type=Path,
+                    default=ROOT / "validation" / "pfs_assessments_truth.json")
     args = ap.parse_args()
     args.load_start = " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
     start = time.monotonic()
-    cache: dict = {}
     warn_log: Counter = Counter()
     ts = {}
     for b in args.baselines:
-        ts[b] = truth(b, args.truth_trials, 1000, cache, warn_log)
+        ts[b] = truth(b, args.truth_trials, 1000, warn_log, args.truth_cache)
         print(f"truth ({b} scan): HR {ts[b]['hr']:.4f}, medians {ts[b]['median_car-t']:.3f} / "
               f"{ts[b]['median_control']:.3f} ({time.monotonic() - start:.0f} s)", flush=True)
     done = load_done(args.csv)
     blocks_done = set(zip(done["seed"], done["baseline"]))
     seeds = range(args.seed, args.seed + args.trials)
-    for baseline in args.baselines:
-        for seed in seeds:
-            if (seed, baseline) in blocks_done:
-                continue
-            if (time.monotonic() - start) / 60 > args.budget_min:
-                print(f"time budget reached after {len(blocks_done)} blocks", flush=True)
-                break
-            rows = pd.DataFrame(one_trial(seed, baseline, args.draws, cache, warn_log))
-            rows.to_csv(args.csv, mode="a", header=not args.csv.exists(), index=False)
-            blocks_done.add((seed, baseline))
-            if len(blocks_done) % 10 == 0:
-                print(f"{len(blocks_done)} (trial, scan) blocks, "
-                      f"{time.monotonic() - start:.0f} s", flush=True)
+    todo = [(s, b) for s in seeds for b in args.baselines if (s, b) not in blocks_done]
+    for seed, baseline in todo:  # both scans of a trial together: a partial run stays paired
+        if (time.monotonic() - start) / 60 > args.budget_min:
+            print(f"time budget reached after {len(blocks_done)} blocks", flush=True)
+            break
+        rows = pd.DataFrame(one_trial(seed, baseline, args.draws, warn_log))
+        rows.to_csv(args.csv, mode="a", header=not args.csv.exists(), index=False)
+        blocks_done.add((seed, baseline))
+        if len(blocks_done) % 10 == 0:
+            print(f"{len(blocks_done)} (trial, scan) blocks, "
+                  f"{time.monotonic() - start:.0f} s", flush=True)
     c = pd.read_csv(args.csv)
     c = c[c["seed"].isin(seeds) & c["baseline"].isin(args.baselines)]
     if args.png:

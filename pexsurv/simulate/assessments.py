@@ -16,7 +16,10 @@ The burden is measured at a reference scan and at scheduled visits (every
 with probability ``missed_visit_prob``). A visit shows progression when the burden is at
 least ``relative_increase`` above the nadir of the scans so far (reference included) and at
 least ``absolute_increase`` mm above it, or when a lesion appeared after the reference scan
-(:class:`ProgressionRule`). Two references are assessed on the same patients:
+(:class:`ProgressionRule`). Scans can be measured with error (``measurement_cv``: the
+measured burden is the true one times a log-normal factor, independent per scan, as
+readers of the same CT disagree); the rule then sees the measured burdens.
+Two references are assessed on the same patients:
 
 - ``"enrolment"``: the scan at randomization (what a randomized trial uses);
 - ``"infusion"``: for infused patients the pre-infusion scan at treatment start, with only
@@ -28,7 +31,10 @@ The *true progression time* is the moment the disease met the rule that the dete
 applied: the last time, before that visit, that the burden crossed the threshold of the
 nadir in force (or the time the new lesion appeared, if earlier). It therefore always lies
 in the recorded interval (last visit without progression, first visit with it], so that
-interval-censored analyses have a true time to recover. Growth that crossed the threshold
+interval-censored analyses have a true time to recover. With measurement error the true
+time stays that of the error-free scans, and the recorded interval is the noisy rule's: a
+measurement can call progression early, late, or where the disease never met the rule
+(the true time then lies outside the interval, or there is none). Growth that crossed the threshold
 and receded before any scan saw it is not progression (no trial could call it one).
 True PFS is the earlier of that time and death.
 
@@ -252,6 +258,7 @@ class AssessedTrial:
         event or the cut).
     visits : pandas.DataFrame
         Every assessment made by the cut, alive (``id``, ``time``, ``burden``,
+        ``measured_burden`` (what the rule saw: ``burden`` unless measured with error),
         ``new_lesion``: a lesion appeared after randomization), whatever the rule
         concluded; the reference scans are ``reference_time`` in :attr:`data`.
     latent : pandas.DataFrame
@@ -263,6 +270,8 @@ class AssessedTrial:
         Every input of :func:`simulate_assessments`.
     schedule : numpy.ndarray
         The latent visit times, one row per patient (NaN = missed), up to the horizon.
+    measurement_error : numpy.ndarray or None
+        Log measurement errors (:func:`assess_patients`), None = exact scans.
     """
 
     data: pd.DataFrame
@@ -270,6 +279,7 @@ class AssessedTrial:
     latent: pd.DataFrame
     params: dict[str, Any] = field(repr=False)
     schedule: np.ndarray = field(repr=False)
+    measurement_error: np.ndarray | None = field(default=None, repr=False)
 
     def at_cutoff(self, cutoff: float) -> AssessedTrial:
         """The same patients observed at another data cut (``accrual < cutoff <= horizon``).
@@ -283,7 +293,7 @@ class AssessedTrial:
         params = {**self.params, "cutoff": float(cutoff)}
         return assess_patients(self.latent, self.schedule, cutoff=float(cutoff),
                                rule=params["rule"], arm_labels=params["arm_labels"],
-                               params=params)
+                               params=params, measurement_error=self.measurement_error)
 
     def trial_data(self, *, baseline: Literal["enrolment", "infusion"] = "enrolment",
                    dating: Literal["true", "visit", "midpoint", "interval"] = "visit",
@@ -346,7 +356,8 @@ class AssessedTrial:
 def assess_patients(latent: pd.DataFrame, schedule: np.ndarray, *, cutoff: float,
                     rule: ProgressionRule = ProgressionRule(),
                     arm_labels: tuple[str, str] = ("car-t", "control"),
-                    params: dict[str, Any] | None = None) -> AssessedTrial:
+                    params: dict[str, Any] | None = None,
+                    measurement_error: np.ndarray | None = None) -> AssessedTrial:
     """Apply the progression rule to given patients and visits, and observe them at a cut.
 
     The deterministic half of :func:`simulate_assessments`, public so that a chosen
@@ -369,6 +380,10 @@ def assess_patients(latent: pd.DataFrame, schedule: np.ndarray, *, cutoff: float
     params : dict, optional
         Stored in the result (default: the arguments, the last entry as ``accrual`` and
         the earliest last visit as ``horizon``, which bound :meth:`AssessedTrial.at_cutoff`).
+    measurement_error : numpy.ndarray, shape (n, k + 2), optional
+        Log of measured over true burden: column 0 the enrolment scan, 1 the pre-infusion
+        scan, then one per visit (``schedule``'s columns). The rule sees the measured
+        burdens; the true progression times stay those of exact scans. None: exact.
 
     Returns
     -------
@@ -409,12 +424,33 @@ def assess_patients(latent: pd.DataFrame, schedule: np.ndarray, *, cutoff: float
     censor = np.minimum(censor_admin, latent["dropout"].to_numpy(dtype=float))
     infused = experimental & np.isfinite(start)
     lesion = latent["new_lesion"].to_numpy(dtype=float)
+    if measurement_error is not None:
+        measurement_error = np.asarray(measurement_error, dtype=float)
+        if (measurement_error.shape != (schedule.shape[0], schedule.shape[1] + 2)
+                or not np.isfinite(measurement_error).all()):
+            raise ValueError(
+                "measurement_error must be finite, one row per patient and one column per "
+                f"scan (enrolment, infusion, then the visits): shape "
+                f"{(schedule.shape[0], schedule.shape[1] + 2)}, got {measurement_error.shape}")
+
+    def progression(ref: np.ndarray, scan: int, new_lesion: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(detecting visit, last visit without, true time) against one reference scan."""
+        exact = _first_progression(schedule, ref, burden(ref), burden, new_lesion, rule)
+        true_time = _true_time(burden, *exact, new_lesion)
+        if measurement_error is None:
+            return exact[0], exact[1], true_time
+        err = np.exp(measurement_error)
+        seen = _first_progression(schedule, ref, burden(ref) * err[:, scan], burden,
+                                  new_lesion, rule, visit_factor=err[:, 2:])
+        return seen[0], seen[1], true_time
+
     zero = np.zeros(len(latent))
-    enrolment = _first_progression(schedule, zero, burden(zero), burden, lesion, rule)
+    enrolment = progression(zero, 0, lesion)
     ref = np.where(infused, start, 0.0)
     lesion_after = np.where(infused, latent["new_lesion_after_infusion"].to_numpy(float),
                             lesion)
-    infusion = _first_progression(schedule, ref, burden(ref), burden, lesion_after, rule)
+    infusion = progression(ref, 1, lesion_after)
     # A patient infused after this cut has no infusion scan yet: the enrolment scan is
     # the reference at this cut (the same rows, so enrolment and infusion agree for them).
     by_infusion = infused & (start <= censor)
@@ -426,23 +462,29 @@ def assess_patients(latent: pd.DataFrame, schedule: np.ndarray, *, cutoff: float
     data = pd.concat(frames, ignore_index=True)
     rows, cols = np.nonzero((schedule <= censor[:, None]) & (schedule < death[:, None]))
     times = schedule[rows, cols]
+    true_burden = burden(times, rows)
     visits = pd.DataFrame({
-        "id": latent["id"].to_numpy()[rows], "time": times,
-        "burden": burden(times, rows), "new_lesion": lesion[rows] <= times,
+        "id": latent["id"].to_numpy()[rows], "time": times, "burden": true_burden,
+        "measured_burden": true_burden if measurement_error is None
+        else true_burden * np.exp(measurement_error[rows, cols + 2]),
+        "new_lesion": lesion[rows] <= times,
     })
     return AssessedTrial(data=data, visits=visits, latent=latent.reset_index(drop=True),
                          params=dict(params or {
                              "cutoff": cutoff, "rule": rule, "arm_labels": arm_labels,
                              "accrual": float(latent["entry"].max()),
                              "horizon": float(schedule[:, -1].min())}),
-                         schedule=schedule)
+                         schedule=schedule, measurement_error=measurement_error)
 
 
 def _first_progression(schedule: np.ndarray, ref: np.ndarray, ref_burden: np.ndarray,
-                       burden: Any, new_lesion: np.ndarray, rule: ProgressionRule
+                       burden: Any, new_lesion: np.ndarray, rule: ProgressionRule,
+                       visit_factor: np.ndarray | None = None,
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """First visit after the reference that shows progression (NaN: none by the last
-    visit), the visit before it (or the reference scan) and the true progression time."""
+    visit), the visit before it (or the reference scan) and the rule's threshold in force
+    at that visit; the burden a visit measures is the true one times ``visit_factor``
+    (per patient and visit; None = exact)."""
     n = schedule.shape[0]
     nadir = ref_burden.copy()
     last = ref.copy()
@@ -454,6 +496,8 @@ def _first_progression(schedule: np.ndarray, ref: np.ndarray, ref_burden: np.nda
         if not open_.any():
             continue
         b = burden(np.where(open_, v, ref))
+        if visit_factor is not None:
+            b = b * visit_factor[:, k]
         limit = rule.threshold(nadir)
         hit = open_ & ((b >= limit) | (new_lesion <= v))
         detect = np.where(hit, v, detect)
@@ -461,17 +505,22 @@ def _first_progression(schedule: np.ndarray, ref: np.ndarray, ref_burden: np.nda
         seen = open_ & ~hit
         nadir = np.where(seen, np.minimum(nadir, b), nadir)
         last = np.where(seen, v, last)
-    # True time: the new lesion, or the last up-crossing of the threshold in force before
-    # the detecting visit (the burden was below it at the previous scan).
+    return detect, last, threshold
+
+
+def _true_time(burden: Any, detect: np.ndarray, last: np.ndarray, threshold: np.ndarray,
+               new_lesion: np.ndarray) -> np.ndarray:
+    """True progression time of exact scans: the new lesion, or the last up-crossing of
+    the threshold in force before the detecting visit (the burden was below it at the
+    previous scan); NaN where no visit found progression."""
+    n = detect.size
     crossing = np.full(n, np.inf)
     by_burden = np.flatnonzero(~np.isnan(detect) & (burden(np.nan_to_num(detect)) >= threshold))
     if by_burden.size:
         crossing[by_burden] = _last_crossing(burden, by_burden, last[by_burden],
                                              detect[by_burden], threshold[by_burden])
-    true_prog = np.where(np.isnan(detect), np.nan,
-                         np.minimum(crossing, np.where(new_lesion <= detect, new_lesion,
-                                                       np.inf)))
-    return detect, last, true_prog
+    return np.where(np.isnan(detect), np.nan,
+                    np.minimum(crossing, np.where(new_lesion <= detect, new_lesion, np.inf)))
 
 
 def _last_crossing(burden: Any, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -562,6 +611,7 @@ def simulate_assessments(
     visit_jitter: float = WEEK,
     missed_visit_prob: float = 0.1,
     rule: ProgressionRule = ProgressionRule(),
+    measurement_cv: float = 0.0,
     accrual: float = 24.0,
     cutoff: float = 30.0,
     dropout_rate: float = 0.0,
@@ -601,6 +651,10 @@ def simulate_assessments(
     missed_visit_prob : float
         Probability that a visit is missed.
     rule : ProgressionRule
+    measurement_cv : float
+        Standard deviation of the log of measured over true burden, independent per scan
+        (reference scans and visits); 0 = exact scans. Sums of diameters re-read by
+        another radiologist differ by roughly 10-20%.
     accrual, cutoff : float
         Uniform entry over ``accrual`` months; data cut ``cutoff`` months after the first
         patient in.
@@ -636,6 +690,7 @@ def simulate_assessments(
     for name, value in (("sld0_sd", sld0_sd), ("growth_sd", growth_sd),
                         ("new_lesion_rate", new_lesion_rate), ("death_rate", death_rate),
                         ("visit_jitter", visit_jitter), ("accrual", accrual),
+                        ("measurement_cv", measurement_cv),
                         ("dropout_rate", dropout_rate)):
         _positive(name, value, allow_zero=True)
     for name, value in (("manufacturing_failure", manufacturing_failure),
@@ -662,6 +717,7 @@ def simulate_assessments(
         "manufacturing_failure": float(manufacturing_failure),
         "visit_interval": float(visit_interval), "visit_jitter": float(visit_jitter),
         "missed_visit_prob": float(missed_visit_prob), "rule": rule,
+        "measurement_cv": float(measurement_cv),
         "accrual": float(accrual), "cutoff": float(cutoff),
         "dropout_rate": float(dropout_rate), "horizon": float(horizon),
     }
@@ -682,6 +738,9 @@ def simulate_assessments(
     e_lesion, e_lesion_after, e_death, e_dropout = rng.standard_exponential((4, n))
     schedule = visit_schedule(n, interval=visit_interval, jitter=visit_jitter,
                               missed_prob=missed_visit_prob, horizon=horizon, rng=rng)
+    # Drawn last and whatever measurement_cv: trials without error are those of earlier
+    # versions, and trials differing only in measurement_cv share every other draw.
+    scan_noise = rng.standard_normal((n, schedule.shape[1] + 2))
 
     death = e_death / death_rate if death_rate > 0 else np.full(n, np.inf)
     dropout = e_dropout / dropout_rate if dropout_rate > 0 else np.full(n, np.inf)
@@ -700,7 +759,9 @@ def simulate_assessments(
         "death": death, "dropout": dropout,
     })
     return assess_patients(latent, schedule, cutoff=float(cutoff), rule=rule,
-                           arm_labels=tuple(arm_labels), params=params)
+                           arm_labels=tuple(arm_labels), params=params,
+                           measurement_error=(measurement_cv * scan_noise
+                                              if measurement_cv > 0 else None))
 
 
 def _new_lesions(e_first: np.ndarray, e_after: np.ndarray, start: np.ndarray, rate: float,
