@@ -82,8 +82,9 @@ def interval_rows(data: TrialData, cuts: np.ndarray, episodes: tuple[np.ndarray,
     over the whole follow-up (as :func:`pexsurv.models.design.build_design` builds them);
     each episode's overlap with its subject's ``(time_lower, time]`` is counted on or off
     therapy. ``stratum`` and ``x`` are per subject. Warns
-    (:class:`~pexsurv.intervals.IntervalSupportWarning`) when an interval of ``cuts`` holds
-    too few observation times to identify its hazard.
+    (:class:`~pexsurv.intervals.IntervalSupportWarning`) when the data barely rule out a
+    zero hazard in an interval of ``cuts`` (:func:`~pexsurv.intervals.zero_hazard_support`),
+    or when it holds no observation time.
 
     Examples
     --------
@@ -91,7 +92,7 @@ def interval_rows(data: TrialData, cuts: np.ndarray, episodes: tuple[np.ndarray,
     >>> df = pd.DataFrame({"lo": [1.0, 3.0], "t": [3.0, 3.0], "e": [1, 0], "a": [1, 0]})
     >>> d = TrialData.from_dataframe(df, time="t", event="e", arm="a", time_lower="lo")
     >>> ep = (np.arange(2), np.zeros(2), d.time, d.event, d.arm.astype(float))
-    >>> import warnings  # two subjects cannot fill the intervals with observation times
+    >>> import warnings  # two subjects barely inform the hazards
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
     ...     rows = interval_rows(d, np.array([2.0]), ep, np.zeros(2, int), np.zeros((2, 0)))
