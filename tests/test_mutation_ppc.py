@@ -557,10 +557,20 @@ def test_events_refuses_a_bad_level(fit):
 
 
 def test_expected_events_in_batches(fit, monkeypatch):
-    monkeypatch.setattr(P, "_CHUNK_VALUES", 3 * 40 * 5 + 1)  # 3 samples x 40 subjects x 5 pieces
+    """Batches of posterior samples bounded by _CHUNK_VALUES values (samples x subjects x
+    pieces of the union of cut points: 3 x 40 x 5 here) give the same expected counts."""
+    monkeypatch.setattr(P, "_CHUNK_VALUES", 3 * 40 * 5 + 1)
+    chunks, calls = P._chunks, []
+
+    def recorded(n, values_per_item):
+        calls.append((n, values_per_item))
+        return chunks(n, values_per_item)
+
+    monkeypatch.setattr(P, "_chunks", recorded)
     hazards = SubjectHazards.from_result(fit)
     got = P._expected_events(hazards, fit.data, np.array(CHECK_CUTS))
     np.testing.assert_allclose(got, expected_reference(fit, CHECK_CUTS))
+    assert calls == [(20, 40 * 5)]  # pieces: cut points 1, 2, 3, 6, 20
 
 
 def test_checks_are_immutable(km_check, events_check):
