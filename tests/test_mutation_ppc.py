@@ -360,9 +360,16 @@ def test_assessment_verdict_at_the_p_value_threshold(visit_fit, assessment):
 
 
 def test_assessment_check_fails_a_wrong_hazard(visit_data):
+    """Hazards four times too high: replicates have more early events than observed, so
+    cells lie below their interval (and others above)."""
     wrong = P.assessment_ppc(fake_fit(visit_data, rates=4 * RATES, jitter=0.0), VISITS,
                              n_draws=40, seed=1)
     assert wrong.passed is False and wrong.p_value < 0.05
+    t = wrong.table
+    below = t["observed"] < t["replicated_lower"]
+    above = t["observed"] > t["replicated_upper"]
+    assert below.any() and above.any()
+    np.testing.assert_array_equal(t["inside"], ~below & ~above)
 
 
 def test_assessment_p_value_leaves_out_windows_no_replicate_reaches(visit_fit):
@@ -571,6 +578,38 @@ def test_expected_events_in_batches(fit, monkeypatch):
     got = P._expected_events(hazards, fit.data, np.array(CHECK_CUTS))
     np.testing.assert_allclose(got, expected_reference(fit, CHECK_CUTS))
     assert calls == [(20, 40 * 5)]  # pieces: cut points 1, 2, 3, 6, 20
+
+
+def test_events_on_an_odd_number_of_check_intervals(fit):
+    check = P.observed_vs_expected_events(fit, cuts=(1.0, 3.0, 6.0), seed=0)
+    np.testing.assert_allclose(check.table["expected"],
+                               expected_reference(fit, (1.0, 3.0, 6.0)).mean(axis=0).ravel())
+
+
+def test_replicate_batches_are_bounded_by_subjects_times_intervals(monkeypatch):
+    """The memory bound of each batch counts every model interval (one cut: 2 intervals) and,
+    for assessments, the larger of the visits per subject and the intervals."""
+    data = trial()
+    tree = fake_posterior(cuts=(3.0,), hazards=(0.2, 0.1), hr=HR, chains=2, draws=10,
+                          jitter=0.2, seed=1, arms=data.arms)
+    one_cut = FitResult(idata=tree, spec=PiecewiseExponential(cuts=(3.0,)), priors={},
+                        data=data, sampler=SamplerConfig())
+    chunks, calls = P._chunks, []
+
+    def recorded(n, values_per_item):
+        calls.append((n, values_per_item))
+        return chunks(n, values_per_item)
+
+    monkeypatch.setattr(P, "_chunks", recorded)
+    P.posterior_predictive_survival(one_cut, times=[1.0], n_draws=3, seed=0)
+    P.assessment_ppc(one_cut, [20.0], n_draws=4, seed=0)
+    P.assessment_ppc(one_cut, [5.0, 10.0, 20.0], n_draws=5, seed=0)
+    assert calls == [(3, 40 * 2), (4, 40 * 2), (5, 40 * 3)]
+
+
+def test_default_numbers_of_replicates(fit, visit_fit):
+    assert P.posterior_predictive_survival(fit, times=[1.0], seed=0).n_draws == 200
+    assert P.assessment_ppc(visit_fit, VISITS, seed=0).n_draws == 200
 
 
 def test_checks_are_immutable(km_check, events_check):
