@@ -278,6 +278,12 @@ def test_posterior_checks_of_rpsft_skip_the_likelihood_checks(data, fixed_checks
     assert [c[0] for c in fixed_checks] == ["ppc"]
 
 
+def test_report_runs_the_checks_with_its_seed(fit, fixed_checks):
+    R.hazard_ratio_report(fit)
+    R.hazard_ratio_report(fit, seed=5)
+    assert [kw for name, kw in fixed_checks if name == "ppc"] == [{"seed": 0}, {"seed": 5}]
+
+
 # ------------------------------------------------------------------------- labels
 def test_model_labels():
     pem = PiecewiseExponential
@@ -396,6 +402,39 @@ def test_numbers_rounded_to_their_mcse(report):
     assert report.decimals.at["OS ITT", "cox_hr"] == R._three_significant(raw.at["OS ITT", "cox_hr"])
     assert table.at["OS ITT", "hr"] != raw.at["OS ITT", "hr"]  # the rounding did something
     assert table.at["OS ITT", "model"] == raw.at["OS ITT", "model"]
+
+
+def test_round_hr_table_rows_with_and_without_hr_draws(data):
+    """Rows of fits with (chain, draw) HR draws are rounded to their MCSE; rows of fits
+    without them (no ``hr``, an ``hr`` per period, no posterior), of unknown labels or
+    without a result keep 3 significant digits; missing values stay missing."""
+    ph = fake_fit(data, hr=0.85)
+    hr = ph.posterior["hr"].transpose("chain", "draw").values
+    dims = ("chain", "draw")
+
+    def tree(**variables):
+        return SimpleNamespace(idata=xr.DataTree.from_dict(
+            {"posterior": xr.Dataset(variables)} if variables else {}))
+
+    results = {"ph": ph, "no_hr": tree(psi=(dims, hr)), "per_period": tree(
+        hr=((*dims, "period"), hr[..., None])), "no_posterior": tree(), "none": None}
+    labels = [*results, "unknown"]
+    table = pd.DataFrame({"hr_median": [np.median(hr)] + [0.123456] * 5,
+                          "lower": [np.quantile(hr, 0.05)] + [np.nan] + [0.654321] * 4,
+                          "p_hr_lt_0.8": [(hr < 0.8).mean()] + [0.333333] * 5},
+                         index=labels)
+    table.attrs["prob"] = 0.9
+    out = R.round_hr_table(table, results)
+    d = R.mcse_decimals
+    assert out.loc["ph", "hr_median"] == round(np.median(hr), d(mcse(hr, "median")))
+    assert out.loc["ph", "lower"] == round(np.quantile(hr, 0.05), d(mcse(hr, "quantile", 0.05)))
+    assert out.loc["ph", "p_hr_lt_0.8"] == round((hr < 0.8).mean(), d(mcse(hr < 0.8, "mean")))
+    assert out.loc["ph", "hr_median"] != table.loc["ph", "hr_median"]
+    assert np.isnan(out.loc["no_hr", "lower"])
+    for label in labels[1:]:
+        assert out.loc[label, "hr_median"] == 0.123 and out.loc[label, "p_hr_lt_0.8"] == 0.333
+    assert out.loc["per_period", "lower"] == 0.654
+    assert table.loc["no_hr", "hr_median"] == 0.123456  # the table itself is not changed
 
 
 def test_round_frame_leaves_missing_and_infinite_values():
