@@ -188,6 +188,7 @@ def test_visit_matrix_broadcasts_one_schedule_and_keeps_rows():
     (np.ones((2, 0)), r"got shape \(2, 0\)"),
     (np.empty(0), r"got shape \(0,\)"),
     (np.ones((2, 2, 1)), r"got shape \(2, 2, 1\)"),
+    (5.0, r"got shape \(\)"),
     ([0.0, 1.0], "visit times must be finite and > 0"),
     ([-1.0, 1.0], "visit times must be finite and > 0"),
     ([1.0, np.inf], "visit times must be finite and > 0"),
@@ -686,6 +687,12 @@ def test_km_check_passes_at_the_truth_and_fails_a_wrong_hazard(data):
     assert right.passed is True and (right.coverage >= 0.9).all()
     assert wrong.passed is False and (wrong.coverage < 0.5).all()
     assert (wrong.table["observed"] >= wrong.table["lower"]).all()
+    # Hazards three times too low: the observed curve falls below the band.
+    low = P.posterior_predictive_survival(fake_fit(data, rates=RATES / 3, jitter=0.0),
+                                          n_draws=60, seed=3).table
+    below, above = low["observed"] < low["lower"], low["observed"] > low["upper"]
+    assert below.any() and not above.all()
+    np.testing.assert_array_equal(low["inside"], ~below & ~above)
 
 
 def test_km_verdict_at_the_coverage_threshold(data):

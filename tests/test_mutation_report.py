@@ -482,10 +482,11 @@ def tail_posterior(data, n_late: int) -> FitResult:
     return FitResult(idata=tree, spec=fit_.spec, priors={}, data=data, sampler=SamplerConfig())
 
 
-@pytest.mark.parametrize(("n_late", "marked"), [(25, False), (26, True)])
+@pytest.mark.parametrize(("n_late", "marked"), [(250, False), (251, True)])
 def test_median_marked_when_more_than_the_tail_share_is_beyond_follow_up(data, n_late, marked):
-    """95% intervals: marked when more than 2.5% of the draws (25 of 1000) lie beyond."""
-    report = R.hazard_ratio_report(tail_posterior(data, n_late), checks=False)
+    """50% intervals: marked when more than 25% of the draws (250 of 1000) lie beyond (a
+    level whose tail share (1 - 0.5) / 2 is exact in floating point, unlike 2.5%)."""
+    report = R.hazard_ratio_report(tail_posterior(data, n_late), prob=0.5, checks=False)
     row = report.table.iloc[0]
     assert bool(row["median_control_extrapolated"]) is marked
     assert bool(row["median_diff_extrapolated"]) is marked
