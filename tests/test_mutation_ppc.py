@@ -122,6 +122,8 @@ def test_chunks_bound_the_values_per_batch():
     assert list(P._chunks(3, P._CHUNK_VALUES)) == [slice(0, 1), slice(1, 2), slice(2, 3)]
     assert list(P._chunks(3, 2 * P._CHUNK_VALUES)) == [slice(0, 1), slice(1, 2), slice(2, 3)]
     assert list(P._chunks(3, 0)) == [slice(0, 3)]
+    # no values per item (no subjects): one batch of up to _CHUNK_VALUES items
+    assert list(P._chunks(P._CHUNK_VALUES, 0)) == [slice(0, P._CHUNK_VALUES)]
     assert list(P._chunks(3, 1)) == [slice(0, 3)]
     assert list(P._chunks(0, 1)) == []
     assert P._CHUNK_VALUES == 2_000_000
