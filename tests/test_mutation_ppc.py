@@ -359,6 +359,7 @@ def test_assessment_verdict_at_the_p_value_threshold(visit_fit, assessment):
     p = assessment.p_value
     kw = dict(n_draws=25, seed=9, ci_prob=0.8)
     assert P.assessment_ppc(visit_fit, VISITS, min_p_value=p, **kw).passed is True
+    assert P.assessment_ppc(visit_fit, VISITS, min_p_value=p / 2, **kw).passed is True
     assert P.assessment_ppc(visit_fit, VISITS, min_p_value=p + 1e-9, **kw).passed is False
 
 
@@ -536,12 +537,21 @@ def test_events_verdict_at_the_p_value_threshold(fit, events_check):
     assert 0 < p < 1
     kw = dict(cuts=CHECK_CUTS, ci_prob=0.5, seed=11)
     assert P.observed_vs_expected_events(fit, min_p_value=p, **kw).passed is True
+    assert P.observed_vs_expected_events(fit, min_p_value=p / 2, **kw).passed is True
     assert P.observed_vs_expected_events(fit, min_p_value=p + 1e-9, **kw).passed is False
 
 
 def test_events_check_fails_a_wrong_hazard(data):
+    """Hazards three times too high put observed counts below their predictive interval,
+    three times too low above it."""
     wrong = P.observed_vs_expected_events(fake_fit(data, rates=3 * RATES, jitter=0.0), seed=1)
     assert wrong.passed is False and wrong.p_value == 0.0
+    for rates, side in ((3 * RATES, "below"), (RATES / 3, "above")):
+        t = P.observed_vs_expected_events(fake_fit(data, rates=rates, jitter=0.0), seed=1).table
+        below = t["observed"] < t["predicted_lower"]
+        above = t["observed"] > t["predicted_upper"]
+        assert (below if side == "below" else above).any()
+        np.testing.assert_array_equal(t["inside"], ~below & ~above)
 
 
 def test_events_text(events_check):

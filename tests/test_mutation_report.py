@@ -408,7 +408,7 @@ def test_round_hr_table_rows_with_and_without_hr_draws(data):
     """Rows of fits with (chain, draw) HR draws are rounded to their MCSE; rows of fits
     without them (no ``hr``, an ``hr`` per period, no posterior), of unknown labels or
     without a result keep 3 significant digits; missing values stay missing."""
-    ph = fake_fit(data, hr=0.85)
+    ph = fake_fit(data, hr=0.85, draws=300)  # 1200 draws: P(HR < x) has more than 3 decimals
     hr = ph.posterior["hr"].transpose("chain", "draw").values
     dims = ("chain", "draw")
 
@@ -430,6 +430,7 @@ def test_round_hr_table_rows_with_and_without_hr_draws(data):
     assert out.loc["ph", "lower"] == round(np.quantile(hr, 0.05), d(mcse(hr, "quantile", 0.05)))
     assert out.loc["ph", "p_hr_lt_0.8"] == round((hr < 0.8).mean(), d(mcse(hr < 0.8, "mean")))
     assert out.loc["ph", "hr_median"] != table.loc["ph", "hr_median"]
+    assert out.loc["ph", "p_hr_lt_0.8"] != table.loc["ph", "p_hr_lt_0.8"]
     assert np.isnan(out.loc["no_hr", "lower"])
     for label in labels[1:]:
         assert out.loc[label, "hr_median"] == 0.123 and out.loc[label, "p_hr_lt_0.8"] == 0.333
@@ -463,6 +464,9 @@ def test_extrapolation_marked(data):
     fast = R.hazard_ratio_report({"fast": fake_fit(data, hazards=(0.3, 0.3, 0.3))}, checks=False)
     marks = [c for c in fast.table if c.endswith("_extrapolated")]
     assert len(marks) == 8 and not fast.table.loc["fast", marks].any()
+    # the defaults: milestones 6 and 12, thresholds 1 and 0.8
+    assert {"surv_6_control", "surv_12_experimental", "p_hr_lt_1", "p_hr_lt_0.8"} <= set(
+        fast.table.columns)
 
 
 def tail_posterior(data, n_late: int) -> FitResult:
