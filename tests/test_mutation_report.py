@@ -838,6 +838,13 @@ def test_bad_input_is_refused(fit):
             R.hazard_ratio_report(fit, horizon=horizon, checks=False)
 
 
+def test_options_are_keyword_only(fit):
+    with pytest.raises(TypeError):
+        R.posterior_checks(fit, False)
+    with pytest.raises(TypeError):
+        R.hazard_ratio_report(fit, (1.0,))
+
+
 def test_edge_values_accepted(fit):
     report = R.hazard_ratio_report(fit, milestones=(0,), thresholds=(1e-9,), horizon=1e-3,
                                    checks=False)
