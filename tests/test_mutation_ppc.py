@@ -318,19 +318,21 @@ def test_assessment_with_jitter_windows_and_per_subject_visits(visit_fit):
     assert check.table["window"].tolist() == ["(0, 3]", "(3, 6]", "(6, 9]", "(9, inf)"] * 2
 
 
-def test_assessment_in_batches(visit_fit, monkeypatch):
+@pytest.mark.parametrize("jitter", [0.2, 0.0])
+def test_assessment_in_batches(visit_fit, monkeypatch, jitter):
     """Batches of replicates bounded by _CHUNK_VALUES: each draws event, censoring and
-    visit times in turn from one generator (batches of 5 here)."""
+    (with jitter) visit times in turn from one generator (batches of 5 here)."""
     data = visit_fit.data
     monkeypatch.setattr(P, "_CHUNK_VALUES", 5 * data.n * VISITS.size + 1)
-    check = P.assessment_ppc(visit_fit, VISITS, jitter=0.2, n_draws=12, seed=4)
+    check = P.assessment_ppc(visit_fit, VISITS, jitter=jitter, n_draws=12, seed=4)
     edges = P._window_edges(np.broadcast_to(VISITS, (data.n, VISITS.size)), data.time.max())
     rng = np.random.default_rng(4)
     samples = draw_samples(rng, 20, 12)
     rep = []
     for lo in range(0, 12, 5):
         t_event, t_censor = replicate_trials(visit_fit, samples[lo:lo + 5], rng)
-        v = VISITS + rng.uniform(-0.2, 0.2, (t_event.shape[0], data.n, VISITS.size))
+        v = VISITS + (rng.uniform(-jitter, jitter, (t_event.shape[0], data.n, VISITS.size))
+                      if jitter else np.zeros((t_event.shape[0], data.n, VISITS.size)))
         rep += [counts_reference(dated_reference(te, tc, vv), data.arm, edges)
                 for te, tc, vv in zip(t_event, t_censor, v)]
     np.testing.assert_allclose(check.table["replicated"], np.mean(rep, axis=0).ravel())

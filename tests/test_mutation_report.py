@@ -439,14 +439,15 @@ def test_round_hr_table_rows_with_and_without_hr_draws(data):
 
 
 def test_round_frame_leaves_missing_and_infinite_values():
-    raw = pd.DataFrame({"a": [1.23456, np.nan, np.inf], "cox_hr": [0.012345, 2.0, 123.4]},
-                       index=["x", "y", "z"])
-    mcse_ = pd.DataFrame({"a": [0.012, 0.1, 0.1]}, index=raw.index)
+    raw = pd.DataFrame({"a": [1.23456, np.nan, np.inf, 2.34567],
+                        "cox_hr": [0.012345, 2.0, 123.4, 1.0]}, index=["x", "y", "z", "w"])
+    mcse_ = pd.DataFrame({"a": [0.012, 0.1, 0.1, 0.3]}, index=raw.index)
     out, dec = R._round_frame(raw, mcse_)
     assert out.at["x", "a"] == 1.235 and np.isnan(out.at["y", "a"]) and out.at["z", "a"] == np.inf
+    assert out.at["w", "a"] == 2.35  # rows after a missing one are still rounded
     assert dec.at["x", "a"] == 3 and pd.isna(dec.at["y", "a"]) and pd.isna(dec.at["z", "a"])
-    assert out["cox_hr"].tolist() == [0.0123, 2.0, 123.0]
-    assert dec["cox_hr"].tolist() == [4, 2, 0]
+    assert out["cox_hr"].tolist() == [0.0123, 2.0, 123.0, 1.0]
+    assert dec["cox_hr"].tolist() == [4, 2, 0, 2]
     assert raw.at["x", "a"] == 1.23456  # not changed in place
 
 
