@@ -722,6 +722,16 @@ def test_km_verdict_at_the_coverage_threshold(data):
     assert P.posterior_predictive_survival(off, min_coverage=high, **kw).passed is False
 
 
+def test_km_coverage_in_the_datas_arm_order():
+    """Coverage per arm in the data's order (reference first), not sorted by label."""
+    df = simulate_pem(4, 40, RATES, np.array(CUTS), np.log(HR))
+    df["arm"] = np.where(df["arm"] == 1, "drug", "placebo")
+    data = TrialData.from_dataframe(df, time="time", event="event", arm="arm", id="id",
+                                    reference="placebo")
+    check = P.posterior_predictive_survival(fake_fit(data), times=[1.0, 5.0], n_draws=3, seed=0)
+    assert check.coverage.index.tolist() == ["placebo", "drug"] == list(data.arms)
+
+
 def test_km_text(km_check):
     c = km_check.coverage
     arms = c.index.tolist()
