@@ -530,7 +530,11 @@ def _visit_matrix(visits: np.ndarray, n: int) -> np.ndarray:
     present = v[~np.isnan(v)]
     if (present <= 0).any() or not np.isfinite(present).all():
         raise ValueError("visit times must be finite and > 0 (NaN pads shorter rows)")
-    if (np.diff(np.where(np.isnan(v), np.inf, v), axis=1) < 0).any():
+    # NaN pads read as +inf: a pad followed by a visit decreases; two pads give inf - inf
+    # = NaN, which is not < 0 (and must not warn)
+    with np.errstate(invalid="ignore"):
+        decreasing = np.diff(np.where(np.isnan(v), np.inf, v), axis=1) < 0
+    if decreasing.any():
         raise ValueError("visit times must be increasing along each row")
     return v
 
