@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
