@@ -288,7 +288,10 @@ def report(path: Path, truth: dict[str, float], args: argparse.Namespace,
         run_note,
         "",
         "Bias and RMSE of the log HR; coverage of the 95% interval (Monte Carlo SEs in "
-        "brackets). **Bold**: the method's assumption holds in the scenario.",
+        "brackets). **Bold**: the method's assumption holds in the scenario. IPCW rows "
+        f"count only trials whose IPCW columns are current (version {IPCW_VERSION}: "
+        "Kaplan-Meier stabilising numerator, bootstrap-t); the percentile and bootstrap-t "
+        "rows of a weighting come from the same fits.",
         "",
     ]
     holds = {"A": set(METHODS) - {"itt", "pp"}, "B": {"rpsft", "ipe"},
@@ -318,7 +321,8 @@ def report(path: Path, truth: dict[str, float], args: argparse.Namespace,
                 f"| {shown} | {assumption} | {interval} | {len(rows)} | {m.bias.value:+.3f} "
                 f"({m.bias.mcse:.3f}) | {m.rmse:.3f} | {100 * m.coverage.value:.1f}% "
                 f"({100 * m.coverage.mcse:.1f}) | {m.missing_estimates} | "
-                f"{rows[f'{key}_sec'].median():.2f} |")
+                + ("with the row above |" if key in IPCW_KEYS[1::2]  # the same fit
+                   else f"{rows[f'{key}_sec'].median():.2f} |"))
         lines.append("")
     path.with_suffix(".md").write_text("\n".join(lines))
     plot(path.with_suffix(".png"), results, truth)
@@ -335,7 +339,8 @@ def plot(path: Path, results: pd.DataFrame, truth: dict[str, float]) -> None:
                              layout="constrained", squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         part = results[results["scenario"] == name]
-        keys = [k for k in METHODS if k in part and part[k].notna().any()]
+        keys = [k for k in METHODS if k in part and part[k].notna().any()
+                and k not in IPCW_KEYS[1::2]]  # bootstrap-t rows: the same estimates
         errors = [(part[k] - truth[METHODS[k][3]]).dropna() for k in keys]
         ax.boxplot(errors, tick_labels=keys, orientation="horizontal")
         ax.axvline(0.0, color="C3", lw=0.8, ls="--")
