@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from lifelines import CoxPHFitter, CoxTimeVaryingFitter
+from lifelines import CoxPHFitter, CoxTimeVaryingFitter, KaplanMeierFitter
 from scipy import optimize, special
 
 from pexsurv import TrialData, TrialDataError
@@ -258,8 +258,9 @@ def test_weighted_cox_robust_se_under_ties_is_the_infinitesimal_jackknife(tied, 
 
 # --------------------------------------------------------------- weighting, by hand
 def reference_ipcw(s: TimeVaryingSwitching) -> tuple[float, np.ndarray]:
-    """Pooled logistic switching models, stabilised weights and the weighted Cox fit,
-    recomputed from the raw rows with scipy and lifelines (switches fall on visits)."""
+    """Pooled logistic switching model, stabilised weights (Kaplan-Meier numerator) and
+    the weighted Cox fit, recomputed from the raw rows with scipy and lifelines (switches
+    fall on visits, so the numerator steps only at row starts)."""
     long = s.long.to_frame(s.data)
     f = s.frame.set_index("id")
     long = long.join(f[["arm", "switch_time", "time", "event", "marker0"]], on="id")
@@ -277,11 +278,17 @@ def reference_ipcw(s: TimeVaryingSwitching) -> tuple[float, np.ndarray]:
         return special.expit(x @ b)
 
     p_den = fit(["tstart", "marker0", "marker"])
-    p_num = fit(["tstart"])
-    ratio = pd.Series((1 - p_num) / (1 - p_den), index=model.index)
+    ratio = pd.Series(1 / (1 - p_den), index=model.index)
     long["factor"] = ratio.reindex(long.index).fillna(1.0)
     long = long[long["tstart"] < long["switch_time"].fillna(np.inf)]
-    long["weight"] = long.groupby("id")["factor"].cumprod().where(long["arm"] == 0, 1.0)
+    # Numerator: P(not switched by t) in the control arm, switch censored at death/censoring.
+    control = f[f["arm"] == 0]
+    km = KaplanMeierFitter().fit(np.minimum(control["switch_time"].fillna(np.inf),
+                                            control["time"]),
+                                 control["switch_time"].notna())
+    numerator = km.survival_function_at_times(long["tstart"]).to_numpy()
+    long["weight"] = (numerator * long.groupby("id")["factor"].cumprod()).where(
+        long["arm"] == 0, 1.0)
     long["d"] = ((long["event"] == 1) & (long["tstop"] == long["time"])).astype(int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -354,6 +361,16 @@ def test_bootstrap_is_seeded_prefix_stable_and_gives_both_intervals(sim):
     assert a.hr is a.hr_adjusted_boot and a.interval_kind() == "bootstrap percentile"
     lo, hi = np.quantile(a.boot["log_hr"], [0.025, 0.975])
     assert (a.hr["lower"], a.hr["upper"]) == pytest.approx((math.exp(lo), math.exp(hi)))
+    # Bootstrap-t: quantiles of (replicate - estimate) / replicate robust SE.
+    t = (a.boot["log_hr"] - a.hr_adjusted["log_hr"]) / a.boot["se_robust"]
+    q_lo, q_hi = np.quantile(t, [0.025, 0.975])
+    est, se = a.hr_adjusted["log_hr"], a.hr_adjusted["se"]
+    assert (a.hr_adjusted_boot_t["lower"], a.hr_adjusted_boot_t["upper"]) == pytest.approx(
+        (math.exp(est - q_hi * se), math.exp(est - q_lo * se)))
+    t_fit = ipcw(sim.data, sim.long, **MODEL, n_boot=6, seed=2, boot_interval="studentized")
+    assert t_fit.hr == a.hr_adjusted_boot_t and t_fit.interval_kind() == "bootstrap-t"
+    with pytest.raises(ValueError, match="boot_interval"):
+        ipcw(sim.data, sim.long, **MODEL, boot_interval="bca")
     assert math.isfinite(a.hr_pem["lower"]) and a.boot["log_hr"].std() > 0
     row = a.comparison_row()
     assert row["interval"] == "bootstrap percentile" and "unmeasured" in row["assumption"]

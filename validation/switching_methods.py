@@ -6,11 +6,16 @@ Usage::
         --budget-min 90 > validation/switching_methods.log 2>&1 &
     .venv/bin/python validation/switching_methods.py --report-only   # tables from the CSV
 
-Resumable: one CSV row per (scenario, trial) is appended to ``switching_methods.csv`` as
+Resumable: one CSV row per (scenario, trial) is written to ``switching_methods.csv`` as
 soon as it is done, and rows already there are skipped; trials run in the order
 trial 0 of every scenario, trial 1 of every scenario, ..., so that a run stopped by
 ``--budget-min`` leaves the scenarios equally far. The report (``.md``, ``.png``) is
 rebuilt from the whole CSV at the end of every run.
+
+Stale rows: each row records the :data:`IPCW_VERSION` its IPCW columns were computed
+with. Before any new trial, the run recomputes the IPCW columns (only those) of every
+finished trial with an older version, in the same trial order, so a method fixed after
+trials were run is re-measured on the same trials without re-running the others.
 
 Data: :func:`pexsurv.simulate.simulate_switch_at_progression` (N = ``--n``, psi = -0.5,
 about 40% of control patients switch; trial ``i`` of every scenario uses seed
@@ -36,7 +41,8 @@ scenario hides is left out, and the sampler of the Bayesian TSE is cut down, bel
 ITT and per protocol (``cox_hr``), RPSFT g-estimation (``rpsftm_gestimate``, ITT-p
 interval), IPE (``ipe``, ITT-p interval), simple TSE (``tse_simple``: the Wald interval
 with psi fixed, its default), IPCW (``ipcw`` with ``n_boot`` = ``--n-boot``, bootstrap
-percentile interval) and the Bayesian TSE (``fit_tse_bayes`` on :data:`CUTS`, M =
+percentile and bootstrap-t intervals, one fit giving both, unstabilised and stabilised)
+and the Bayesian TSE (``fit_tse_bayes`` on :data:`CUTS`, M =
 ``--psi-draws`` psi quantiles, 2 chains x ``--draws`` draws per stage-2 fit: the settings
 of ``validation/tse_bayes_coverage.py``). Metrics: ``pexsurv.workflows.simulation_metrics``.
 """
@@ -44,7 +50,6 @@ of ``validation/tse_bayes_coverage.py``). Metrics: ``pexsurv.workflows.simulatio
 from __future__ import annotations
 
 import argparse
-import csv
 import fcntl
 import math
 import os
@@ -71,6 +76,11 @@ from pexsurv.workflows import simulation_metrics
 HERE = Path(__file__).resolve().parent
 PSI = -0.5
 CUTS = (0.8, 1.6, 2.6)
+# Version of the IPCW columns: 2 = Kaplan-Meier stabilising numerator over the whole
+# control risk set (version 1, a logistic numerator fitted on the decision rows, was biased
+# when switching opens only at progression) and the bootstrap-t interval.
+IPCW_VERSION = 2
+IPCW_KEYS = ("ipcw", "ipcw_t", "ipcw_stab", "ipcw_stab_t")
 # The Bayesian TSE (the slowest method) runs where its assumption holds, where its
 # interval's coverage is the question; in B and C it shares the simple TSE's stage 1, whose
 # bias there the simple TSE rows show.
@@ -96,8 +106,12 @@ METHODS: dict[str, tuple[str, str, str, str]] = {
             "Cox Wald, psi fixed", "cox"),
     "ipcw": ("IPCW (Cox), unstabilised", "no unmeasured confounding of switching",
              "bootstrap percentile", "cox"),
-    "ipcw_stab": ("IPCW (Cox), stabilised (default)", "as IPCW, and switching possible at "
-                  "every row start", "bootstrap percentile", "cox"),
+    "ipcw_t": ("IPCW (Cox), unstabilised", "no unmeasured confounding of switching",
+               "bootstrap-t", "cox"),
+    "ipcw_stab": ("IPCW (Cox), stabilised (default)", "no unmeasured confounding of "
+                  "switching", "bootstrap percentile", "cox"),
+    "ipcw_stab_t": ("IPCW (Cox), stabilised (default)", "no unmeasured confounding of "
+                    "switching", "bootstrap-t", "cox"),
     "tse_bayes": ("Bayesian TSE (PEM)", "as TSE simple", "posterior 95% ETI", "pem"),
 }
 
@@ -127,24 +141,68 @@ def log_limits(hr: dict[str, float]) -> tuple[float, float, float]:
     return math.log(hr["hr"]), math.log(hr["lower"]), math.log(hr["upper"])
 
 
+Triple = tuple[float, float, float]
+
+
+def record(out: dict[str, float], keys: tuple[str, ...],
+           estimate: Callable[[], tuple[Triple, ...]]) -> None:
+    """Log HR and limits of one fit giving ``keys`` (one triple each); NaN if it fails.
+    The fit's time goes to the first key (the others came with it)."""
+    t0 = time.perf_counter()
+    try:
+        triples = estimate()
+    except Exception as exc:  # noqa: BLE001 - a failed fit is a result, counted
+        print(f"  {keys[0]} failed: {type(exc).__name__}: {str(exc)[:120]}", flush=True)
+        triples = ((math.nan,) * 3,) * len(keys)
+    seconds = time.perf_counter() - t0
+    for key, (est, lo, hi) in zip(keys, triples, strict=True):
+        out.update({key: est, f"{key}_lo": lo, f"{key}_hi": hi,
+                    f"{key}_sec": seconds if key == keys[0] else 0.0})
+
+
+def ipcw_columns(sim: SwitchAtProgression, hidden: bool, args: argparse.Namespace,
+                 seed: int) -> dict[str, float]:
+    """The IPCW methods on one trial (version :data:`IPCW_VERSION`)."""
+    out: dict[str, float] = {"ipcw_version": IPCW_VERSION}
+    markers = () if hidden else ("marker",)
+    for keys, stabilised in ((IPCW_KEYS[:2], False), (IPCW_KEYS[2:], True)):
+        def both(s: bool = stabilised) -> tuple[Triple, Triple]:
+            fit = ipcw(sim.data, sim.long, time_varying=markers, stabilised=s,
+                       n_boot=args.n_boot, seed=seed)
+            return log_limits(fit.hr_adjusted_boot), log_limits(fit.hr_adjusted_boot_t)
+
+        record(out, keys, both)
+    return out
+
+
+def same_ipcw(path: Path, name: str, trial: int) -> dict[str, float] | None:
+    """IPCW columns of a trial whose IPCW analysis is another scenario's, if done.
+
+    D's trials are A's with a different effect *after* the switch; IPCW censors switchers
+    at the switch, so it sees the same data (A's and D's refitted rows agreed to 3e-12 on
+    16 trials) and the refresh copies A's rows instead of refitting.
+    """
+    if name != "D":
+        return None
+    table = pd.read_csv(path)
+    a = table[(table["scenario"] == "A") & (table["trial"] == trial)
+              & (table.get("ipcw_version", 1) == IPCW_VERSION)]
+    if a.empty:
+        return None
+    columns = [f"{k}{s}" for k in IPCW_KEYS for s in ("", "_lo", "_hi", "_sec")]
+    return {"ipcw_version": IPCW_VERSION, **a.iloc[0][columns].astype(float).to_dict()}
+
+
 def one_trial(sim: SwitchAtProgression, hidden: bool, bayes_too: bool,
               args: argparse.Namespace, seed: int, state: dict[str, Any]) -> dict[str, float]:
     """Every method on one trial: log HR estimate and 95% limits per method."""
     data = sim.data
     out: dict[str, float] = {}
 
-    def record(key: str, estimate: Callable[[], tuple[float, float, float]]) -> None:
-        t0 = time.perf_counter()
-        try:
-            est, lo, hi = estimate()
-        except Exception as exc:  # noqa: BLE001 - a failed fit is a result, counted
-            print(f"  {key} failed: {type(exc).__name__}: {str(exc)[:120]}", flush=True)
-            est = lo = hi = math.nan
-        out.update({key: est, f"{key}_lo": lo, f"{key}_hi": hi,
-                    f"{key}_sec": time.perf_counter() - t0})
+    def one(key: str, estimate: Callable[[], Triple]) -> None:
+        record(out, (key,), lambda: (estimate(),))
 
     covariates = None if hidden else sim.baseline_covariates
-    markers = () if hidden else ("marker",)
 
     def cox(d: Any) -> tuple[float, float, float]:
         c = cox_hr(d.time, d.event, d.arm == 1)
@@ -160,43 +218,58 @@ def one_trial(sim: SwitchAtProgression, hidden: bool, bayes_too: bool,
         return log_limits(res.hr_interval())
 
     if not hidden:  # the same trials as A, and these methods do not use the marker
-        record("itt", lambda: cox(data))
-        record("pp", lambda: cox(data.per_protocol()))
-        record("rpsft", lambda: log_limits(rpsftm_gestimate(data).hr_adjusted_itt_p))
-        record("ipe", lambda: log_limits(ipe(data).hr_adjusted_itt_p))
-    record("tse", lambda: log_limits(tse_simple(data, sim.secondary_baseline,
-                                                covariates).hr_adjusted))
-    for key, stabilised in (("ipcw", False), ("ipcw_stab", True)):
-        record(key, lambda s=stabilised: log_limits(ipcw(
-            data, sim.long, time_varying=markers, stabilised=s, n_boot=args.n_boot,
-            seed=seed).hr))
+        one("itt", lambda: cox(data))
+        one("pp", lambda: cox(data.per_protocol()))
+        one("rpsft", lambda: log_limits(rpsftm_gestimate(data).hr_adjusted_itt_p))
+        one("ipe", lambda: log_limits(ipe(data).hr_adjusted_itt_p))
+    one("tse", lambda: log_limits(tse_simple(data, sim.secondary_baseline,
+                                             covariates).hr_adjusted))
+    out.update(ipcw_columns(sim, hidden, args, seed))
     if args.psi_draws and bayes_too:
-        record("tse_bayes", bayes)
+        one("tse_bayes", bayes)
     out["switchers"] = float(np.isfinite(data.switch_time).sum() / (data.arm == 0).sum())
     return out
 
 
-def done_keys(path: Path) -> set[tuple[str, int]]:
+COLUMNS = (["scenario", "trial"] + [f"{m}{s}" for m in METHODS
+                                     for s in ("", "_lo", "_hi", "_sec")]
+           + ["tse_bayes_rhat", "switchers", "ipcw_version"])
+
+
+def finished(path: Path) -> dict[tuple[str, int], int]:
+    """(scenario, trial) of every finished trial -> the IPCW version of its row."""
     if not path.exists():
-        return set()
-    done = pd.read_csv(path, usecols=["scenario", "trial"])
-    return set(zip(done["scenario"], done["trial"].astype(int), strict=True))
+        return {}
+    done = pd.read_csv(path)
+    version = (done["ipcw_version"] if "ipcw_version" in done else pd.Series(1, done.index))
+    return {(s, int(t)): int(v) for s, t, v in zip(done["scenario"], done["trial"],
+                                                   version.fillna(1), strict=True)}
 
 
-def append(path: Path, row: dict[str, Any]) -> None:
-    """One finished trial, flushed at once (a crash loses at most the trial under way)."""
-    columns = ["scenario", "trial"] + [f"{m}{s}" for m in METHODS
-                                       for s in ("", "_lo", "_hi", "_sec")]
-    columns += ["tse_bayes_rhat", "switchers"]
-    with path.open("a", newline="") as fh:
-        # Runs of different scenarios may share the file (one process per scenario group).
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        writer = csv.DictWriter(fh, fieldnames=columns, restval="")
-        if fh.tell() == 0:
-            writer.writeheader()
-        writer.writerow(row)
-        fh.flush()
-        os.fsync(fh.fileno())
+def save(path: Path, key: tuple[str, int], row: dict[str, Any]) -> None:
+    """Write one trial's columns into its row (new or updated), atomically: the CSV is
+    rewritten to a temporary file and renamed, so a crash loses at most the trial under
+    way. Runs of different scenarios may share the file (a lock serialises them)."""
+    # The lock is on the directory: the CSV itself is replaced, not rewritten in place.
+    lock = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = (pd.read_csv(path) if path.exists() else pd.DataFrame(columns=COLUMNS))
+        table = table.reindex(columns=COLUMNS).astype({"scenario": object})
+        at = (table["scenario"] == key[0]) & (table["trial"] == key[1])
+        if not at.any():
+            table.loc[len(table), ["scenario", "trial"]] = key
+            at = table.index == len(table) - 1
+        for column, value in row.items():
+            table.loc[at, column] = value
+        table["trial"] = table["trial"].astype(int)
+        tmp = path.with_suffix(".tmp")
+        table.to_csv(tmp, index=False)
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        os.close(lock)  # releases the lock
 
 
 def report(path: Path, truth: dict[str, float], args: argparse.Namespace,
@@ -215,11 +288,18 @@ def report(path: Path, truth: dict[str, float], args: argparse.Namespace,
         run_note,
         "",
         "Bias and RMSE of the log HR; coverage of the 95% interval (Monte Carlo SEs in "
-        "brackets). **Bold**: the method's assumption holds in the scenario.",
+        "brackets). **Bold**: the method's assumption holds in the scenario. IPCW rows "
+        f"count only trials whose IPCW columns are current (version {IPCW_VERSION}: "
+        "Kaplan-Meier stabilising numerator, bootstrap-t); the percentile and bootstrap-t "
+        "rows of a weighting come from the same fits.",
         "",
     ]
-    holds = {"A": set(METHODS) - {"itt", "pp", "ipcw_stab"}, "B": {"rpsft", "ipe"},
-             "C": {"rpsft", "ipe", "ipcw"}, "D": {"tse", "ipcw", "tse_bayes"}}
+    holds = {"A": set(METHODS) - {"itt", "pp"}, "B": {"rpsft", "ipe"},
+             "C": {"rpsft", "ipe", *IPCW_KEYS}, "D": {"tse", "tse_bayes", *IPCW_KEYS}}
+    current = results.get("ipcw_version", pd.Series(1, results.index)).fillna(1)
+    # Rows whose IPCW columns are stale (an older IPCW_VERSION) do not count for IPCW.
+    results.loc[current < IPCW_VERSION, [f"{k}{s}" for k in IPCW_KEYS
+                                         for s in ("", "_lo", "_hi", "_sec")]] = math.nan
     for name, (description, _, _) in SCENARIOS.items():
         part = results[results["scenario"] == name]
         if part.empty:
@@ -228,19 +308,21 @@ def report(path: Path, truth: dict[str, float], args: argparse.Namespace,
         if SCENARIOS[name][2]:
             lines += ["ITT, per protocol, RPSFT and IPE do not use the marker: on these "
                       "trials (scenario A's) they give scenario A's results.", ""]
-        lines += ["| method | assumption | interval | bias (MCSE) | RMSE | coverage (MCSE) "
-                  "| failed | median s |", "|---|---|---|---|---:|---|---:|---:|"]
+        lines += ["| method | assumption | interval | trials | bias (MCSE) | RMSE | coverage "
+                  "(MCSE) | failed | median s |", "|---|---|---|---:|---|---:|---|---:|---:|"]
         for key, (label, assumption, interval, target) in METHODS.items():
             if key not in part or part[key].isna().all():
                 continue
-            m = simulation_metrics(part[key], part[f"{key}_lo"], part[f"{key}_hi"],
+            rows = part[current[part.index] >= IPCW_VERSION] if key in IPCW_KEYS else part
+            m = simulation_metrics(rows[key], rows[f"{key}_lo"], rows[f"{key}_hi"],
                                    truth[target])
             shown = f"**{label}**" if key in holds[name] else label
             lines.append(
-                f"| {shown} | {assumption} | {interval} | {m.bias.value:+.3f} "
+                f"| {shown} | {assumption} | {interval} | {len(rows)} | {m.bias.value:+.3f} "
                 f"({m.bias.mcse:.3f}) | {m.rmse:.3f} | {100 * m.coverage.value:.1f}% "
                 f"({100 * m.coverage.mcse:.1f}) | {m.missing_estimates} | "
-                f"{part[f'{key}_sec'].median():.2f} |")
+                + ("with the row above |" if key in IPCW_KEYS[1::2]  # the same fit
+                   else f"{rows[f'{key}_sec'].median():.2f} |"))
         lines.append("")
     path.with_suffix(".md").write_text("\n".join(lines))
     plot(path.with_suffix(".png"), results, truth)
@@ -257,7 +339,8 @@ def plot(path: Path, results: pd.DataFrame, truth: dict[str, float]) -> None:
                              layout="constrained", squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         part = results[results["scenario"] == name]
-        keys = [k for k in METHODS if k in part and part[k].notna().any()]
+        keys = [k for k in METHODS if k in part and part[k].notna().any()
+                and k not in IPCW_KEYS[1::2]]  # bootstrap-t rows: the same estimates
         errors = [(part[k] - truth[METHODS[k][3]]).dropna() for k in keys]
         ax.boxplot(errors, tick_labels=keys, orientation="horizontal")
         ax.axvline(0.0, color="C3", lw=0.8, ls="--")
@@ -281,38 +364,48 @@ def main() -> None:
     parser.add_argument("--scenarios", default="".join(SCENARIOS))
     parser.add_argument("--csv", type=Path, default=HERE / "switching_methods.csv")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--only", choices=("refresh", "new"),
+                        help="only recompute stale IPCW columns, or only run new trials (two "
+                             "processes can share the work: rows are written under a lock)")
     args = parser.parse_args()
     truth = truths(args.truth_n)
     start, load0 = time.perf_counter(), os.getloadavg()[0]
-    done = done_keys(args.csv)
-    ran = 0
+    done = finished(args.csv)
+    stale = sorted((k for k, v in done.items() if v < IPCW_VERSION), key=lambda k: k[::-1])
+    # Stale IPCW columns of finished trials first (cheap), then new trials.
+    stale = [k for k in stale if k[0] in args.scenarios]
+    new = [(name, trial) for trial in range(args.trials) for name in args.scenarios
+           if (name, trial) not in done]
+    todo = {"refresh": stale, "new": new, None: stale + new}[args.only]
+    ran = refreshed = 0
     state: dict[str, Any] = {}
     stopped = False
-    for trial in range(0 if args.report_only else args.trials):
-        for name in args.scenarios:
-            if (name, trial) in done:
-                continue
-            if time.perf_counter() - start > 60 * args.budget_min:
-                stopped = True
-                break
-            _, options, hidden = SCENARIOS[name]
-            bayes_too = name in BAYES_SCENARIOS
-            sim = simulate_switch_at_progression(args.n, seed=args.seed + trial, psi=PSI,
-                                                 **options)
-            with warnings.catch_warnings():
-                # Positivity and convergence warnings are results here, not failures.
-                warnings.simplefilter("ignore")
-                row = one_trial(sim, hidden, bayes_too, args, args.seed + trial, state)
-            append(args.csv, {"scenario": name, "trial": trial, **row})
-            ran += 1
-            print(f"{name} trial {trial:3d}: " + ", ".join(
-                f"{k} {row[k]:+.3f}" for k in METHODS if k in row)
-                + f" [{time.perf_counter() - start:.0f} s]", flush=True)
-        if stopped:
+    for name, trial in ([] if args.report_only else todo):
+        if time.perf_counter() - start > 60 * args.budget_min:
+            stopped = True
             break
+        _, options, hidden = SCENARIOS[name]
+        sim = simulate_switch_at_progression(args.n, seed=args.seed + trial, psi=PSI,
+                                             **options)
+        with warnings.catch_warnings():
+            # Positivity and convergence warnings are results here, not failures.
+            warnings.simplefilter("ignore")
+            if (name, trial) in done:
+                row = (same_ipcw(args.csv, name, trial)
+                       or ipcw_columns(sim, hidden, args, args.seed + trial))
+                refreshed += 1
+            else:
+                row = one_trial(sim, hidden, name in BAYES_SCENARIOS, args,
+                                args.seed + trial, state)
+                ran += 1
+        save(args.csv, (name, trial), row)
+        print(f"{name} trial {trial:3d}: " + ", ".join(
+            f"{k} {row[k]:+.3f}" for k in METHODS if k in row)
+            + f" [{time.perf_counter() - start:.0f} s]", flush=True)
     elapsed = time.perf_counter() - start
     note = ("Report rebuilt from the CSV." if args.report_only else
-            f"Last run: {ran} new trial(s) in {elapsed / 60:.1f} min, load average "
+            f"Last run: {ran} new trial(s) and the IPCW columns of {refreshed} finished "
+            f"one(s) recomputed in {elapsed / 60:.1f} min, load average "
             f"{load0:.1f} at start and {os.getloadavg()[0]:.1f} at the end, nice 10, "
             f"{platform.processor() or platform.machine()}, Python {sys.version.split()[0]}"
             + ("; stopped by --budget-min: rerun the same command to continue."

@@ -16,11 +16,24 @@ they stand in for the switchers too (Robins and Finkelstein [1]_; NICE DSU TSD 1
    forward, :meth:`~pexsurv.longdata.LongData.split_at`); that is an approximation, since
    nobody else has a decision point there: record the covariates at the switch instead.
 2. **Weights.** A control patient's row ``k`` (before any switch) gets
-   ``W_k = prod_{j <= k} 1 / (1 - p_j)``; *stabilised* weights multiply by the same product
-   of a model with the intercept and time only (the marginal probability of not having
-   switched), so that they average about 1 and the estimand stays the marginal
-   (ITT-comparable) no-switch hazard ratio. Weights may be truncated at their
-   ``truncate`` and ``1 - truncate`` quantiles. The experimental arm has weight 1.
+   ``W_k = prod_{j <= k} 1 / (1 - p_j)``; *stabilised* weights multiply by the marginal
+   probability of not having switched by the time ``t``, ``S(t)``: the Kaplan-Meier
+   estimate, in the control arm, of the time to switch (death and censoring censor it),
+   the nonparametric form of the time-only pooled logistic numerator fitted on all
+   at-risk rows (trtswitch [3]_; the Kaplan-Meier numerator is ipcwswitch's [4]_).
+   Numerator and denominator are products over the same risk set: every control patient
+   alive and unswitched contributes to ``S(t)``, including those who cannot switch yet
+   (before progression, say), whose denominator factor is 1. ``S(t)`` steps at every
+   control switch, so stabilised control rows are split there (the weight is constant on
+   each piece). A function of time common to the control arm leaves the weighted Cox
+   score unbiased under proportional hazards; it evens out the weights (their mean over
+   the control risk set is near 1 while few have switched, lower later when those who
+   stay unswitched die faster than those they stand in for) and the estimand stays the
+   marginal (ITT-comparable) no-switch hazard ratio. Under non-proportional hazards the
+   Cox average shifts slightly, as it would on the no-switch trial with the control arm
+   weighted by ``S(t)`` (``tests/test_ipcw_stabilised.py``: about -0.04 in log HR there).
+   Weights may be truncated at their ``truncate`` and ``1 - truncate`` quantiles. The
+   experimental arm has weight 1.
 3. **Outcome.** A weighted Cox model of arm on the counting-process rows (Efron ties as
    :func:`pexsurv.cox.cox_hr`, or Breslow; cluster-robust sandwich SE treating the weights
    as known; :func:`~pexsurv.models.rpsft.weighted.weighted_cox`) and a weighted
@@ -31,9 +44,12 @@ The weighted piecewise-exponential likelihood is a pseudo-likelihood: multiplyin
 prior does **not** give a posterior (the weights are estimated, not data, and their
 curvature does not measure information), so no posterior is reported. Both hazard ratios'
 intervals come from the bootstrap of the whole procedure (``n_boot``; patients resampled
-within arm and stratum, both switching models refitted each time), which is what the
-method's interval should be; without it the Cox interval is the robust one, which ignores
-the uncertainty of the weights.
+within arm and stratum, the switching model and the numerator refitted each time), which
+is what the method's interval should be; without it the Cox interval is the robust one,
+which ignores the uncertainty of the weights. Besides the percentile interval the Cox HR
+gets a bootstrap-t interval (:func:`studentized_limits`, each replicate studentized by its
+robust SE; ``boot_interval`` picks the headline one), which follows an estimate whose
+spread changes with its value.
 
 IPCW rests on *no unmeasured confounding of switching*: every prognostic factor that
 drives switching is in the switching model (baseline or time-varying, measured before the
@@ -48,6 +64,11 @@ References
    tests. Biometrics 2000;56:779-788.
 .. [2] Latimer NR, Abrams KR. NICE DSU Technical Support Document 16: adjusting survival
    time estimates in the presence of treatment switching. 2014.
+.. [3] Lu K. trtswitch: treatment switching (R package), ``ipcw()``: numerator and
+   denominator switching models fitted on the same control-arm rows before the switch.
+.. [4] Graffeo N, Latouche A, Le Tourneau C, Chevret S. ipcwswitch: an R package for
+   inverse probability of censoring weighting with an application to switches in clinical
+   trials. Comput Biol Med 2019;111:103339.
 """
 
 from __future__ import annotations
@@ -56,7 +77,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -65,6 +86,7 @@ from pexsurv._names import EXPERIMENTAL, REFERENCE
 from pexsurv.cox import cox_hr
 from pexsurv.data import TrialData, TrialDataError, fail_rows, require_exact_times
 from pexsurv.intervals import equal_events, exposure_matrix, interval_index, validate_cuts
+from pexsurv.km import kaplan_meier
 from pexsurv.longdata import LongData
 from pexsurv.models.rpsft.covariates import numeric_covariates
 from pexsurv.models.rpsft.estimate import (
@@ -76,9 +98,10 @@ from pexsurv.models.rpsft.estimate import (
 from pexsurv.models.rpsft.gestimation import wald_hr
 from pexsurv.models.rpsft.weighted import Ties, logistic_fit, two_group_log_hr, weighted_cox
 
-__all__ = ["IpcwEstimate", "ipcw"]
+__all__ = ["BootInterval", "IpcwEstimate", "ipcw", "studentized_limits"]
 
-_BOOT_COLUMNS = ("log_hr", "log_hr_pem")
+_BOOT_COLUMNS = ("log_hr", "log_hr_pem", "se_robust")
+BootInterval = Literal["percentile", "studentized"]
 _INTERCEPT, _TIME = "intercept", "time"
 # Largest stabilised weight before a positivity warning (trtswitch and the IPCW literature
 # flag weights beyond ~10-20 as a sign of near-violations).
@@ -90,7 +113,9 @@ class _Rows:
     """The counting-process rows of one (possibly resampled) trial, ready for the fits.
 
     Rows are grouped by subject (contiguous, in time order). ``model`` marks the rows of
-    the switching model, ``analysis`` those of the outcome model (before any switch).
+    the switching model, ``analysis`` those of the outcome model (before any switch);
+    ``exit`` (the end of unswitched follow-up) and ``switched`` are the subject's, repeated
+    on each of its rows (the stabilising numerator's data).
     """
 
     subject: np.ndarray
@@ -102,9 +127,12 @@ class _Rows:
     model: np.ndarray
     switch: np.ndarray
     analysis: np.ndarray
+    exit: np.ndarray
+    switched: np.ndarray
     x_den: np.ndarray
-    x_num: np.ndarray
     first: np.ndarray  # first row of each subject (row offsets), length n + 1
+    stabilised: bool
+    cut_times: np.ndarray  # the trial's control switch times (where the numerator steps)
 
     def take(self, index: np.ndarray) -> _Rows:
         """The rows of the subjects at ``index`` (repeats become distinct subjects)."""
@@ -112,21 +140,88 @@ class _Rows:
         starts = self.first[index]
         offsets = np.r_[0, np.cumsum(counts)]
         rows = np.repeat(starts - offsets[:-1], counts) + np.arange(offsets[-1])
-        per_row = {f: getattr(self, f)[rows] for f in (
-            "start", "stop", "event", "experimental", "stratum", "model", "switch", "analysis",
-            "x_den", "x_num")}
-        return _Rows(subject=np.repeat(np.arange(index.size), counts), first=offsets,
+        per_row = {f: getattr(self, f)[rows] for f in _PER_ROW}
+        per_row["subject"] = np.repeat(np.arange(index.size), counts)
+        return _Rows(first=offsets, stabilised=self.stabilised, cut_times=self.cut_times,
                      **per_row)
+
+    def numerator(self) -> _Step | None:
+        """The stabilising numerator (None without stabilisation): the control arm's
+        Kaplan-Meier probability of not having switched, time to switch censored at the
+        end of unswitched follow-up (death, censoring)."""
+        if not self.stabilised:
+            return None
+        first = self.first[:-1]
+        control = first[self.experimental[first] == 0]
+        return _Step(*kaplan_meier(self.exit[control], self.switched[control]))
+
+    def split(self) -> tuple[_Rows, np.ndarray]:
+        """The rows with the control arm's analysis rows cut at :attr:`cut_times`, where
+        the numerator steps, and the original row of each piece. The pieces keep the row's
+        data; only the first is a decision point (switching model row) and only the last
+        can end in the event."""
+        times = self.cut_times
+        lo = np.searchsorted(times, self.start, side="right")
+        hi = np.searchsorted(times, self.stop, side="left")
+        cut = self.analysis & (self.experimental == 0)
+        pieces = np.where(cut, 1 + np.maximum(hi - lo, 0), 1)
+        index = np.repeat(np.arange(self.start.size), pieces)
+        offset = np.arange(index.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        last = offset == pieces[index] - 1
+        inner = np.r_[times, np.inf]  # indices out of range are masked by offset/last
+        start = np.where(offset == 0, self.start[index], inner[lo[index] + offset - 1])
+        stop = np.where(last, self.stop[index],
+                        inner[np.minimum(lo[index] + offset, times.size)])
+        per_row = {f: getattr(self, f)[index] for f in _PER_ROW}
+        per_row.update(start=start, stop=stop,
+                       event=np.where(last, self.event[index], 0.0),
+                       model=self.model[index] & (offset == 0))
+        first = np.r_[0, np.cumsum(np.bincount(per_row["subject"],
+                                               minlength=self.first.size - 1))]
+        return _Rows(first=first, stabilised=self.stabilised, cut_times=times,
+                     **per_row), index
+
+
+_PER_ROW = ("subject", "start", "stop", "event", "experimental", "stratum", "model", "switch",
+            "analysis", "exit", "switched", "x_den")
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A right-continuous step function from 1: ``values[i]`` from ``times[i]`` on."""
+
+    times: np.ndarray
+    values: np.ndarray
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """S(t), the value at ``t`` (steps at ``t`` included)."""
+        return np.r_[1.0, self.values][np.searchsorted(self.times, t, side="right")]
+
+    def before(self, t: np.ndarray) -> np.ndarray:
+        """S(t-), the value just before ``t``: the weight of a row at risk at ``t``."""
+        return np.r_[1.0, self.values][np.searchsorted(self.times, t, side="left")]
+
+    def integral(self, t: np.ndarray) -> np.ndarray:
+        """The integral of S from 0 to ``t``."""
+        knots = np.r_[0.0, self.times]
+        level = np.r_[1.0, self.values]
+        area = np.r_[0.0, np.cumsum(level[:-1] * np.diff(knots))]
+        i = np.searchsorted(knots, t, side="right") - 1
+        return area[i] + level[i] * (t - knots[i])
 
 
 @dataclass(frozen=True)
 class _Fit:
+    """One fit: ``weight`` on ``rows`` (the control weights before the time-varying
+    ``numerator``, if any, which multiplies them over time)."""
+
     log_hr: float
     se_robust: float
     log_hr_pem: float
+    rows: Any
     weight: np.ndarray
+    numerator: Any
     den: Any
-    num: Any
     bounds: tuple[float, float] | None
 
 
@@ -149,7 +244,7 @@ def _switch_times(data: TrialData) -> np.ndarray:
 
 
 def _rows(data: TrialData, long: LongData, baseline: Sequence[str],
-          time_varying: Sequence[str], stabilised: bool) -> tuple[_Rows, list[str], list[str]]:
+          time_varying: Sequence[str], stabilised: bool) -> tuple[_Rows, list[str]]:
     if not isinstance(long, LongData):
         raise TypeError(f"long must be a LongData, got {type(long).__name__}")
     if long.n_subjects != data.n:
@@ -162,7 +257,8 @@ def _rows(data: TrialData, long: LongData, baseline: Sequence[str],
                          f"has {sorted(long.covariates)}")
     sw = _switch_times(data)
     base = numeric_covariates(data, baseline, model="the switching model")
-    split = long.split_at(np.where(np.isfinite(sw) & (sw < data.time), sw, np.nan))
+    switched = np.isfinite(sw) & (sw < data.time)
+    split = long.split_at(np.where(switched, sw, np.nan))
     s = split.subject
     start, stop = split.tstart, split.tstop
     control = data.arm[s] == REFERENCE
@@ -171,7 +267,6 @@ def _rows(data: TrialData, long: LongData, baseline: Sequence[str],
     # Switching at randomization is excluded (validated), so rows from 0 carry no risk.
     model = control & (start > 0) & (start <= sw[s])
     den_names = [_INTERCEPT, _TIME, *base, *time_varying]
-    num_names = [_INTERCEPT, _TIME] if stabilised else []
     columns = {_INTERCEPT: np.ones(s.size), _TIME: start,
                **{k: v[s] for k, v in base.items()},
                **{k: split.covariates[k] for k in time_varying}}
@@ -180,25 +275,38 @@ def _rows(data: TrialData, long: LongData, baseline: Sequence[str],
     rows = _Rows(subject=s, start=start, stop=stop, event=event.astype(float),
                  experimental=(data.arm[s] == EXPERIMENTAL).astype(float), stratum=strata[s],
                  model=model, switch=(start == sw[s]).astype(float), analysis=analysis,
+                 exit=np.minimum(sw, data.time)[s], switched=switched[s].astype(float),
                  x_den=np.column_stack([columns[c] for c in den_names]),
-                 x_num=np.column_stack([columns[c] for c in num_names]) if num_names
-                 else np.zeros((s.size, 0)),
-                 first=np.r_[0, np.cumsum(np.bincount(s, minlength=data.n))])
-    return rows, den_names, num_names
+                 first=np.r_[0, np.cumsum(np.bincount(s, minlength=data.n))],
+                 stabilised=stabilised,
+                 cut_times=np.unique(sw[switched & (data.arm == REFERENCE)]))
+    return rows, den_names
 
 
-def _weighted_pem_log_hr(rows: _Rows, a: np.ndarray, w: np.ndarray, cuts: np.ndarray) -> float:
+def _weighted_pem_log_hr(rows: _Rows, a: np.ndarray, w: np.ndarray, cuts: np.ndarray,
+                         scale: _Step | None) -> float:
     """ML log HR of the weighted piecewise-exponential model on the analysis rows ``a``:
     weighted events and person-time per interval, stratum and arm (a baseline hazard per
-    interval and stratum, as the stratified Cox model has one per stratum)."""
+    interval and stratum, as the stratified Cox model has one per stratum). ``scale``
+    multiplies the control rows' weights over time (person-time: its integral)."""
     k = cuts.size + 1
     stratum = rows.stratum[a]
     n_strata = int(rows.stratum.max()) + 1
     one_hot = np.eye(n_strata)[stratum]
-    exposure = exposure_matrix(rows.start[a], rows.stop[a], cuts) * w[:, None]
+    start, stop = rows.start[a], rows.stop[a]
     group = rows.experimental[a].astype(bool)
-    cell = stratum * k + interval_index(rows.stop[a], cuts)
     ev = rows.event[a] * w
+    if scale is None:
+        exposure = exposure_matrix(start, stop, cuts)
+    else:
+        lower = np.maximum(start[:, None], np.r_[0.0, cuts])
+        upper = np.minimum(stop[:, None], np.r_[cuts, np.inf])
+        exposure = np.where(
+            upper > lower, np.where(group[:, None], upper - lower,
+                                    scale.integral(upper) - scale.integral(lower)), 0.0)
+        ev = np.where(group, ev, ev * scale.before(stop))
+    exposure *= w[:, None]
+    cell = stratum * k + interval_index(stop, cuts)
     e1 = np.bincount(cell[group], ev[group], n_strata * k)
     log_hr, _ = two_group_log_hr((one_hot[~group].T @ exposure[~group]).ravel(),
                                  (one_hot[group].T @ exposure[group]).ravel(), e1,
@@ -207,21 +315,26 @@ def _weighted_pem_log_hr(rows: _Rows, a: np.ndarray, w: np.ndarray, cuts: np.nda
 
 
 def _fit(rows: _Rows, cuts: np.ndarray, truncate: float | None, ties: Ties) -> _Fit | None:
-    """Switching models, weights and both weighted HRs; None if a switching model fails."""
+    """Switching model, weights and both weighted HRs; None if the switching model fails.
+
+    The stabilising numerator steps at control switches. Without truncation it enters the
+    Cox and PEM fits as a time-varying factor of the control weights (exact, and no
+    larger than the rows); truncation needs each weight as one number, so the rows are
+    split where the numerator steps first (the same fit, slower).
+    """
+    numerator = rows.numerator()
+    if numerator is not None and truncate:
+        rows = rows.split()[0]
     m = rows.model
     y = rows.switch[m]
     if y.sum() == 0 or y.sum() == y.size:
         return None
     den = logistic_fit(rows.x_den[m], y)
-    num = logistic_fit(rows.x_num[m], y) if rows.x_num.shape[1] else None
-    if not den.converged or (num is not None and not num.converged):
+    if not den.converged:
         return None
     # Log weight increment of each row a patient stays unswitched through.
     increment = np.zeros(rows.start.size)
-    stay = np.flatnonzero(m)[y == 0]
-    log_stay_den = np.log1p(-den.prob[y == 0])
-    increment[stay] = (-log_stay_den if num is None
-                       else np.log1p(-num.prob[y == 0]) - log_stay_den)
+    increment[np.flatnonzero(m)[y == 0]] = -np.log1p(-den.prob[y == 0])
     cum = np.cumsum(increment)
     # Restart the running sum at each subject's first row.
     before = np.r_[0.0, cum][rows.first[:-1]]
@@ -229,16 +342,55 @@ def _fit(rows: _Rows, cuts: np.ndarray, truncate: float | None, ties: Ties) -> _
     bounds = None
     a = rows.analysis
     if truncate:
-        control = a & (rows.experimental == 0)
-        lo, hi = np.quantile(weight[control], [truncate, 1 - truncate])
-        weight = np.where(rows.experimental == 0, np.clip(weight, lo, hi), weight)
+        control = rows.experimental == 0
+        if numerator is not None:  # split rows: the numerator is constant on each
+            weight = np.where(control, numerator.at(rows.start) * weight, weight)
+            numerator = None
+        lo, hi = np.quantile(weight[a & control], [truncate, 1 - truncate])
+        weight = np.where(control, np.clip(weight, lo, hi), weight)
         bounds = (float(lo), float(hi))
     w = weight[a]
     cox = weighted_cox(rows.start[a], rows.stop[a], rows.event[a], rows.experimental[a], w,
-                       rows.subject[a], rows.stratum[a], ties=ties)
+                       rows.subject[a], rows.stratum[a], ties=ties,
+                       scale0=None if numerator is None else numerator.before)
     return _Fit(log_hr=cox.log_hr, se_robust=cox.se_robust,
-                log_hr_pem=_weighted_pem_log_hr(rows, a, w, cuts),
-                weight=weight, den=den, num=num, bounds=bounds)
+                log_hr_pem=_weighted_pem_log_hr(rows, a, w, cuts, numerator), rows=rows,
+                weight=weight, numerator=numerator, den=den, bounds=bounds)
+
+
+def _weight_table(fitted: _Fit) -> tuple[_Rows, np.ndarray]:
+    """The outcome model's rows and their weights, each weight one number: with a
+    time-varying numerator the control rows are split where it steps."""
+    if fitted.numerator is None:
+        return fitted.rows, fitted.weight
+    rows, index = fitted.rows.split()
+    weight = fitted.weight[index]
+    return rows, np.where(rows.experimental == 0, fitted.numerator.at(rows.start) * weight,
+                          weight)
+
+
+def studentized_limits(estimate: float, se: float, boot_estimates: np.ndarray,
+                       boot_se: np.ndarray, alpha: float) -> tuple[float, float]:
+    """Bootstrap-t limits: the quantiles of ``t* = (estimate* - estimate) / se*`` over the
+    replicates, scaled by the original ``se`` (Efron and Tibshirani, ch. 12).
+
+    Unlike the percentile interval it follows an estimate whose spread moves with its
+    value (an IPCW log HR far from 0 rests on fewer, heavier weights); the robust SE of
+    each replicate is the studentizing scale.
+
+    Examples
+    --------
+    Replicates whose spread is twice the SE they report: the limits widen to match.
+
+    >>> z = np.random.default_rng(0).standard_normal(4000)
+    >>> lo, hi = studentized_limits(0.0, 0.1, 0.2 * z, np.full(4000, 0.1), 0.05)
+    >>> round(lo, 1), round(hi, 1)
+    (-0.4, 0.4)
+    """
+    ok = np.isfinite(boot_estimates) & np.isfinite(boot_se) & (boot_se > 0)
+    t = (boot_estimates[ok] - estimate) / boot_se[ok]
+    q_lo, q_hi = np.quantile(t, [alpha / 2, 1 - alpha / 2])
+    return float(estimate - q_hi * se), float(estimate - q_lo * se)
 
 
 @dataclass(frozen=True, eq=False)
@@ -256,18 +408,24 @@ class IpcwEstimate(AdjustedEstimate):
         too narrow; use ``n_boot``).
     hr_adjusted_boot : dict or None
         With ``n_boot``: the weighted Cox HR with bootstrap percentile limits and SE.
+    hr_adjusted_boot_t : dict or None
+        With ``n_boot``: the weighted Cox HR with bootstrap-t (studentized) limits
+        (:func:`studentized_limits`) and the bootstrap SE.
     hr_pem : dict
         Weighted piecewise-exponential HR (maximum likelihood); limits NaN without a
         bootstrap (a weighted likelihood's curvature is not the information), bootstrap
         percentile limits with one. Not a posterior.
     weights : pandas.DataFrame
         The outcome model's rows: ``id``, ``arm``, ``tstart``, ``tstop``, ``event``,
-        ``weight``.
+        ``weight`` (stabilised: control rows split at every control switch time, where
+        the numerator steps), ready for any weighted counting-process Cox fit.
     switching_models : pandas.DataFrame
-        Coefficients and SEs of the switching models (``denominator``; ``numerator`` when
-        stabilised), on the log-odds scale of switching at a row's start.
+        Coefficients and SEs of the switching model (index ``("denominator", name)``), on
+        the log-odds scale of switching at a row's start. The stabilising numerator is
+        nonparametric (Kaplan-Meier) and has none.
     boot : pandas.DataFrame or None
-        ``log_hr`` (Cox) and ``log_hr_pem`` per bootstrap replicate.
+        ``log_hr`` (Cox), ``log_hr_pem`` and ``se_robust`` (of the Cox log HR) per
+        bootstrap replicate.
     details : dict
         Counts (patients, switchers, model rows) and the weights' distribution.
     settings : dict
@@ -278,6 +436,7 @@ class IpcwEstimate(AdjustedEstimate):
     hr_itt: dict[str, float]
     hr_adjusted: dict[str, float]
     hr_adjusted_boot: dict[str, float] | None
+    hr_adjusted_boot_t: dict[str, float] | None
     hr_pem: dict[str, float]
     weights: pd.DataFrame
     switching_models: pd.DataFrame
@@ -287,12 +446,18 @@ class IpcwEstimate(AdjustedEstimate):
 
     @property
     def hr(self) -> dict[str, float]:
-        """The headline adjusted HR: bootstrap limits if run, else the robust Wald ones."""
-        return self.hr_adjusted if self.hr_adjusted_boot is None else self.hr_adjusted_boot
+        """The headline adjusted HR: bootstrap limits if run (``boot_interval``), else the
+        robust Wald ones."""
+        if self.hr_adjusted_boot is None:
+            return self.hr_adjusted
+        return (self.hr_adjusted_boot_t if self.settings["boot_interval"] == "studentized"
+                else self.hr_adjusted_boot)
 
     def interval_kind(self) -> str:
-        """``bootstrap percentile`` or ``Cox robust (weights fixed)``."""
-        return ("Cox robust (weights fixed)" if self.hr_adjusted_boot is None
+        """``bootstrap percentile``, ``bootstrap-t`` or ``Cox robust (weights fixed)``."""
+        if self.hr_adjusted_boot is None:
+            return "Cox robust (weights fixed)"
+        return ("bootstrap-t" if self.settings["boot_interval"] == "studentized"
                 else "bootstrap percentile")
 
     def counts(self) -> tuple[int, int]:
@@ -302,7 +467,8 @@ class IpcwEstimate(AdjustedEstimate):
     def summary(self) -> pd.DataFrame:
         """Hazard ratios with their limits, one row per quantity."""
         rows = {name: (d["hr"], d["lower"], d["upper"])
-                for name in ("hr_itt", "hr_adjusted", "hr_adjusted_boot", "hr_pem")
+                for name in ("hr_itt", "hr_adjusted", "hr_adjusted_boot", "hr_adjusted_boot_t",
+                             "hr_pem")
                 if (d := getattr(self, name)) is not None}
         out = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "lower", "upper"])
         out.index.name = "quantity"
@@ -317,6 +483,7 @@ class IpcwEstimate(AdjustedEstimate):
         return {"method": self.method, "hr_itt": plain(self.hr_itt),
                 "hr_adjusted": plain(self.hr_adjusted),
                 "hr_adjusted_boot": plain(self.hr_adjusted_boot),
+                "hr_adjusted_boot_t": plain(self.hr_adjusted_boot_t),
                 "hr_pem": plain(self.hr_pem),
                 "details": {k: v for k, v in self.details.items()
                             if isinstance(v, (int, float, str))},
@@ -334,7 +501,8 @@ class IpcwEstimate(AdjustedEstimate):
 def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
          time_varying: Sequence[str] = (), stabilised: bool = True,
          truncate: float | None = None, cuts: Any = None, ties: Ties = "efron",
-         alpha: float = 0.05, n_boot: int = 0, seed: int | None = None) -> IpcwEstimate:
+         alpha: float = 0.05, n_boot: int = 0, seed: int | None = None,
+         boot_interval: BootInterval = "percentile") -> IpcwEstimate:
     """Adjust for control-arm switching by inverse probability of censoring weighting.
 
     See the module docstring for the method and what it rests on.
@@ -353,13 +521,9 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
     time_varying : sequence of str
         Names in ``long.covariates`` for the switching model (value at each row's start).
     stabilised : bool
-        Multiply the weights by the probability of not having switched from an
-        intercept-and-time model (marginal estimand; weights near 1). Valid when the rows
-        after randomization are decision points on a schedule shared by all patients
-        (visits). When only a patient-specific event opens the decision (rows split at
-        progression, switching only there), the numerator fitted on those rows conditions
-        on that event and the stabilised weights are biased: use ``stabilised=False``
-        (``validation/switching_methods.md`` measures both).
+        Multiply the control weights by the control arm's Kaplan-Meier probability of not
+        having switched by then (marginal estimand; weights near 1; module docstring).
+        ``False``: the plain inverse probabilities (same estimand, more variable weights).
     truncate : float, optional
         Clip the control arm's weights at their ``truncate`` and ``1 - truncate``
         quantiles (e.g. 0.01), re-applied in every bootstrap replicate.
@@ -375,6 +539,8 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
         Bootstrap replicates of the whole procedure (0: none).
     seed : int, optional
         Seed of the bootstrap (``np.random.SeedSequence``).
+    boot_interval : {"percentile", "studentized"}
+        The bootstrap interval :attr:`IpcwEstimate.hr` reports (both are computed).
 
     Returns
     -------
@@ -408,9 +574,12 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if int(n_boot) != n_boot or n_boot < 0:
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot}")
+    if boot_interval not in ("percentile", "studentized"):
+        raise ValueError(f"boot_interval must be 'percentile' or 'studentized', got "
+                         f"{boot_interval!r}")
     if truncate is not None and not 0.0 < truncate < 0.5:
         raise ValueError(f"truncate must be a quantile in (0, 0.5), e.g. 0.01, got {truncate}")
-    rows, den_names, num_names = _rows(data, long, baseline, time_varying, stabilised)
+    rows, den_names = _rows(data, long, baseline, time_varying, stabilised)
     cuts = equal_events(data, k=4) if cuts is None else validate_cuts(cuts)
     if ties not in ("efron", "breslow"):
         raise ValueError(f"ties must be 'efron' or 'breslow', got {ties!r}")
@@ -420,22 +589,23 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
                              "switchers and non-switchers, and no covariate pattern that "
                              "predicts switching perfectly (separation); check switch_time "
                              "and the covariates")
-    a = rows.analysis
-    large = fitted.weight[a] > _LARGE_WEIGHT
+    table, table_weight = _weight_table(fitted)
+    a = table.analysis
+    large = table_weight[a] > _LARGE_WEIGHT
     if stabilised and large.any():
         warnings.warn(f"{int(large.sum())} row(s) have stabilised weights above "
-                      f"{_LARGE_WEIGHT:g} (max {fitted.weight[a].max():.1f}): some patients "
+                      f"{_LARGE_WEIGHT:g} (max {table_weight[a].max():.1f}): some patients "
                       "almost surely switch given their covariates (positivity); consider "
                       "truncate=0.01 and report both", UserWarning, stacklevel=2)
     hr_adj = wald_hr(fitted.log_hr, fitted.se_robust, alpha)
     nan = math.nan
     hr_pem = {"hr": math.exp(fitted.log_hr_pem), "lower": nan, "upper": nan,
               "log_hr": fitted.log_hr_pem, "se": nan}
-    boot, hr_boot = None, None
+    boot, hr_boot, hr_boot_t = None, None, None
     if n_boot:
-        def replicate(index: np.ndarray) -> tuple[float, float]:
+        def replicate(index: np.ndarray) -> tuple[float, float, float]:
             f = _fit(rows.take(index), cuts, truncate, ties)
-            return (nan, nan) if f is None else (f.log_hr, f.log_hr_pem)
+            return (nan, nan, nan) if f is None else (f.log_hr, f.log_hr_pem, f.se_robust)
 
         first = rows.first[:-1]
         boot = bootstrap(replicate, resampling_groups(rows.experimental[first] == 1,
@@ -444,20 +614,22 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
         lo, hi = percentile_limits(boot["log_hr"].to_numpy(), alpha)
         hr_boot = {**hr_adj, "lower": math.exp(lo), "upper": math.exp(hi),
                    "se": float(boot["log_hr"].std(ddof=1))}
+        lo, hi = studentized_limits(fitted.log_hr, fitted.se_robust, boot["log_hr"].to_numpy(),
+                                    boot["se_robust"].to_numpy(), alpha)
+        hr_boot_t = {**hr_boot, "lower": math.exp(lo), "upper": math.exp(hi)}
         lo, hi = percentile_limits(boot["log_hr_pem"].to_numpy(), alpha)
         hr_pem.update(lower=math.exp(lo), upper=math.exp(hi),
                       se=float(boot["log_hr_pem"].std(ddof=1)))
 
-    models = [pd.DataFrame({"coef": fitted.den.coef, "se": fitted.den.se},
-                           index=pd.MultiIndex.from_product([["denominator"], den_names]))]
-    if fitted.num is not None:
-        models.append(pd.DataFrame({"coef": fitted.num.coef, "se": fitted.num.se},
-                                   index=pd.MultiIndex.from_product([["numerator"], num_names])))
-    ids = np.asarray(data.id)[rows.subject[a]]
-    weights = pd.DataFrame({"id": ids, "arm": np.asarray(data.arms)[data.arm[rows.subject[a]]],
-                            "tstart": rows.start[a], "tstop": rows.stop[a],
-                            "event": rows.event[a].astype(np.int8), "weight": fitted.weight[a]})
-    control_w = fitted.weight[a & (rows.experimental == 0)]
+    models = pd.DataFrame({"coef": fitted.den.coef, "se": fitted.den.se},
+                          index=pd.MultiIndex.from_product([["denominator"], den_names]))
+    subject = table.subject[a]
+    weights = pd.DataFrame({"id": np.asarray(data.id)[subject],
+                            "arm": np.asarray(data.arms)[data.arm[subject]],
+                            "tstart": table.start[a], "tstop": table.stop[a],
+                            "event": table.event[a].astype(np.int8),
+                            "weight": table_weight[a]})
+    control_w = table_weight[a & (table.experimental == 0)]
     details = {"n_switchers": int(np.isfinite(data.switch_time).sum()),
                "n_model_rows": int(rows.model.sum()),
                "weight_min": float(control_w.min()), "weight_mean": float(control_w.mean()),
@@ -466,11 +638,11 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
     settings = {"baseline": tuple(baseline), "time_varying": tuple(time_varying),
                 "stabilised": stabilised, "truncate": truncate,
                 "cuts": tuple(float(c) for c in cuts), "ties": ties, "alpha": alpha,
-                "n_boot": int(n_boot), "seed": seed, "n": data.n, "population": data.population}
+                "n_boot": int(n_boot), "seed": seed, "boot_interval": boot_interval, "n": data.n, "population": data.population}
     itt = cox_hr(data.time, data.event, data.arm == EXPERIMENTAL, strata=data.strata,
                  alpha=alpha)
     return IpcwEstimate(
         method="IPCW", hr_itt={k: getattr(itt, k) for k in ("hr", "lower", "upper", "log_hr",
                                                               "se")},
-        hr_adjusted=hr_adj, hr_adjusted_boot=hr_boot, hr_pem=hr_pem, weights=weights,
-        switching_models=pd.concat(models), boot=boot, details=details, settings=settings)
+        hr_adjusted=hr_adj, hr_adjusted_boot=hr_boot, hr_adjusted_boot_t=hr_boot_t, hr_pem=hr_pem, weights=weights,
+        switching_models=models, boot=boot, details=details, settings=settings)

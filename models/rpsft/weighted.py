@@ -18,6 +18,7 @@ lifelines and a direct maximisation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,7 +99,8 @@ Ties = Literal["efron", "breslow"]
 
 def weighted_cox(start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.ndarray,
                  weight: np.ndarray, cluster: np.ndarray, strata: np.ndarray | None = None,
-                 *, ties: Ties = "efron") -> WeightedCox:
+                 *, ties: Ties = "efron",
+                 scale0: Callable[[np.ndarray], np.ndarray] | None = None) -> WeightedCox:
     """Weighted Cox model of a 0/1 covariate on counting-process rows ``(start, stop]``.
 
     Tied event times are handled as :func:`pexsurv.cox.cox_hr` does (Efron, default) or by
@@ -122,6 +124,11 @@ def weighted_cox(start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.n
         Integer stratum code per row (separate baseline hazards, common HR).
     ties : {"efron", "breslow"}
         Handling of tied event times (no effect without ties).
+    scale0 : callable, optional
+        A function of time multiplying the weights of the ``x = 0`` rows at each event
+        time (vectorised: event times in, factors out): a time-varying weight common to
+        that group, such as the stabilising numerator of IPCW, without splitting the rows
+        at each of its steps (the fit is the one on rows split there).
 
     Returns
     -------
@@ -162,26 +169,29 @@ def weighted_cox(start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.n
                                                                          times.size + 1)
             return np.cumsum(diff)[:-1]
 
+        g = np.ones(times.size) if scale0 is None else np.asarray(scale0(times), dtype=float)
         j = np.searchsorted(times, stop[ev])
-        d = np.bincount(j, weight[ev], times.size)
         d1 = np.bincount(j, weight[ev] * x[ev], times.size)
+        d = d1 + g * np.bincount(j, weight[ev] * (1 - x[ev]), times.size)
         # Pseudo risk set k = 0..m-1 of time j removes k/m of its deaths' weighted total.
         m = (np.bincount(j, minlength=times.size) if ties == "efron"
              else np.ones(times.size, dtype=np.int64))
         of = np.repeat(np.arange(times.size), m)
         frac = (np.arange(of.size) - np.repeat(np.cumsum(m) - m, m)) / m[of]
-        r0 = at_risk(w * (1 - xr))[of] - frac * (d - d1)[of]
+        r0 = (g * at_risk(w * (1 - xr)))[of] - frac * (d - d1)[of]
         r1 = at_risk(w * xr)[of] - frac * d1[of]
-        parts.append((rows, ev, times, lo, hi, of, frac, r0, r1, (d1 / m)[of], (d / m)[of]))
+        parts.append((rows, ev, times, lo, hi, of, frac, r0, r1, (d1 / m)[of], (d / m)[of],
+                      g))
     beta_arr, info_arr = two_group_log_hr(*(np.concatenate([p[k] for p in parts])
                                             for k in (7, 8, 9, 10)))
     beta, info = float(beta_arr[0]), float(info_arr[0])
     # Score residual of row r, summed over the pseudo risk sets (j, k) it is in:
     #   w_r [event_r (x_r - mean_k xbar_jk) - e^{beta x_r} sum c_rjk (x_r - xbar_jk) dL_jk]
     # with xbar_jk the weighted mean of x in the pseudo risk set, dL_jk = d_jk / S0_jk and
-    # c_rjk = 1, or 1 - k/m for a death at t_j itself (Efron; Breslow: k = 0 only).
+    # c_rjk = 1, or 1 - k/m for a death at t_j itself (Efron; Breslow: k = 0 only); w_r
+    # is the row's weight at t_j (times scale0(t_j) for x_r = 0).
     residual = np.zeros(stop.size)
-    for rows, ev, times, lo, hi, of, frac, r0, r1, _, d in parts:
+    for rows, ev, times, lo, hi, of, frac, r0, r1, _, d, g in parts:
         s0 = r0 + np.exp(beta) * r1
         xbar = np.divide(np.exp(beta) * r1, s0, out=np.zeros_like(s0), where=s0 > 0)
         dlam = np.divide(d, s0, out=np.zeros_like(s0), where=s0 > 0)
@@ -189,17 +199,24 @@ def weighted_cox(start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.n
         def per_time(values: np.ndarray) -> np.ndarray:
             return np.bincount(of, values, times.size)
 
-        c_lam = np.r_[0.0, np.cumsum(per_time(dlam))]
-        c_xlam = np.r_[0.0, np.cumsum(per_time(xbar * dlam))]
         xr = x[rows]
-        compensator = xr * (c_lam[hi] - c_lam[lo]) - (c_xlam[hi] - c_xlam[lo])
+        one = xr == 1
+
+        def between(values: np.ndarray) -> np.ndarray:
+            """Sum of ``values`` over each row's times [lo, hi), scaled by g for x = 0."""
+            plain, scaled = np.r_[0.0, np.cumsum(values)], np.r_[0.0, np.cumsum(g * values)]
+            return np.where(one, plain[hi] - plain[lo], scaled[hi] - scaled[lo])
+
+        compensator = xr * between(per_time(dlam)) - between(per_time(xbar * dlam))
         own = np.zeros(xr.size)
         ev_in = ev[rows]
         at = np.searchsorted(times, stop[rows][ev_in])
+        g_at = np.where(one[ev_in], 1.0, g[at])
         # A death leaves the later pseudo risk sets of its own time in part.
-        compensator[ev_in] -= (xr[ev_in] * per_time(frac * dlam)[at]
-                               - per_time(frac * xbar * dlam)[at])
-        own[ev_in] = xr[ev_in] - (per_time(xbar) / np.bincount(of, minlength=times.size))[at]
+        compensator[ev_in] -= g_at * (xr[ev_in] * per_time(frac * dlam)[at]
+                                      - per_time(frac * xbar * dlam)[at])
+        own[ev_in] = g_at * (xr[ev_in]
+                             - (per_time(xbar) / np.bincount(of, minlength=times.size))[at])
         residual[rows] = weight[rows] * (own - np.exp(beta * xr) * compensator)
     per_cluster = np.bincount(np.unique(cluster, return_inverse=True)[1], residual)
     se_robust = float(np.sqrt((per_cluster ** 2).sum()) / info) if info > 0 else np.inf
