@@ -259,13 +259,13 @@ pd.DataFrame.from_dict(rows, orient="index")
 # (`BUDGET.boot` replicates): the weighted likelihood is not a real likelihood, so
 # there is no posterior.
 #
-# The weights are **stabilised** (`stabilised=True`, written out below): each control
-# patient's inverse probability of staying unswitched given the marker is multiplied by
-# the probability of staying unswitched from a model with time only. That numerator is
-# valid here because every patient's switching decisions fall on the same visit schedule;
-# when a patient-specific event opens the decision (switching only after progression)
-# the numerator conditions on that event and the stabilised weights are biased: use
-# `stabilised=False` there (the `ipcw` docstring). With `PEXSURV_FAST=1` (CI) the
+# The weights are **stabilised** (`stabilised=True`, the default, written out below): each
+# control patient's inverse probability of staying unswitched given the marker is multiplied
+# by the control arm's Kaplan-Meier probability of not having switched by that time. Both
+# run over the same risk set (every control patient alive and unswitched), which keeps the
+# weights near 1 without moving the estimand; this also holds when a patient-specific event
+# such as progression opens the decision (`validation/switching_methods.md`). With
+# `PEXSURV_FAST=1` (CI) the
 # bootstrap rests on 30 replicates: read its intervals as a demonstration, not as final
 # numbers.
 

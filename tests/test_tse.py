@@ -104,9 +104,11 @@ def test_simulator_delay_and_effect_options_change_only_what_they_say(sim):
         simulate_switch_at_progression(10, seed=1, switch_delay=-1.0)
 
 
-def test_ipcw_needs_unstabilised_weights_when_progression_opens_the_decision(sim):
-    """Switching only at progression: the stabilising numerator, fitted on the decision
-    rows, conditions on having progressed; unstabilised weights recover the truth."""
+def test_ipcw_recovers_the_truth_when_progression_opens_the_decision(sim):
+    """Switching only at progression (TSE's setting), marker observed: IPCW recovers the
+    no-switch log HR with unstabilised and with stabilised weights (the stabilising
+    numerator runs over the whole control risk set; fitted on the decision rows only, it
+    conditioned on progression and was off by more than +0.3)."""
     from pexsurv.models import ipcw
 
     truth = simulate_switch_at_progression(4000, seed=3, psi=PSI, switching=False).data
@@ -114,7 +116,7 @@ def test_ipcw_needs_unstabilised_weights_when_progression_opens_the_decision(sim
     plain = ipcw(sim.data, sim.long, time_varying=["marker"], stabilised=False)
     stabilised = ipcw(sim.data, sim.long, time_varying=["marker"])
     assert abs(plain.hr_adjusted["log_hr"] - log_hr) < 0.08
-    assert stabilised.hr_adjusted["log_hr"] - log_hr > 0.3
+    assert abs(stabilised.hr_adjusted["log_hr"] - log_hr) < 0.1
 
 
 def test_bootstrap_is_seeded_and_prefix_stable():
