@@ -3,11 +3,11 @@ hand back when they catch it; the command line stops with one line and status 13
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -45,7 +45,10 @@ def _ctrl_c_then(partial):
     KeyboardInterrupt of a Ctrl-C and returns what it has so far (``partial``)."""
     def sampler(*args, **kwargs):
         try:
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives while sampling
+            # Ctrl-C arrives while sampling. Sent to this (the main) thread: os.kill on the
+            # process may be delivered to any thread of it (threads earlier tests left, such
+            # as a sampler's), and then this sleep is not woken and the test waits it out.
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)
             time.sleep(5)                          # the SIGINT handler raises in here
         except KeyboardInterrupt:
             return partial(*args, **kwargs)
