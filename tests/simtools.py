@@ -65,3 +65,17 @@ def simulate_pem(seed: int, n: int, base: np.ndarray, cuts: np.ndarray, log_hr,
     if treatment_start is not None:
         df["ts"] = np.where((arm == 1) & (start < df["time"]), start, np.where(arm == 1, np.nan, 0.0))
     return df
+
+
+def tiny_tse_trial():
+    """Six patients for two-stage-estimation input checks: four controls (ids a-d; a and c
+    switch at 3.0 and 2.5) and two experimental (e, f); returns the :class:`TrialData` and a
+    valid secondary baseline (progression) per patient, NaN where it never came."""
+    from pexsurv import TrialData  # the core only: no PyMC (the mutation tests import this)
+
+    df = pd.DataFrame({"t": [5.0, 6.0, 4.0, 7.0, 8.0, 9.0], "e": [1, 1, 0, 1, 1, 0],
+                       "arm": [0, 0, 0, 0, 1, 1], "sw": [3.0, np.nan, 2.5, np.nan, np.nan, np.nan],
+                       "c": [10.0] * 6, "id": ["a", "b", "c", "d", "e", "f"]})
+    data = TrialData.from_dataframe(df, time="t", event="e", arm="arm", id="id",
+                                    switch_time="sw", censor_time="c", reference=0)
+    return data, np.array([2.0, 3.0, 2.5, 1.0, np.nan, np.nan])

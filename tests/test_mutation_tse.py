@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from isolated import load
+from simtools import tiny_tse_trial
 from lifelines import CoxPHFitter, LogNormalAFTFitter, WeibullAFTFitter
 from lifelines.exceptions import ConvergenceError
 
@@ -192,12 +193,7 @@ def test_bootstrap_wiring_and_replicates(monkeypatch, sim, fit):
 # ---------------------------------------------------------------------------- bad input
 @pytest.fixture(scope="module")
 def tiny() -> tuple[TrialData, np.ndarray]:
-    df = pd.DataFrame({"t": [5.0, 6.0, 4.0, 7.0, 8.0, 9.0], "e": [1, 1, 0, 1, 1, 0],
-                       "arm": [0, 0, 0, 0, 1, 1], "sw": [3.0, np.nan, 2.5, np.nan, np.nan, np.nan],
-                       "c": [10.0] * 6, "id": ["a", "b", "c", "d", "e", "f"]})
-    data = TrialData.from_dataframe(df, time="t", event="e", arm="arm", id="id",
-                                    switch_time="sw", censor_time="c", reference=0)
-    return data, np.array([2.0, 3.0, 2.5, 1.0, np.nan, np.nan])
+    return tiny_tse_trial()
 
 
 def put(b: np.ndarray, i: int, value: float) -> np.ndarray:

@@ -15,6 +15,7 @@ from pexsurv import TrialData, TrialDataError
 from pexsurv.cox import cox_hr
 from pexsurv.models import SwitchEstimate, tse_simple
 from pexsurv.simulate.switching import SwitchAtProgression, simulate_switch_at_progression
+from simtools import tiny_tse_trial
 
 PSI = -0.5
 
@@ -133,12 +134,7 @@ def test_bootstrap_is_seeded_and_prefix_stable():
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple[TrialData, np.ndarray]:
-    df = pd.DataFrame({"t": [5.0, 6.0, 4.0, 7.0, 8.0, 9.0], "e": [1, 1, 0, 1, 1, 0],
-                       "arm": [0, 0, 0, 0, 1, 1], "sw": [3.0, np.nan, 2.5, np.nan, np.nan, np.nan],
-                       "c": [10.0] * 6, "id": ["a", "b", "c", "d", "e", "f"]})
-    data = TrialData.from_dataframe(df, time="t", event="e", arm="arm", id="id",
-                                    switch_time="sw", censor_time="c", reference=0)
-    return data, np.array([2.0, 3.0, 2.5, 1.0, np.nan, np.nan])
+    return tiny_tse_trial()
 
 
 def test_bad_input_names_the_problem_and_the_ids(tiny):
