@@ -360,7 +360,7 @@ def test_survival_numbers_equal_the_draws(fit, report, data):
     assert raw["rmst_diff"] == pytest.approx(np.median(rm), rel=1e-8)
     assert raw["rmst_diff_lower"] == pytest.approx(np.quantile(rm, 0.05), rel=1e-8)
     assert report.mcse.loc["OS ITT", "median_diff"] == pytest.approx(mcse(diff, "median"))
-    assert f"OS ITT: RMST horizon {h:g} = the shorter of the two arms' last follow-up times " \
+    assert f"OS ITT: RMST horizon {shown(h)} = the shorter of the two arms' last follow-up times " \
            "(default)" in report.notes
 
 
@@ -652,7 +652,7 @@ def test_diagnostics_section(two):
                                               f"{conv.table['ess_tail'].min():.0f}")
         assert row["divergences"] == str(conv.divergences)
         assert (row["ppc"], row["loo"], row["prior_sensitivity"]) == ("passed", "FAILED", "passed")
-    assert report.notes == [f"{k}: RMST horizon {report.raw.loc[k, 'rmst_horizon']:g} = the "
+    assert report.notes == [f"{k}: RMST horizon {shown(report.raw.loc[k, 'rmst_horizon'])} = the "
                             "shorter of the two arms' last follow-up times (default)" for k in two]
 
 
@@ -678,7 +678,8 @@ def test_hr_section_cells(report):
     assert row["90% HDI"] == f"{f('hr_hdi_lower')}, {f('hr_hdi_upper')}"
     assert row["P(HR < 1)"] == f("p_hr_lt_1") and row["P(HR < 0.8)"] == f("p_hr_lt_0.8")
     assert row["Cox HR (95% CI)"] == f"{f('cox_hr')} ({f('cox_lower')}, {f('cox_upper')})"
-    assert row["log-rank p"] == f("logrank_p")
+    p = t["logrank_p"]
+    assert row["log-rank p"] == (f("logrank_p") if p >= 1e-3 else f"{p:.2e}")
 
 
 def test_survival_section_cells(report):
@@ -699,7 +700,25 @@ def test_survival_section_cells(report):
     assert row[f"median {a1} (months)"] == est("median_experimental")
     assert row["median difference (months)"] == est("median_diff")
     assert row[f"S(12) {a1}"] == est("surv_12_experimental")
-    assert row["RMST difference (months)"] == f"{est('rmst_diff')} to {t['rmst_horizon']:g}"
+    assert row["RMST difference (months)"] == f"{est('rmst_diff')} to {shown(t['rmst_horizon'])}"
+
+
+def shown(time: float) -> str:
+    """A time as the report shows it: 3 significant digits, no trailing zeros."""
+    return f"{float(f'{time:.3g}'):g}"
+
+
+def test_times_and_small_p_values_are_shown_to_three_significant_digits(report):
+    assert [shown(h) for h in (9.77803, 24.0, 0.0123456, 1234.5)] == ["9.78", "24", "0.0123",
+                                                                       "1230"]
+    table = pd.DataFrame({"logrank_p": [3.6125e-8], "p2": [3.6125e-8]}, index=["r"])
+    dec = pd.DataFrame({"logrank_p": [10], "p2": [10]}, index=["r"], dtype=object)
+    assert report._fmt("r", "logrank_p", table, dec) == "3.61e-08"  # not 0.0000000361
+    assert report._fmt("r", "p2", table, dec) == "0.0000000361"     # other columns: decimals
+    big = table.assign(logrank_p=0.0423)
+    assert report._fmt("r", "logrank_p", big, dec.assign(logrank_p=4)) == "0.0423"
+    assert report._fmt("r", "logrank_p", table.assign(logrank_p=1e-3),
+                       dec.assign(logrank_p=5)) == "0.00100"
 
 
 def test_fmt_special_values(report):

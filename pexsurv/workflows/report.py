@@ -379,7 +379,7 @@ def _analyse(label: str, result: FitResult, *, endpoint: str, thresholds: Sequen
                     prob=prob))
     v["rmst_diff_extrapolated"] = bool(rm["extrapolated"].values.any())
     if horizon is None:
-        a.notes.append(f"{label}: RMST horizon {h:g} = the shorter of the two arms' last "
+        a.notes.append(f"{label}: RMST horizon {_time(h)} = the shorter of the two arms' last "
                        "follow-up times (default)")
     if isinstance(spec, RPSFT):
         a.notes.append(f"{label}: survival per arm from the stage-2 PEM: control had nobody "
@@ -415,6 +415,12 @@ def _analyse(label: str, result: FitResult, *, endpoint: str, thresholds: Sequen
 def _three_significant(value: float) -> int:
     """Decimals that keep 3 significant digits (frequentist numbers have no MCSE)."""
     return 2 - math.floor(math.log10(abs(value))) if value else MAX_DECIMALS
+
+
+def _time(value: float) -> str:
+    """A time for display (the RMST horizon is a follow-up time such as 9.77803): 3
+    significant digits, trailing zeros dropped."""
+    return f"{round(float(value), _three_significant(float(value))):g}"
 
 
 def _round_frame(raw: pd.DataFrame, mcse: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -622,6 +628,8 @@ class HazardRatioReport:
             return "–"
         if np.isinf(value):
             return "not reached"
+        if col == "logrank_p" and 0 < value < 1e-3:
+            return f"{value:.2e}"  # 3 significant digits, not a string of zeros
         if col.startswith("p_hr_lt_") and value in (0.0, 1.0):
             # Every draw on one side: the MCSE is 0, but the precision is one draw in N.
             return "1 (every draw)" if value == 1.0 else "0 (no draw)"
@@ -677,7 +685,7 @@ class HazardRatioReport:
                     arm = self.table.at[idx, f"arm_{key}"]
                     row[f"S({t:g}) {arm}"] = self._estimate(idx, f"surv_{t:g}_{key}")
             row[f"RMST difference ({u})"] = (self._estimate(idx, "rmst_diff") + " to "
-                                             f"{self.table.at[idx, 'rmst_horizon']:g}")
+                                             + _time(self.table.at[idx, "rmst_horizon"]))
             surv[idx] = row
         diag = {}
         for a in self.analyses:
