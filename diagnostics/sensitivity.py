@@ -78,6 +78,17 @@ class PriorSensitivity(CheckResult):
                 ax.set(title=f"{variable}: posterior with the {component} power-scaled",
                        xlabel=f"{variable} (model scale; a log HR has no unit)",
                        ylabel="posterior density")
+        # ArviZ's figure legend (the scaling factors) sits over the last panel's title: one
+        # legend, titled in words, outside the panels on the right.
+        handles, labels = [], []
+        for legend in list(fig.legends):
+            handles += legend.legend_handles
+            labels += [t.get_text() for t in legend.get_texts()]
+            legend.remove()
+        fig.set_layout_engine("constrained")
+        fig.set_size_inches(max(fig.get_figwidth(), 11.0), max(fig.get_figheight(), 3.8))
+        fig.legend(handles, labels, loc="outside right center",
+                   title="power-scaling\nfactor (1 = as fitted)")
         fig.suptitle("Prior sensitivity (power scaling)")
         return fig
 

@@ -319,4 +319,8 @@ def test_check_figures_carry_titles_labels_and_the_time_unit(fits):
         assert ax.get_xlabel().startswith("log_hr") and ax.get_ylabel() == "posterior density"
     assert {ax.get_title().split("power-scaled")[0] for ax in panels} == {
         "log_hr: posterior with the prior ", "log_hr: posterior with the likelihood "}
+    # One legend, titled, naming the scaling factors (ArviZ's own has no words for them).
+    (legend,) = fig.legends
+    assert legend.get_title().get_text().startswith("power-scaling")
+    assert [t.get_text() for t in legend.get_texts()] == ["0.8", "1.0", "1.25"]
     plt.close(fig)
