@@ -356,7 +356,12 @@ class RPSFT(ModelSpec):
 
 
 def grid_quantiles(grid: xr.Dataset, probs: np.ndarray) -> np.ndarray:
-    """Quantiles of the grid posterior (inverse of its trapezoid CDF), exactly.
+    """Quantiles of the grid posterior: the inverse of its trapezoid-rule CDF.
+
+    The CDF is exact (for the trapezoid rule) at the grid points and interpolated linearly
+    between them, so a quantile between two points carries an error of the order of the
+    grid spacing times the density's relative change across it (a uniform density is
+    inverted exactly, as below).
 
     Examples
     --------
