@@ -495,13 +495,6 @@ for text, count in caught.most_common(6):
 # Stat Med 38:2074, table 6) over twice the RMSE.
 
 # %%
-def rmse_mcse(est: np.ndarray, truth: float) -> float:
-    squared = (est[np.isfinite(est)] - truth) ** 2
-    n = squared.size
-    mse_mcse = np.sqrt(np.sum((squared - squared.mean()) ** 2) / (n * (n - 1)))
-    return float(mse_mcse / (2 * np.sqrt(squared.mean())))
-
-
 metrics = {}
 for method in estimates[0]:
     est, lo, hi = np.array([e[method] for e in estimates]).T
@@ -510,7 +503,7 @@ for method in estimates[0]:
     metrics[method] = {"HR at mean log HR": hr_at_mean,
                        "HR at mean log HR_mcse": hr_at_mean * m.bias.mcse,
                        "bias of log HR": m.bias.value, "bias of log HR_mcse": m.bias.mcse,
-                       "RMSE of log HR": m.rmse, "RMSE of log HR_mcse": rmse_mcse(est, truth),
+                       "RMSE of log HR": m.rmse.value, "RMSE of log HR_mcse": m.rmse.mcse,
                        "coverage of truth": m.coverage.value,
                        "coverage of truth_mcse": m.coverage.mcse}
 metrics = pd.DataFrame.from_dict(metrics, orient="index")

@@ -26,13 +26,32 @@ def test_nan_estimates_left_out_of_bias_and_rmse():
     b = bias([1.5, NAN, 0.75, 2.0], truth=1.0)
     assert b.n == 3
     assert b.value == pytest.approx((0.5 - 0.25 + 1.0) / 3)
-    assert rmse([1.5, NAN, 0.75, 2.0], truth=1.0) == pytest.approx(
-        math.sqrt((0.25 + 0.0625 + 1.0) / 3))
+    r = rmse([1.5, NAN, 0.75, 2.0], truth=1.0)
+    assert r.value == pytest.approx(math.sqrt((0.25 + 0.0625 + 1.0) / 3)) and r.n == 3
 
 
 def test_rmse_is_not_the_sd():
     # constant error 2: RMSE 2 although the spread is zero
-    assert rmse([3.0, 3.0, 3.0], truth=1.0) == pytest.approx(2.0)
+    assert rmse([3.0, 3.0, 3.0], truth=1.0) == (pytest.approx(2.0), 0.0, 3)
+
+
+def test_rmse_mcse_is_the_delta_method_se_of_the_mse():
+    err = np.array([0.3, -1.2, 0.8, 0.1, -0.4])
+    squared = err ** 2
+    mse_se = np.std(squared, ddof=1) / math.sqrt(5)     # the SE of a mean of 5 values
+    r = rmse(err + 2.0, truth=2.0)
+    assert r.mcse == pytest.approx(mse_se / (2 * math.sqrt(squared.mean())))
+    assert math.isnan(rmse([1.0], truth=0.0).mcse)         # one trial: no spread to measure
+
+
+def test_rmse_mcse_matches_the_spread_over_repeated_studies():
+    # 4000 studies of 200 trials each (errors N(0.2, 0.5)): the SD of their RMSEs is what
+    # the MCSE of one study estimates.
+    rng = np.random.default_rng(11)
+    studies = rng.normal(0.2, 0.5, size=(4000, 200))
+    fits = [rmse(row, truth=0.0) for row in studies]
+    spread = np.std([f.value for f in fits], ddof=1)
+    assert np.mean([f.mcse for f in fits]) == pytest.approx(spread, rel=0.05)
 
 
 def test_coverage_counts_endpoints_and_nan_limits_as_stated():

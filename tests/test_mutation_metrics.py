@@ -40,17 +40,31 @@ def test_bias_is_estimate_minus_truth_and_one_trial_has_no_mcse():
 def test_no_usable_trial_gives_nan_and_n_zero():
     for b in (bias([], truth=0.0), bias([NAN, NAN], truth=0.0)):
         assert math.isnan(b.value) and math.isnan(b.mcse) and b.n == 0
-    assert math.isnan(rmse([NAN], truth=0.0))
-    assert math.isnan(rmse([], truth=0.0))
+    for r in (rmse([NAN], truth=0.0), rmse([], truth=0.0)):
+        assert math.isnan(r.value) and math.isnan(r.mcse) and r.n == 0
     c = coverage([], [], truth=0.0)
     assert math.isnan(c.value) and math.isnan(c.mcse) and c.n == 0
     assert math.isnan(interval_width([NAN, 0.0], [1.0, NAN]))
     assert math.isnan(interval_width([], []))
 
 
+def test_rmse_mcse_by_hand():
+    # errors 1, -3: squares 1, 9, MSE 5; SE of the MSE sqrt((16 + 16) / (2 * 1)) = 4;
+    # RMSE sqrt(5), its MCSE 4 / (2 sqrt(5))
+    r = rmse([3.0, -1.0], truth=2.0)
+    assert r.mcse == pytest.approx(4 / (2 * math.sqrt(5))) and r.n == 2
+    # errors 1, 2, 3: squares 1, 4, 9, MSE 14/3; deviations -11/3, -2/3, 13/3
+    r = rmse([1.0, 2.0, 3.0], truth=0.0)
+    se = math.sqrt((121 + 4 + 169) / 9 / (3 * 2))
+    assert r.mcse == pytest.approx(se / (2 * math.sqrt(14 / 3)))
+    one = rmse([2.0, NAN], truth=0.0)
+    assert (one.value, one.n) == (2.0, 1) and math.isnan(one.mcse)
+    assert rmse([1.0, 1.0], truth=1.0) == (0.0, 0.0, 2)
+
+
 def test_rmse_uses_the_error_not_the_estimate():
     # errors 1 and -3 around truth 2: sqrt((1 + 9) / 2)
-    assert rmse([3.0, -1.0], truth=2.0) == pytest.approx(math.sqrt(5.0))
+    assert rmse([3.0, -1.0], truth=2.0).value == pytest.approx(math.sqrt(5.0))
 
 
 def test_coverage_needs_both_limits_on_the_right_side():
@@ -78,7 +92,7 @@ def test_simulation_metrics_lengths_and_counts():
                            truth=1.0)
     assert (m.trials, m.missing_estimates, m.missing_intervals) == (4, 2, 2)
     assert m.bias == bias([0.5, 1.5], truth=1.0)
-    assert m.rmse == pytest.approx(0.5)
+    assert m.rmse == rmse([0.5, 1.5], truth=1.0) and m.rmse.value == pytest.approx(0.5)
     assert (m.coverage.value, m.coverage.n) == (0.5, 4)
     assert m.width == pytest.approx(3.0)
 
@@ -100,7 +114,7 @@ def test_simulation_metrics_counts_each_kind_of_missing_interval():
                            truth=1.0)
     assert (m.missing_estimates, m.missing_intervals) == (1, 3)
     assert m.bias.value == pytest.approx(1 / 3) and m.bias.n == 3
-    assert m.rmse == pytest.approx(math.sqrt(0.5))
+    assert m.rmse.value == pytest.approx(math.sqrt(0.5)) and m.rmse.n == 3
     assert (m.coverage.value, m.width) == (0.25, 4.0)
 
 

@@ -199,7 +199,8 @@ def metrics(c: pd.DataFrame, t: dict[str, Any]) -> dict[tuple[str, str], Simulat
 
 def fmt_table(ms: dict[str, dict[tuple[str, str], SimulationMetrics]], quantity: str,
               unit: str) -> list[str]:
-    lines = [f"| reference scan | dating | bias ({unit}) | RMSE | 95% coverage | mean width |",
+    lines = [f"| reference scan | dating | bias ({unit}) | RMSE ({unit}) | 95% coverage "
+             "| mean width |",
              "|---|---|---|---|---|---|"]
     for baseline, m in ms.items():
         for dating in DATINGS:
@@ -207,8 +208,9 @@ def fmt_table(ms: dict[str, dict[tuple[str, str], SimulationMetrics]], quantity:
             if s is None:
                 continue
             lines.append(f"| {baseline} | {dating} | {s.bias.value:+.3f} (MCSE "
-                         f"{s.bias.mcse:.3f}) | {s.rmse:.3f} | {100 * s.coverage.value:.1f}% "
-                         f"(MCSE {100 * s.coverage.mcse:.1f}) | {s.width:.3f} |")
+                         f"{s.bias.mcse:.3f}) | {s.rmse.value:.3f} (MCSE {s.rmse.mcse:.3f}) | "
+                         f"{100 * s.coverage.value:.1f}% (MCSE {100 * s.coverage.mcse:.1f}) | "
+                         f"{s.width:.3f} |")
     return lines
 
 

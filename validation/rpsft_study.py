@@ -168,7 +168,7 @@ def run(part: str, path: Path, make_row, trials: int, args, log: RunLog) -> None
 
 
 HEADER = ["| method | estimand (truth) | trials | coverage of truth, 95% interval (MCSE) "
-          "| mean bias (MCSE) | RMSE | mean width |", "|---|---|---:|---|---|---:|---:|"]
+          "| mean bias (MCSE) | RMSE (MCSE) | mean width |", "|---|---|---:|---|---|---:|---:|"]
 
 FREE_METHODS = [
     ("**Bayesian RPSFT adjusted HR** (`log_hr` as `fit` reports it, computed without MCMC "
@@ -195,7 +195,7 @@ def fmt_row(method: str, estimand: str, m: SimulationMetrics) -> str:
     nan = f" ({m.missing_intervals} NaN limits)" if m.missing_intervals else ""
     return (f"| {method} | {estimand} (-0.5) | {m.trials} | {100 * m.coverage.value:.1f}% "
             f"({100 * m.coverage.mcse:.1f}){nan} | {m.bias.value:+.4f} ({m.bias.mcse:.4f}) | "
-            f"{m.rmse:.4f} | {m.width:.3f} |")
+            f"{m.rmse.value:.4f} ({m.rmse.mcse:.4f}) | {m.width:.3f} |")
 
 
 def table(c: pd.DataFrame, methods: list) -> list[str]:

@@ -308,8 +308,8 @@ def report(path: Path, truth: dict[str, float], args: argparse.Namespace,
         if SCENARIOS[name][2]:
             lines += ["ITT, per protocol, RPSFT and IPE do not use the marker: on these "
                       "trials (scenario A's) they give scenario A's results.", ""]
-        lines += ["| method | assumption | interval | trials | bias (MCSE) | RMSE | coverage "
-                  "(MCSE) | failed | median s |", "|---|---|---|---:|---|---:|---|---:|---:|"]
+        lines += ["| method | assumption | interval | trials | bias (MCSE) | RMSE (MCSE) "
+                  "| coverage (MCSE) | failed | median s |", "|---|---|---|---:|---|---:|---|---:|---:|"]
         for key, (label, assumption, interval, target) in METHODS.items():
             if key not in part or part[key].isna().all():
                 continue
@@ -319,8 +319,9 @@ def report(path: Path, truth: dict[str, float], args: argparse.Namespace,
             shown = f"**{label}**" if key in holds[name] else label
             lines.append(
                 f"| {shown} | {assumption} | {interval} | {len(rows)} | {m.bias.value:+.3f} "
-                f"({m.bias.mcse:.3f}) | {m.rmse:.3f} | {100 * m.coverage.value:.1f}% "
-                f"({100 * m.coverage.mcse:.1f}) | {m.missing_estimates} | "
+                f"({m.bias.mcse:.3f}) | {m.rmse.value:.3f} ({m.rmse.mcse:.3f}) | "
+                f"{100 * m.coverage.value:.1f}% ({100 * m.coverage.mcse:.1f}) | "
+                f"{m.missing_estimates} | "
                 + ("with the row above |" if key in IPCW_KEYS[1::2]  # the same fit
                    else f"{rows[f'{key}_sec'].median():.2f} |"))
         lines.append("")

@@ -68,17 +68,33 @@ def bias(estimate: ArrayLike, truth: float) -> MonteCarloEstimate:
     return MonteCarloEstimate(float(np.mean(err)), mcse, n)
 
 
-def rmse(estimate: ArrayLike, truth: float) -> float:
+def rmse(estimate: ArrayLike, truth: float) -> MonteCarloEstimate:
     """Root mean squared error over the trials with a finite estimate (NaN left out).
+
+    The Monte Carlo SE is that of the mean squared error, ``sqrt(sum((e^2 - MSE)^2) /
+    (n (n - 1)))``, carried to the root by the delta method (divided by ``2 RMSE``): Morris,
+    White & Crowther (2019), Stat Med 38:2074, table 6.
 
     Examples
     --------
     >>> rmse([1.0, -1.0, float("nan")], truth=0.0)
-    1.0
+    MonteCarloEstimate(value=1.0, mcse=0.0, n=2)
+    >>> round(rmse([1.0, -3.0], truth=0.0).mcse, 6)  # MSE 5, its MCSE 4, RMSE sqrt(5)
+    0.894427
     """
     err = _vector(estimate, "estimate") - float(truth)
     err = err[np.isfinite(err)]
-    return float(math.sqrt(np.mean(err ** 2))) if err.size else math.nan
+    n = int(err.size)
+    if n == 0:
+        return MonteCarloEstimate(math.nan, math.nan, 0)
+    squared = err ** 2
+    mse = float(np.mean(squared))
+    value = math.sqrt(mse)
+    if n == 1:
+        return MonteCarloEstimate(value, math.nan, 1)
+    mse_mcse = math.sqrt(float(np.sum((squared - mse) ** 2)) / (n * (n - 1)))
+    # An RMSE of 0 (every estimate exact) has no spread to carry: its MCSE is 0.
+    return MonteCarloEstimate(value, mse_mcse / (2.0 * value) if value > 0 else 0.0, n)
 
 
 def coverage(lower: ArrayLike, upper: ArrayLike, truth: float) -> MonteCarloEstimate:
@@ -127,15 +143,15 @@ class SimulationMetrics:
     missing_estimates, missing_intervals : int
         Trials with a NaN estimate (left out of bias and RMSE) and with a NaN interval limit
         (counted as misses, left out of the width).
-    bias, coverage : MonteCarloEstimate
-    rmse, width : float
+    bias, rmse, coverage : MonteCarloEstimate
+    width : float
     """
 
     trials: int
     missing_estimates: int
     missing_intervals: int
     bias: MonteCarloEstimate
-    rmse: float
+    rmse: MonteCarloEstimate
     coverage: MonteCarloEstimate
     width: float
 
