@@ -125,11 +125,13 @@ def _field(name, type_, shape=None, dims=None):
 
 def _draw_batch(rows):
     """Hand-made draws: ``x`` scalar float, ``v`` a 2-vector on dim ``obs`` with null rows,
-    ``m`` a 2 x 2 matrix without dims metadata, ``n`` an integer, ``x_log__`` reparameterized."""
+    ``m`` a 2 x 2 matrix and ``cube`` a 1 x 2 x 3 array without dims metadata, ``n`` an
+    integer, ``x_log__`` reparameterized."""
     schema = pa.schema([
         _field("x", pa.float64()),
         _field("v", pa.large_list(pa.float64()), shape=(2,), dims=("obs",)),
         _field("m", pa.large_list(pa.float64()), shape=(2, 2)),
+        _field("cube", pa.large_list(pa.float64()), shape=(1, 2, 3)),
         _field("n", pa.int64()),
         _field("x_log__", pa.float64()),
     ])
@@ -137,6 +139,7 @@ def _draw_batch(rows):
         pa.array([r["x"] for r in rows]),
         pa.array([r["v"] for r in rows], type=pa.large_list(pa.float64())),
         pa.array([r["m"] for r in rows], type=pa.large_list(pa.float64())),
+        pa.array([r["cube"] for r in rows], type=pa.large_list(pa.float64())),
         pa.array([r["n"] for r in rows]),
         pa.array([0.0] * len(rows)),
     ], schema=schema)
@@ -157,7 +160,8 @@ def _stat_batch(tuning, rows):
 def _row(chain, draw, *, null_v=False, null_note=True, null_energy=False):
     base = 100 * chain + draw
     return {"x": base + 0.5, "v": None if null_v else [base + 0.1, base + 0.2],
-            "m": [base + 0.01, base + 0.02, base + 0.03, base + 0.04], "n": base,
+            "m": [base + 0.01, base + 0.02, base + 0.03, base + 0.04],
+            "cube": [base + 0.001 * k for k in range(6)], "n": base,
             "note": None if null_note else f"c{chain}d{draw}",
             "energy": None if null_energy else -float(base)}
 
@@ -178,6 +182,7 @@ def test_hand_made_trace_with_nulls_unequal_chains_and_unnamed_dims():
     x = np.array([[r["x"] for r in k] + [nan] * (4 - len(k)) for k in kept])
     v = np.full((2, 4, 2), nan)
     m = np.full((2, 4, 2, 2), nan)
+    cube = np.full((2, 4, 1, 2, 3), nan)
     n = np.zeros((2, 4), dtype=np.int64)
     note = np.full((2, 4), None, dtype=object)
     energy = np.full((2, 4), nan)
@@ -186,22 +191,41 @@ def test_hand_made_trace_with_nulls_unequal_chains_and_unnamed_dims():
             if r["v"] is not None:
                 v[c, d] = r["v"]
             m[c, d] = np.reshape(r["m"], (2, 2))
+            cube[c, d] = np.reshape(r["cube"], (1, 2, 3))
             n[c, d] = r["n"]
             note[c, d] = r["note"]
             if r["energy"] is not None:
                 energy[c, d] = r["energy"]
     expected_post = xr.Dataset(
         {"x": (("chain", "draw"), x), "v": (("chain", "draw", "obs"), v),
-         "m": (("chain", "draw", "m_dim_0", "m_dim_1"), m), "n": (("chain", "draw"), n)},
+         "m": (("chain", "draw", "m_dim_0", "m_dim_1"), m),
+         "cube": (("chain", "draw", "cube_dim_0", "cube_dim_1", "cube_dim_2"), cube),
+         "n": (("chain", "draw"), n)},
         coords={"chain": [0, 1], "draw": [0, 1, 2, 3], "obs": np.array(["p", "q"]),
-                "m_dim_0": [0, 1], "m_dim_1": [0, 1]})
+                "m_dim_0": [0, 1], "m_dim_1": [0, 1], "cube_dim_0": [0], "cube_dim_1": [0, 1],
+                "cube_dim_2": [0, 1, 2]})
     expected_stats = xr.Dataset(
         {"tuning": (("chain", "draw"), np.zeros((2, 4), dtype=bool)),  # kept, as nutpie does
          "note": (("chain", "draw"), note), "energy": (("chain", "draw"), energy)},
         coords={"chain": [0, 1], "draw": [0, 1, 2, 3]})
     assert post.identical(expected_post)
     assert stats.identical(expected_stats)
-    assert list(post.data_vars) == ["x", "v", "m", "n"]
+    assert list(post.data_vars) == ["x", "v", "m", "cube", "n"]
+
+
+def test_null_rows_in_long_chains_and_mostly_null_list_columns():
+    """300 kept rows (row counts above 256 are not cached ints: compared by value), a
+    scalar column with null rows, and a list column with more null rows than items."""
+    rows = [_row(0, d, null_v=d % 3 != 0, null_note=d % 2 == 0, null_energy=d == 5)
+            for d in range(301)]
+    compiled = SimpleNamespace(reparameterized_names=[], coords={"obs": ["p", "q"]})
+    tree = T.trace_to_tree(Trace([_draw_batch(rows)], [_stat_batch(1, rows)]), compiled)
+    kept = rows[1:]
+    v = np.array([[np.nan, np.nan] if r["v"] is None else r["v"] for r in kept])
+    np.testing.assert_array_equal(tree["posterior"]["v"].values[0], v)
+    assert tree["sample_stats"]["note"].values[0].tolist() == [r["note"] for r in kept]
+    energy = [np.nan if r["energy"] is None else r["energy"] for r in kept]
+    np.testing.assert_array_equal(tree["sample_stats"]["energy"].values[0], energy)
 
 
 @pytest.mark.xfail(strict=True, raises=ValueError, reason=(
@@ -223,12 +247,14 @@ def test_dims_missing_from_the_coordinates_are_numbered():
     post = tree["posterior"].to_dataset()
     assert post["obs"].values.tolist() == [0, 1]
     assert post["x_log__"].values.tolist() == [[0.0, 0.0]]
-    assert post.sizes == {"chain": 1, "draw": 2, "obs": 2, "m_dim_0": 2, "m_dim_1": 2}
+    assert post.sizes == {"chain": 1, "draw": 2, "obs": 2, "m_dim_0": 2, "m_dim_1": 2,
+                          "cube_dim_0": 1, "cube_dim_1": 2, "cube_dim_2": 3}
 
 
 def test_a_trace_without_variables_gives_empty_groups():
     rows = [_row(0, d) for d in range(2)]
-    compiled = SimpleNamespace(reparameterized_names=["x", "v", "m", "n", "x_log__"], coords={})
+    compiled = SimpleNamespace(reparameterized_names=["x", "v", "m", "cube", "n", "x_log__"],
+                               coords={})
     tree = T.trace_to_tree(Trace([_draw_batch(rows)], [_stat_batch(0, rows)]), compiled)
     post = tree["posterior"].to_dataset()
     assert not post.data_vars and dict(post.sizes) == {"chain": 0, "draw": 0}
