@@ -268,10 +268,34 @@ def test_refusals():
     with pytest.raises(ValueError, match=r"^RPSFT fits have no per-patient likelihood"):
         R.fit_rpsft(spec, data, SMALL, compiled=stand_in_for(spec, data), log_likelihood=True,
                     provenance={})
-    other = StandInCompiled(structure="another structure")
-    with pytest.raises(ValueError, match=r"^the compiled model is not this RPSFT spec's stage-2"):
-        R.fit_rpsft(spec, data, SMALL, compiled=other, log_likelihood=False, provenance={})
-    assert not other.configs
+    for structure in ("", "~ sorts after every hash"):  # any other structure, not an order
+        other = StandInCompiled(structure=structure)
+        with pytest.raises(ValueError, match=r"^the compiled model is not this RPSFT spec's"):
+            R.fit_rpsft(spec, data, SMALL, compiled=other, log_likelihood=False, provenance={})
+        assert not other.configs
+
+
+class Clock:
+    """Stand-in for the ``time`` module: ``perf_counter`` returns the given readings."""
+
+    def __init__(self, *readings: float) -> None:
+        self.readings = list(readings)
+
+    def perf_counter(self) -> float:
+        return self.readings.pop(0)
+
+
+def test_stage_timings_are_differences_of_the_clock(monkeypatch):
+    data, spec = rpsft_trial(), rpsft_spec()
+    # start, stage 1 done, sampling start and end; each reading above twice the one it is
+    # taken from, so that a remainder or a quotient differs from the difference
+    clock = Clock(10.0, 35.5, 40.0, 127.25)
+    monkeypatch.setattr(R, "time", clock)
+    result = R.fit_rpsft(spec, data, SMALL, compiled=stand_in_for(spec, data),
+                         log_likelihood=False, provenance={})
+    assert result.timings == {"compile_seconds": 0.25, "stage1_seconds": 25.5,
+                              "sampling_seconds": 87.25}
+    assert not clock.readings
 
 
 def test_registration():
