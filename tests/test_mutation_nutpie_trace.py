@@ -251,6 +251,17 @@ def test_dims_missing_from_the_coordinates_are_numbered():
                           "cube_dim_0": 1, "cube_dim_1": 2, "cube_dim_2": 3}
 
 
+def test_a_trace_whose_first_variable_is_a_vector():
+    """The chain and draw counts come from the first variable, here of three dims."""
+    rows = [_row(1, d) for d in range(4)]
+    compiled = SimpleNamespace(reparameterized_names=["x"], coords={"obs": ["p", "q"]})
+    tree = T.trace_to_tree(Trace([_draw_batch(rows)], [_stat_batch(1, rows)]), compiled)
+    post = tree["posterior"].to_dataset()
+    assert list(post.data_vars)[0] == "v"
+    assert post["chain"].values.tolist() == [0] and post["draw"].values.tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(post["v"].values[0], [r["v"] for r in rows[1:]])
+
+
 def test_a_trace_without_variables_gives_empty_groups():
     rows = [_row(0, d) for d in range(2)]
     compiled = SimpleNamespace(reparameterized_names=["x", "v", "m", "cube", "n", "x_log__"],
