@@ -298,6 +298,14 @@ def test_stage_timings_are_differences_of_the_clock(monkeypatch):
     assert not clock.readings
 
 
+def test_fit_rpsft_options_are_keyword_only():
+    data, spec = rpsft_trial(), rpsft_spec()
+    compiled = stand_in_for(spec, data)
+    with pytest.raises(TypeError):
+        R.fit_rpsft(spec, data, SMALL, compiled, False, {})
+    assert not compiled.configs
+
+
 def test_registration():
     fitting = model_fitting(RPSFT(cuts=CUTS))  # loading the module registered its copy
     assert fitting.fit is R.fit_rpsft and fitting.compile is R.compile_stage2
@@ -488,11 +496,13 @@ def test_tse_compiles_stage2_on_the_first_psi(tse, monkeypatch):
 
 def test_tse_refuses_a_compiled_model_of_other_cuts(tse):
     sim, _ = tse
-    other = tse_stand_in(sim.data, cuts=(1.0, 2.0))
-    with pytest.raises(ValueError, match=r"^the compiled model is not a PEM with these cuts"):
-        R.fit_tse_bayes(sim.data, sim.secondary_baseline, sim.baseline_covariates, cuts=CUTS,
-                        n_psi_draws=2, sampler=SMALL, compiled=other)
-    assert not other.configs
+    others = [tse_stand_in(sim.data, cuts=(1.0, 2.0)), StandInCompiled(structure=""),
+              StandInCompiled(structure="~ sorts after every hash")]
+    for other in others:
+        with pytest.raises(ValueError, match=r"^the compiled model is not a PEM with these cuts"):
+            R.fit_tse_bayes(sim.data, sim.secondary_baseline, sim.baseline_covariates,
+                            cuts=CUTS, n_psi_draws=2, sampler=SMALL, compiled=other)
+        assert not other.configs
 
 
 def test_hr_interval_and_result_record():
