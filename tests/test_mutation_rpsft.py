@@ -426,6 +426,16 @@ def test_tse_default_prior_sampler_and_settings(tse):
                             "chains": 4, "seed": 0}
 
 
+def test_tse_carries_50_psi_draws_by_default(tse):
+    sim, _ = tse
+    compiled = tse_stand_in(sim.data)
+    res = R.fit_tse_bayes(sim.data, sim.secondary_baseline, sim.baseline_covariates, cuts=CUTS,
+                          sampler=dataclasses.replace(SMALL, draws=4, chains=1),
+                          compiled=compiled)
+    assert len(compiled.configs) == 50 and res.psi.shape == (50,)
+    assert res.settings["n_psi_draws"] == 50
+
+
 def test_tse_each_fit_gets_its_psi_data_and_seed(tse):
     sim, _ = tse
     data = sim.data
@@ -515,6 +525,8 @@ def test_hr_interval_and_result_record():
     assert res.hr_interval() == pytest.approx({"hr": med, "lower": lo, "upper": hi}, rel=1e-12)
     lo, hi = np.quantile(hr, [0.1, 0.9])
     assert res.hr_interval(0.8) == pytest.approx({"hr": med, "lower": lo, "upper": hi}, rel=1e-12)
+    lo, hi = np.quantile(hr, [0.3, 0.7])  # a 40% interval (1 - prob and 1 % prob differ)
+    assert res.hr_interval(0.4) == pytest.approx({"hr": med, "lower": lo, "upper": hi}, rel=1e-12)
     with pytest.raises(FrozenInstanceError):
         res.psi_mean = 1.0
     hash(res)  # hashable by identity (eq=False): a frozen eq=True record of arrays is not
