@@ -408,11 +408,16 @@ def test_tse_stage1_is_the_normal_likelihood_times_the_prior(tse, monkeypatch):
     assert res.stage1.psi == psi_hat and res.stage1.details["psi_se"] == se
 
 
-def test_tse_default_prior_sampler_and_settings(tse):
+def test_tse_default_prior_sampler_and_settings(tse, monkeypatch):
     sim, stage1 = tse
     compiled = tse_stand_in(sim.data)
+    sizes = []
+    real_quantiles = R.grid_quantiles
+    monkeypatch.setattr(R, "grid_quantiles",
+                        lambda grid, probs: sizes.append(grid.sizes[N.PSI]) or real_quantiles(grid, probs))
     res = R.fit_tse_bayes(sim.data, sim.secondary_baseline, sim.baseline_covariates, cuts=[1],
                           n_psi_draws=2, compiled=compiled)
+    assert sizes == [2001]
     psi_hat, se = stage1.psi, stage1.details["psi_se"]
     precision = 1 / se**2 + 1 / 10.0**2
     assert res.psi_mean == pytest.approx((psi_hat / se**2) / precision, abs=1e-9)
@@ -424,6 +429,19 @@ def test_tse_default_prior_sampler_and_settings(tse):
                             "recensor": True, "autoswitch": True,
                             "psi_prior": repr(Normal(0.0, 10.0)), "draws": 250, "tune": 300,
                             "chains": 4, "seed": 0}
+
+
+def test_tse_grid_posterior_is_stable_far_from_psi_hat(tse):
+    """A prior 60 standard errors from stage 1's estimate: the log density is about -1400 on
+    the whole grid, so it must be shifted by its maximum before exp."""
+    sim, stage1 = tse
+    psi_hat, se = stage1.psi, stage1.details["psi_se"]
+    res = R.fit_tse_bayes(sim.data, sim.secondary_baseline, sim.baseline_covariates, cuts=CUTS,
+                          psi_prior=Normal(psi_hat + 60 * se, se), n_psi_draws=2, sampler=SMALL,
+                          compiled=tse_stand_in(sim.data), grid_size=501)
+    # the posterior is pushed against the grid's upper end (psi_hat + 8 se)
+    assert np.isfinite(res.psi).all() and np.isfinite(res.psi_mean) and np.isfinite(res.psi_sd)
+    assert psi_hat + 7.9 * se < res.psi_mean < psi_hat + 8 * se
 
 
 def test_tse_carries_50_psi_draws_by_default(tse):
