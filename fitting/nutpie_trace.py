@@ -59,7 +59,8 @@ def _columns(batches: list[Any], first: list[int], skip: frozenset[str] = frozen
             field = kept.schema.field(name)
             shape = tuple(int(s) for s in _meta(field, b"shape"))
             nulls = col.is_null().to_numpy(zero_copy_only=False)
-            if hasattr(col, "flatten"):  # a list column: one fixed-shape item per row
+            is_list = hasattr(col, "flatten")
+            if is_list:  # a list column: one fixed-shape item per row
                 col = col.flatten()
             values = col.to_numpy(zero_copy_only=False)
             if name not in out:
@@ -71,7 +72,10 @@ def _columns(batches: list[Any], first: list[int], skip: frozenset[str] = frozen
             if not nulls.any():
                 target[...] = values.reshape((rows[chain], *shape))
             else:
-                if values.shape[0] == nulls.size:
+                # A scalar column holds a (null) value for every row; a flattened list
+                # column holds items of the non-null rows only. (Telling them apart by the
+                # item count misread a 2-vector column with one null row in two.)
+                if not is_list:
                     values = values[~nulls]
                 target[~nulls] = values.reshape((int((~nulls).sum()), *shape))
     return out
