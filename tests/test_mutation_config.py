@@ -62,6 +62,10 @@ def test_given_settings_are_kept():
 def test_advi_accepts_its_own_defaults_given_explicitly():
     c = SamplerConfig(method="advi", sampler="pymc", tune=0, chains=1, options={"n": 50})
     assert (c.sampler, c.tune, c.chains, dict(c.options)) == ("pymc", 0, 1, {"n": 50})
+    # equal values are accepted, not only the very objects of the defaults
+    built = "".join(["py", "mc"])  # a string made at run time is not the interned literal
+    c = SamplerConfig(method="advi", sampler=built, tune=np.int64(0), chains=np.int64(1))
+    assert (c.sampler, c.tune, c.chains) == ("pymc", 0, 1) and type(c.tune) is int
 
 
 @pytest.mark.parametrize("kw", [{"sampler": "nutpie"}, {"tune": 1}, {"chains": 2},
