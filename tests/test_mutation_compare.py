@@ -198,6 +198,8 @@ def test_rounded_is_the_report_rounding(rec, os_data):
     pd.testing.assert_frame_equal(out.rounded(), round_hr_table(out.table, out.results))
     with pytest.raises(dataclasses.FrozenInstanceError):
         out.table = None
+    assert hash(out) != hash(C.compare_analyses(os_data, CUTS, analyses=C.ANALYSES[:1]))
+    # (an eq=True dataclass of a DataFrame is unhashable)
 
 
 def test_interval_censored_rows_share_models_by_size(rec):
@@ -288,6 +290,8 @@ def test_bayesian_tse_row_numbers():
     assert row["lower"] == pytest.approx(np.quantile(hr, 0.025))
     assert row["upper"] == pytest.approx(np.quantile(hr, 0.975))
     assert row["p_hr_lt_1"] == pytest.approx(50 / 101)  # 1.0 itself is not below 1
+    skewed = C.bayesian_tse_row(FakeTSE(np.log(np.linspace(0.5, 1.2, 71)), [1.0]))
+    assert skewed["p_hr_lt_1"] == pytest.approx(50 / 71)
     assert row["converged"] is True  # at the limit passes
     assert row["approximate"] is False and row["biased_if_prognostic"] is False
     assert row["diagnostics"] == f"largest stage-2 R-hat {limit:.3f} over 3 psi draws (limit {limit})"

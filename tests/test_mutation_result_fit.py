@@ -120,6 +120,10 @@ def test_stage_run_configured_and_sampled():
                            sampler="nutpie", seed=9)
     assert type(got.chains) is int and type(got.draws) is int
     assert StageRun.sampled("posterior", mcmc, tree).fits == 1
+    with pytest.raises(TypeError):  # fits is keyword-only
+        StageRun.sampled("stage 2", mcmc, tree, 2)
+    with pytest.raises(TypeError):
+        StageRun.configured("stage 2", mcmc, 2)
 
 
 # ------------------------------------------------------------------------ FitResult views
