@@ -377,12 +377,26 @@ def test_load_detects_changes(result, saved, tmp_path):
         FitResult.load(tmp_path / "extra.nc")
 
 
+def test_checksum_message_names_at_most_ten(saved, tmp_path):
+    def change_all(t):
+        post = t["posterior"].to_dataset()
+        for k in range(12):
+            post[f"v{k:02d}"] = ("e", [float(k)])
+        t["posterior"] = xr.DataTree(post)
+    rewrite(saved, tmp_path / "many.nc", change_all)
+    with pytest.raises(R.CorruptResultError) as err:
+        FitResult.load(tmp_path / "many.nc")
+    listed = [f"/posterior/v{k:02d}" for k in range(10)]
+    assert f"checksum mismatch in {listed};" in str(err.value)
+
+
 def test_fingerprint_mismatch_and_no_fingerprint(result, tmp_path):
     other = dataclasses.replace(result, provenance={"data_fingerprint": "f" * 64})
-    with pytest.raises(R.CorruptResultError,
-                       match=r"stored trial data no longer match the fingerprint recorded at "
-                             r"fit time \(ffffffffffff\.\.\. vs "):
+    with pytest.raises(R.CorruptResultError) as err:
         FitResult.load(other.save(tmp_path / "swapped.nc"))
+    assert (f"swapped.nc: the stored trial data no longer match the fingerprint recorded at "
+            f"fit time (ffffffffffff... vs {result.data.fingerprint()[:12]}...): the draws "
+            "may not belong to these data; refit") in str(err.value)
     bare = dataclasses.replace(result, provenance={})
     assert FitResult.load(bare.save(tmp_path / "bare.nc")).provenance == {}
 
