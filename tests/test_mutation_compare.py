@@ -292,6 +292,7 @@ def test_bayesian_tse_row_numbers():
     assert row["p_hr_lt_1"] == pytest.approx(50 / 101)  # 1.0 itself is not below 1
     skewed = C.bayesian_tse_row(FakeTSE(np.log(np.linspace(0.5, 1.2, 71)), [1.0]))
     assert skewed["p_hr_lt_1"] == pytest.approx(50 / 71)
+    assert skewed["converged"] is True  # below the limit passes too
     assert row["converged"] is True  # at the limit passes
     assert row["approximate"] is False and row["biased_if_prognostic"] is False
     assert row["diagnostics"] == f"largest stage-2 R-hat {limit:.3f} over 3 psi draws (limit {limit})"
