@@ -162,6 +162,7 @@ def with_extra_variables(result: FitResult) -> FitResult:
     post["beta"] = (("chain", "draw", "covariate"), rng.normal(size=(*shape, 2)))
     post["lp"] = (("chain", "draw"), rng.normal(size=shape))  # not a reported parameter
     post["psi"].attrs["not_mcmc"] = "grid quantiles"
+    post["beta"].attrs["not_mcmc"] = "bootstrap"  # a vector: rows beta[...]
     tree = result.idata.copy()
     tree["posterior"] = xr.DataTree(post)
     return dataclasses.replace(result, idata=tree)
@@ -173,13 +174,15 @@ def test_summary_default_variables_and_not_mcmc_blanks(result):
     names = {i.split("[")[0] for i in table.index}
     assert names == {"psi", "acceleration", "hr", "log_hr", "hr_period", "hr_two_stage",
                      "log_hazard_base", "beta"}
-    assert table.loc["psi", ["ess_bulk", "ess_tail", "r_hat"]].isna().all()
-    others = table.drop(index="psi")
+    blanked = ["psi", *[i for i in table.index if i.startswith("beta[")]]
+    assert len(blanked) == 3
+    assert table.loc[blanked, ["ess_bulk", "ess_tail", "r_hat"]].isna().all().all()
+    others = table.drop(index=blanked)
     assert others[["ess_bulk", "ess_tail", "r_hat"]].notna().all().all()
     # ArviZ's display strings say n/a for the blanked cells, and only for them
     fmt = table._fmt_map
     for col in ("ess_bulk", "ess_tail", "r_hat"):
-        assert fmt[col]["psi"] == "n/a"
+        assert [fmt[col][i] for i in blanked] == ["n/a"] * 3
         assert "n/a" not in [fmt[col][i] for i in others.index]
     assert list(table.columns[2:4]) == ["eti95_lb", "eti95_ub"]
     # the variables asked for, and nothing else
