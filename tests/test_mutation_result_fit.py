@@ -138,6 +138,7 @@ def test_posterior_approximate_and_convergence(result):
     with pytest.raises(FrozenInstanceError):
         result.spec = None
     assert result != make()  # identity, not field equality (arrays inside)
+    assert hash(result) != hash(make())  # hashable by identity (fields hold arrays)
 
 
 def test_repr(result):
@@ -221,6 +222,8 @@ def test_array_digest_canonical_forms():
     assert d(np.array(["ab", "c"])) == reference_digest((2,), "ab\x1fc".encode())
     times = np.array(["2020-01-01"], dtype="datetime64[D]")
     assert d(times) == reference_digest((1,), times.view(np.int64).tobytes())
+    nat = np.array(["NaT"], dtype="datetime64[ns]")  # tolist() gives None: still a datetime
+    assert d(nat) == reference_digest((1,), nat.view(np.int64).tobytes())
     # netCDF round trips that must not count as changes
     assert d(np.array([None, 1.5], dtype=object)) == d(np.array([np.nan, 1.5]))
     assert d(np.array([None, None], dtype=object)) == d(np.array([np.nan, np.nan]))
@@ -260,6 +263,7 @@ def test_round_trip_keeps_everything(result, saved):
     assert back.timings == {"compile_seconds": 1.5, "sampling_seconds": 2.0}
     assert back.provenance == dict(result.provenance)
     assert R._DATA_GROUP not in back.idata.children
+    assert back.idata.attrs == result.idata.attrs  # the file's metadata is not left in idata
     assert set(back.idata.children) == set(result.idata.children)
     d, e = back.data, result.data
     assert d.fingerprint() == e.fingerprint()
@@ -326,10 +330,13 @@ def test_load_refusals(saved, tmp_path, monkeypatch):
         with pytest.raises(R.ResultFileError, match=rf"{name}: not a pexsurv result file") as err:
             FitResult.load(tmp_path / name)
         assert type(err.value) is R.ResultFileError
-    rewrite(saved, tmp_path / "v1.nc", lambda t: t.attrs.update(pexsurv_format=1))
-    with pytest.raises(R.IncompatibleResultError,
-                       match=r"v1\.nc: saved with result format 1, this pexsurv reads format 2"):
-        FitResult.load(tmp_path / "v1.nc")
+    for version in (1, 3):  # older and newer
+        rewrite(saved, tmp_path / f"v{version}.nc",
+                lambda t, v=version: t.attrs.update(pexsurv_format=v))
+        with pytest.raises(R.IncompatibleResultError,
+                           match=rf"v{version}\.nc: saved with result format {version}, this "
+                                 "pexsurv reads format 2"):
+            FitResult.load(tmp_path / f"v{version}.nc")
     rewrite(saved, tmp_path / "nospec.nc", lambda t: [t.attrs.pop(k) for k in ("spec", "runs")])
     with pytest.raises(R.CorruptResultError, match=r"metadata \['spec', 'runs'\] missing"):
         FitResult.load(tmp_path / "nospec.nc")
@@ -345,10 +352,11 @@ def test_load_refusals(saved, tmp_path, monkeypatch):
     rewrite(saved, tmp_path / "unknown.nc", unknown)
     with pytest.raises(R.IncompatibleResultError, match=r"unknown\.nc: .*NoSuchModel"):
         FitResult.load(tmp_path / "unknown.nc")
-    monkeypatch.setattr(PiecewiseExponential, "spec_hash", lambda self: "0" * 16)
-    with pytest.raises(R.IncompatibleResultError,
-                       match=r"fit\.nc: the stored spec hashes to 0000000000000000, not the saved "):
-        FitResult.load(saved)
+    for digit in "0f":  # below and above the stored hash
+        monkeypatch.setattr(PiecewiseExponential, "spec_hash", lambda self, c=digit: c * 16)
+        with pytest.raises(R.IncompatibleResultError,
+                           match=rf"fit\.nc: the stored spec hashes to {digit * 16}, not the saved "):
+            FitResult.load(saved)
 
 
 def test_load_detects_changes(result, saved, tmp_path):
