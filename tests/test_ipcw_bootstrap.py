@@ -93,3 +93,25 @@ def test_bca_limits_follow_the_textbook_construction():
     percentile = np.quantile(boot, [0.025, 0.975])
     assert a > 0.02 and (expected > percentile).all()
     assert math.isfinite(IPCW.bca_limits(10.0, boot, jack, 0.05)[0])  # all below: clipped
+
+
+def test_bca_option_uses_the_leave_one_patient_out_jackknife():
+    small = simulate_time_varying_switching(120, seed=8)
+    fit = ipcw(small.data, small.long, **MODEL, cuts=CUTS, n_boot=40, seed=1,
+               boot_interval="bca")
+    everyone = np.arange(small.data.n)
+    jack = [ipcw(*resampled(small, np.delete(everyone, i)), **MODEL, cuts=CUTS)
+            for i in everyone]
+    for quantity, estimate in (("log_hr", fit.hr_adjusted), ("log_hr_pem", fit.hr_pem)):
+        loo = np.array([getattr(j, "hr_adjusted" if quantity == "log_hr" else "hr_pem")
+                        ["log_hr"] for j in jack])
+        lo, hi = IPCW.bca_limits(estimate["log_hr"], fit.boot[quantity].to_numpy(), loo, 0.05)
+        interval = fit.hr if quantity == "log_hr" else fit.hr_pem
+        assert (interval["lower"], interval["upper"]) == pytest.approx(
+            (math.exp(lo), math.exp(hi)), rel=1e-9)
+    assert fit.hr is fit.hr_adjusted_boot_bca and fit.interval_kind() == "bootstrap BCa"
+    assert fit.hr_adjusted_boot_bca["lower"] != fit.hr_adjusted_boot["lower"]
+    assert fit.summary().index.tolist()[-2:] == ["hr_adjusted_boot_bca", "hr_pem"]
+    plain = ipcw(small.data, small.long, **MODEL, cuts=CUTS, n_boot=40, seed=1)
+    assert plain.hr_adjusted_boot_bca is None
+    assert plain.to_dict()["hr_adjusted_boot_bca"] is None

@@ -99,10 +99,10 @@ from pexsurv.models.rpsft.estimate import (
 from pexsurv.models.rpsft.gestimation import wald_hr
 from pexsurv.models.rpsft.weighted import Ties, logistic_fit, two_group_log_hr, weighted_cox
 
-__all__ = ["BootInterval", "IpcwEstimate", "ipcw", "studentized_limits"]
+__all__ = ["BootInterval", "IpcwEstimate", "bca_limits", "ipcw", "studentized_limits"]
 
 _BOOT_COLUMNS = ("log_hr", "log_hr_pem", "se_robust")
-BootInterval = Literal["percentile", "studentized"]
+BootInterval = Literal["percentile", "studentized", "bca"]
 _INTERCEPT, _TIME = "intercept", "time"
 # Largest stabilised weight before a positivity warning (trtswitch and the IPCW literature
 # flag weights beyond ~10-20 as a sign of near-violations).
@@ -425,6 +425,7 @@ def bca_limits(estimate: float, boot_estimates: np.ndarray, jackknife: np.ndarra
     # All replicates on one side: z0 infinite; clip to the most extreme resolvable share.
     share = min(max(share, 0.5 / finite.size), 1 - 0.5 / finite.size)
     z0 = normal.inv_cdf(float(share))
+    jackknife = jackknife[np.isfinite(jackknife)]  # failed refits (NaN) left out
     d = np.mean(jackknife) - jackknife
     a = float(np.sum(d ** 3) / (6 * np.sum(d ** 2) ** 1.5)) if np.any(d != 0) else 0.0
     levels = [normal.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
@@ -451,10 +452,14 @@ class IpcwEstimate(AdjustedEstimate):
     hr_adjusted_boot_t : dict or None
         With ``n_boot``: the weighted Cox HR with bootstrap-t (studentized) limits
         (:func:`studentized_limits`) and the bootstrap SE.
+    hr_adjusted_boot_bca : dict or None
+        With ``n_boot`` and ``boot_interval="bca"``: the weighted Cox HR with BCa limits
+        (:func:`bca_limits`, acceleration from the leave-one-patient-out jackknife) and the
+        bootstrap SE.
     hr_pem : dict
         Weighted piecewise-exponential HR (maximum likelihood); limits NaN without a
         bootstrap (a weighted likelihood's curvature is not the information), bootstrap
-        percentile limits with one. Not a posterior.
+        percentile limits with one (BCa with ``boot_interval="bca"``). Not a posterior.
     weights : pandas.DataFrame
         The outcome model's rows: ``id``, ``arm``, ``tstart``, ``tstop``, ``event``,
         ``weight`` (stabilised: control rows split at every control switch time, where
@@ -477,6 +482,7 @@ class IpcwEstimate(AdjustedEstimate):
     hr_adjusted: dict[str, float]
     hr_adjusted_boot: dict[str, float] | None
     hr_adjusted_boot_t: dict[str, float] | None
+    hr_adjusted_boot_bca: dict[str, float] | None
     hr_pem: dict[str, float]
     weights: pd.DataFrame
     switching_models: pd.DataFrame
@@ -490,15 +496,16 @@ class IpcwEstimate(AdjustedEstimate):
         robust Wald ones."""
         if self.hr_adjusted_boot is None:
             return self.hr_adjusted
-        return (self.hr_adjusted_boot_t if self.settings["boot_interval"] == "studentized"
-                else self.hr_adjusted_boot)
+        return {"percentile": self.hr_adjusted_boot, "studentized": self.hr_adjusted_boot_t,
+                "bca": self.hr_adjusted_boot_bca}[self.settings["boot_interval"]]
 
     def interval_kind(self) -> str:
-        """``bootstrap percentile``, ``bootstrap-t`` or ``Cox robust (weights fixed)``."""
+        """``bootstrap percentile``, ``bootstrap-t``, ``bootstrap BCa`` or ``Cox robust
+        (weights fixed)``."""
         if self.hr_adjusted_boot is None:
             return "Cox robust (weights fixed)"
-        return ("bootstrap-t" if self.settings["boot_interval"] == "studentized"
-                else "bootstrap percentile")
+        return {"percentile": "bootstrap percentile", "studentized": "bootstrap-t",
+                "bca": "bootstrap BCa"}[self.settings["boot_interval"]]
 
     def counts(self) -> tuple[int, int]:
         """Patients and events (before any switch) of the weighted comparison."""
@@ -508,7 +515,7 @@ class IpcwEstimate(AdjustedEstimate):
         """Hazard ratios with their limits, one row per quantity."""
         rows = {name: (d["hr"], d["lower"], d["upper"])
                 for name in ("hr_itt", "hr_adjusted", "hr_adjusted_boot", "hr_adjusted_boot_t",
-                             "hr_pem")
+                             "hr_adjusted_boot_bca", "hr_pem")
                 if (d := getattr(self, name)) is not None}
         out = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "lower", "upper"])
         out.index.name = "quantity"
@@ -524,6 +531,7 @@ class IpcwEstimate(AdjustedEstimate):
                 "hr_adjusted": plain(self.hr_adjusted),
                 "hr_adjusted_boot": plain(self.hr_adjusted_boot),
                 "hr_adjusted_boot_t": plain(self.hr_adjusted_boot_t),
+                "hr_adjusted_boot_bca": plain(self.hr_adjusted_boot_bca),
                 "hr_pem": plain(self.hr_pem),
                 "details": {k: v for k, v in self.details.items()
                             if isinstance(v, (int, float, str))},
@@ -579,8 +587,11 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
         Bootstrap replicates of the whole procedure (0: none).
     seed : int, optional
         Seed of the bootstrap (``np.random.SeedSequence``).
-    boot_interval : {"percentile", "studentized"}
-        The bootstrap interval :attr:`IpcwEstimate.hr` reports (both are computed).
+    boot_interval : {"percentile", "studentized", "bca"}
+        The bootstrap interval :attr:`IpcwEstimate.hr` reports. The percentile and
+        bootstrap-t intervals are always computed; ``"bca"`` adds the BCa interval (also
+        for the PEM HR), at the cost of one refit per patient (the jackknife of its
+        acceleration).
 
     Returns
     -------
@@ -614,8 +625,8 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if int(n_boot) != n_boot or n_boot < 0:
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot}")
-    if boot_interval not in ("percentile", "studentized"):
-        raise ValueError(f"boot_interval must be 'percentile' or 'studentized', got "
+    if boot_interval not in ("percentile", "studentized", "bca"):
+        raise ValueError(f"boot_interval must be 'percentile', 'studentized' or 'bca', got "
                          f"{boot_interval!r}")
     if truncate is not None and not 0.0 < truncate < 0.5:
         raise ValueError(f"truncate must be a quantile in (0, 0.5), e.g. 0.01, got {truncate}")
@@ -641,7 +652,7 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
     nan = math.nan
     hr_pem = {"hr": math.exp(fitted.log_hr_pem), "lower": nan, "upper": nan,
               "log_hr": fitted.log_hr_pem, "se": nan}
-    boot, hr_boot, hr_boot_t = None, None, None
+    boot, hr_boot, hr_boot_t, hr_boot_bca = None, None, None, None
     if n_boot:
         def replicate(index: np.ndarray) -> tuple[float, float, float]:
             f = _fit(rows.take(index), cuts, truncate, ties)
@@ -658,6 +669,13 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
                                     boot["se_robust"].to_numpy(), alpha)
         hr_boot_t = {**hr_boot, "lower": math.exp(lo), "upper": math.exp(hi)}
         lo, hi = percentile_limits(boot["log_hr_pem"].to_numpy(), alpha)
+        if boot_interval == "bca":
+            everyone = np.arange(data.n)
+            jack = np.array([replicate(np.delete(everyone, i))[:2] for i in everyone])
+            lo, hi = bca_limits(fitted.log_hr, boot["log_hr"].to_numpy(), jack[:, 0], alpha)
+            hr_boot_bca = {**hr_boot, "lower": math.exp(lo), "upper": math.exp(hi)}
+            lo, hi = bca_limits(fitted.log_hr_pem, boot["log_hr_pem"].to_numpy(), jack[:, 1],
+                                alpha)
         hr_pem.update(lower=math.exp(lo), upper=math.exp(hi),
                       se=float(boot["log_hr_pem"].std(ddof=1)))
 
@@ -678,11 +696,13 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
     settings = {"baseline": tuple(baseline), "time_varying": tuple(time_varying),
                 "stabilised": stabilised, "truncate": truncate,
                 "cuts": tuple(float(c) for c in cuts), "ties": ties, "alpha": alpha,
-                "n_boot": int(n_boot), "seed": seed, "boot_interval": boot_interval, "n": data.n, "population": data.population}
+                "n_boot": int(n_boot), "seed": seed, "boot_interval": boot_interval, "n": data.n,
+                "population": data.population}
     itt = cox_hr(data.time, data.event, data.arm == EXPERIMENTAL, strata=data.strata,
                  alpha=alpha)
     return IpcwEstimate(
         method="IPCW", hr_itt={k: getattr(itt, k) for k in ("hr", "lower", "upper", "log_hr",
                                                               "se")},
-        hr_adjusted=hr_adj, hr_adjusted_boot=hr_boot, hr_adjusted_boot_t=hr_boot_t, hr_pem=hr_pem, weights=weights,
+        hr_adjusted=hr_adj, hr_adjusted_boot=hr_boot, hr_adjusted_boot_t=hr_boot_t,
+        hr_adjusted_boot_bca=hr_boot_bca, hr_pem=hr_pem, weights=weights,
         switching_models=models, boot=boot, details=details, settings=settings)
