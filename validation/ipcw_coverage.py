@@ -1,9 +1,12 @@
 """Why IPCW's bootstrap interval under-covers in `switching_methods.py` (issue 14).
 
-Usage::
+Usage (the runs behind ``ipcw_coverage.md``, two processes sharing the CSV)::
 
-    nohup nice -n 10 .venv/bin/python validation/ipcw_coverage.py --variants est600,oracle600 \\
-        > validation/ipcw_coverage.log 2>&1 &
+    nohup nice -n 10 .venv/bin/python validation/ipcw_coverage.py \\
+        --variants est600,oracle600u,est600u > validation/ipcw_coverage.log 2>&1 &
+    nohup nice -n 10 .venv/bin/python validation/ipcw_coverage.py --n-boot 500 \\
+        --jack-groups 100 --variants est1200,est2400,est1200u,est2400u \\
+        > validation/ipcw_coverage_n.log 2>&1 &
     .venv/bin/python validation/ipcw_coverage.py --report-only   # tables from the CSV
 
 The trials are scenario A of ``validation/switching_methods.py`` (the same seeds
@@ -28,7 +31,12 @@ Variants (name = weights + N; ``u`` suffix: unstabilised weights):
   switching probabilities ``expit(0.5 - marker)`` (only the numerator is estimated): if
   these under-cover too, the cause is not the estimation of the weights.
 
-Resumable: one CSV row per (variant, trial), skipped when present.
+Resumable: one CSV row per (variant, trial), skipped when present; stop a run at any time
+(the trials of all its variants advance together).
+
+Scored against the no-switch Cox log HR (as ``switching_methods.py``) and against each
+weighting's own population value (:func:`switching_methods.ipcw_population`): the two
+differ for stabilised weights under these non-proportional hazards.
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ from pexsurv.models.rpsft.weighted import LogisticFit
 from pexsurv.simulate import simulate_switch_at_progression
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from switching_methods import PSI, truths  # noqa: E402 - the study whose trials these are
+from switching_methods import PSI, ipcw_population, truths  # noqa: E402 - its trials
 
 # The module, not the function the package re-exports under the same name.
 IPCW = importlib.import_module("pexsurv.models.rpsft.ipcw")
@@ -137,19 +145,6 @@ def one_trial(variant: str, trial: int, args: argparse.Namespace,
     return out
 
 
-def population_estimands(n: int) -> dict[bool, float]:
-    """IPCW's own population value per weighting (key: stabilised): the Cox log HR of one
-    switching trial of ``n`` patients (the seed of the truth's no-switch trial).
-
-    Unstabilised weights rebuild the no-switch risk sets, so their value is the no-switch
-    Cox log HR; the stabilised weights' factor ``S(t)`` on the control arm moves the Cox
-    average under these non-proportional hazards (module docstring of ``ipcw``)."""
-    sim = simulate_switch_at_progression(n, seed=12345, psi=PSI)
-    cuts = equal_events(sim.data, k=4)
-    return {s: IPCW._fit(IPCW._rows(sim.data, sim.long, (), ("marker",), s)[0], cuts, None,
-                         "efron").log_hr for s in (True, False)}
-
-
 def coverage_table(table: pd.DataFrame, target: dict[str, float]) -> str:
     """One line per variant: bias, spread and each interval's coverage of ``target``
     (per variant), with MC SE and the % of trials missing below / above."""
@@ -222,7 +217,7 @@ def main() -> None:
         print(f"{time.perf_counter() - start:.0f} s, load average {load0:.1f} at start and "
               f"{os.getloadavg()[0]:.1f} at the end")
     table = pd.read_csv(args.csv)
-    text = report(table, truths(args.truth_n)["cox"], population_estimands(args.truth_n))
+    text = report(table, truths(args.truth_n)["cox"], ipcw_population(args.truth_n))
     args.csv.with_suffix(".md").write_text(text)
     print(text)
 
