@@ -50,10 +50,11 @@ intervals come from the bootstrap of the whole procedure (``n_boot``; patients r
 within arm and stratum, the switching model, the numerator and any truncation refitted
 each time), which is what the method's interval should be; without it the Cox interval
 is the robust one, which ignores the uncertainty of the weights. Use 1,000 replicates or
-more. Where the weights are heavy-tailed, small trials' bootstrap spreads fall short
-(``validation/ipcw_coverage.md``: unstabilised weights covered 86-90% of the truth at
-600-1,200 patients, also with the true switching probabilities, and 94% at 2,400;
-no interval from the same replicates did better). Besides the percentile interval the Cox HR
+more: the replicates are skewed and 200 put the percentile limits too close together
+(``validation/ipcw_coverage.md``: 87% against 92% coverage at 600 patients). Where the
+weights are heavy-tailed, small trials' bootstrap spreads still fall short (there: 89%
+at 1,200 patients with unstabilised weights, also with the true switching
+probabilities at 600, and 95% at 2,400; BCa and bootstrap-t did no better). Besides the percentile interval the Cox HR
 gets a bootstrap-t interval (:func:`studentized_limits`, each replicate studentized by its
 robust SE; ``boot_interval`` picks the headline one), which follows an estimate whose
 spread changes with its value, and on request a BCa interval (:func:`bca_limits`).
