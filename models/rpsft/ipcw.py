@@ -30,8 +30,11 @@ they stand in for the switchers too (Robins and Finkelstein [1]_; NICE DSU TSD 1
    the control risk set is near 1 while few have switched, lower later when those who
    stay unswitched die faster than those they stand in for) and the estimand stays the
    marginal (ITT-comparable) no-switch hazard ratio. Under non-proportional hazards the
-   Cox average shifts slightly, as it would on the no-switch trial with the control arm
-   weighted by ``S(t)`` (``tests/test_ipcw_stabilised.py``: about -0.04 in log HR there).
+   Cox average shifts, as it would on the no-switch trial with the control arm weighted
+   by ``S(t)`` (``tests/test_ipcw_stabilised.py``: about -0.04 in log HR there; -0.044 on
+   the population of ``validation/switching_methods.py``'s scenario A, where the
+   bootstrap interval covers that shifted value in 94% of trials and the no-switch HR in
+   88%); unstabilised weights have no such shift but more variable weights.
    Weights may be truncated at their ``truncate`` and ``1 - truncate`` quantiles. The
    experimental arm has weight 1.
 3. **Outcome.** A weighted Cox model of arm on the counting-process rows (Efron ties as
@@ -44,12 +47,17 @@ The weighted piecewise-exponential likelihood is a pseudo-likelihood: multiplyin
 prior does **not** give a posterior (the weights are estimated, not data, and their
 curvature does not measure information), so no posterior is reported. Both hazard ratios'
 intervals come from the bootstrap of the whole procedure (``n_boot``; patients resampled
-within arm and stratum, the switching model and the numerator refitted each time), which
-is what the method's interval should be; without it the Cox interval is the robust one,
-which ignores the uncertainty of the weights. Besides the percentile interval the Cox HR
+within arm and stratum, the switching model, the numerator and any truncation refitted
+each time), which is what the method's interval should be; without it the Cox interval
+is the robust one, which ignores the uncertainty of the weights. Use 1,000 replicates or
+more: the replicates are skewed and 200 put the percentile limits too close together
+(``validation/ipcw_coverage.md``: 87% against 92% coverage at 600 patients). Where the
+weights are heavy-tailed, small trials' bootstrap spreads still fall short (there: 89%
+at 1,200 patients with unstabilised weights, also with the true switching
+probabilities at 600, and 95% at 2,400; BCa and bootstrap-t did no better). Besides the percentile interval the Cox HR
 gets a bootstrap-t interval (:func:`studentized_limits`, each replicate studentized by its
 robust SE; ``boot_interval`` picks the headline one), which follows an estimate whose
-spread changes with its value.
+spread changes with its value, and on request a BCa interval (:func:`bca_limits`).
 
 IPCW rests on *no unmeasured confounding of switching*: every prognostic factor that
 drives switching is in the switching model (baseline or time-varying, measured before the
@@ -77,6 +85,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -98,10 +107,10 @@ from pexsurv.models.rpsft.estimate import (
 from pexsurv.models.rpsft.gestimation import wald_hr
 from pexsurv.models.rpsft.weighted import Ties, logistic_fit, two_group_log_hr, weighted_cox
 
-__all__ = ["BootInterval", "IpcwEstimate", "ipcw", "studentized_limits"]
+__all__ = ["BootInterval", "IpcwEstimate", "bca_limits", "ipcw", "studentized_limits"]
 
 _BOOT_COLUMNS = ("log_hr", "log_hr_pem", "se_robust")
-BootInterval = Literal["percentile", "studentized"]
+BootInterval = Literal["percentile", "studentized", "bca"]
 _INTERCEPT, _TIME = "intercept", "time"
 # Largest stabilised weight before a positivity warning (trtswitch and the IPCW literature
 # flag weights beyond ~10-20 as a sign of near-violations).
@@ -393,6 +402,46 @@ def studentized_limits(estimate: float, se: float, boot_estimates: np.ndarray,
     return float(estimate - q_hi * se), float(estimate - q_lo * se)
 
 
+def bca_limits(estimate: float, boot_estimates: np.ndarray, jackknife: np.ndarray,
+               alpha: float) -> tuple[float, float]:
+    """Bias-corrected and accelerated (BCa) bootstrap limits (Efron and Tibshirani, ch. 14).
+
+    The percentile limits are moved to the quantiles
+    ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` for ``z = Phi^-1(alpha / 2)`` and
+    ``Phi^-1(1 - alpha / 2)``: ``z0`` (the normal quantile of the share of replicates below
+    the estimate) corrects the median bias of the replicates, the acceleration ``a`` (the
+    skewness of the jackknife values ``jackknife``, leave-one-out or leave-group-out
+    estimates) lets the spread change with the value.
+
+    Examples
+    --------
+    Replicates centred on the estimate, no skewness: the percentile limits.
+
+    >>> lo, hi = bca_limits(0.0, np.linspace(-2, 2, 4001), np.array([-1.0, 0.0, 1.0]), 0.05)
+    >>> round(lo, 2), round(hi, 2)
+    (-1.9, 1.9)
+
+    Most replicates below the estimate (they run low: ``z0 > 0``): both limits move up.
+
+    >>> lo, hi = bca_limits(0.5, np.linspace(-2, 2, 4001), np.array([-1.0, 0.0, 1.0]), 0.05)
+    >>> bool(lo > -1.9 and hi > 1.9)
+    True
+    """
+    normal = NormalDist()
+    finite = boot_estimates[np.isfinite(boot_estimates)]
+    share = (np.sum(finite < estimate) + 0.5 * np.sum(finite == estimate)) / finite.size
+    # All replicates on one side: z0 infinite; clip to the most extreme resolvable share.
+    share = min(max(share, 0.5 / finite.size), 1 - 0.5 / finite.size)
+    z0 = normal.inv_cdf(float(share))
+    jackknife = jackknife[np.isfinite(jackknife)]  # failed refits (NaN) left out
+    d = np.mean(jackknife) - jackknife
+    a = float(np.sum(d ** 3) / (6 * np.sum(d ** 2) ** 1.5)) if np.any(d != 0) else 0.0
+    levels = [normal.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+              for z in (normal.inv_cdf(alpha / 2), normal.inv_cdf(1 - alpha / 2))]
+    lo, hi = np.quantile(finite, levels)
+    return float(lo), float(hi)
+
+
 @dataclass(frozen=True, eq=False)
 class IpcwEstimate(AdjustedEstimate):
     """Result of :func:`ipcw`.
@@ -411,10 +460,14 @@ class IpcwEstimate(AdjustedEstimate):
     hr_adjusted_boot_t : dict or None
         With ``n_boot``: the weighted Cox HR with bootstrap-t (studentized) limits
         (:func:`studentized_limits`) and the bootstrap SE.
+    hr_adjusted_boot_bca : dict or None
+        With ``n_boot`` and ``boot_interval="bca"``: the weighted Cox HR with BCa limits
+        (:func:`bca_limits`, acceleration from the leave-one-patient-out jackknife) and the
+        bootstrap SE.
     hr_pem : dict
         Weighted piecewise-exponential HR (maximum likelihood); limits NaN without a
         bootstrap (a weighted likelihood's curvature is not the information), bootstrap
-        percentile limits with one. Not a posterior.
+        percentile limits with one (BCa with ``boot_interval="bca"``). Not a posterior.
     weights : pandas.DataFrame
         The outcome model's rows: ``id``, ``arm``, ``tstart``, ``tstop``, ``event``,
         ``weight`` (stabilised: control rows split at every control switch time, where
@@ -437,6 +490,7 @@ class IpcwEstimate(AdjustedEstimate):
     hr_adjusted: dict[str, float]
     hr_adjusted_boot: dict[str, float] | None
     hr_adjusted_boot_t: dict[str, float] | None
+    hr_adjusted_boot_bca: dict[str, float] | None
     hr_pem: dict[str, float]
     weights: pd.DataFrame
     switching_models: pd.DataFrame
@@ -450,15 +504,16 @@ class IpcwEstimate(AdjustedEstimate):
         robust Wald ones."""
         if self.hr_adjusted_boot is None:
             return self.hr_adjusted
-        return (self.hr_adjusted_boot_t if self.settings["boot_interval"] == "studentized"
-                else self.hr_adjusted_boot)
+        return {"percentile": self.hr_adjusted_boot, "studentized": self.hr_adjusted_boot_t,
+                "bca": self.hr_adjusted_boot_bca}[self.settings["boot_interval"]]
 
     def interval_kind(self) -> str:
-        """``bootstrap percentile``, ``bootstrap-t`` or ``Cox robust (weights fixed)``."""
+        """``bootstrap percentile``, ``bootstrap-t``, ``bootstrap BCa`` or ``Cox robust
+        (weights fixed)``."""
         if self.hr_adjusted_boot is None:
             return "Cox robust (weights fixed)"
-        return ("bootstrap-t" if self.settings["boot_interval"] == "studentized"
-                else "bootstrap percentile")
+        return {"percentile": "bootstrap percentile", "studentized": "bootstrap-t",
+                "bca": "bootstrap BCa"}[self.settings["boot_interval"]]
 
     def counts(self) -> tuple[int, int]:
         """Patients and events (before any switch) of the weighted comparison."""
@@ -468,7 +523,7 @@ class IpcwEstimate(AdjustedEstimate):
         """Hazard ratios with their limits, one row per quantity."""
         rows = {name: (d["hr"], d["lower"], d["upper"])
                 for name in ("hr_itt", "hr_adjusted", "hr_adjusted_boot", "hr_adjusted_boot_t",
-                             "hr_pem")
+                             "hr_adjusted_boot_bca", "hr_pem")
                 if (d := getattr(self, name)) is not None}
         out = pd.DataFrame.from_dict(rows, orient="index", columns=["estimate", "lower", "upper"])
         out.index.name = "quantity"
@@ -484,6 +539,7 @@ class IpcwEstimate(AdjustedEstimate):
                 "hr_adjusted": plain(self.hr_adjusted),
                 "hr_adjusted_boot": plain(self.hr_adjusted_boot),
                 "hr_adjusted_boot_t": plain(self.hr_adjusted_boot_t),
+                "hr_adjusted_boot_bca": plain(self.hr_adjusted_boot_bca),
                 "hr_pem": plain(self.hr_pem),
                 "details": {k: v for k, v in self.details.items()
                             if isinstance(v, (int, float, str))},
@@ -522,8 +578,10 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
         Names in ``long.covariates`` for the switching model (value at each row's start).
     stabilised : bool
         Multiply the control weights by the control arm's Kaplan-Meier probability of not
-        having switched by then (marginal estimand; weights near 1; module docstring).
-        ``False``: the plain inverse probabilities (same estimand, more variable weights).
+        having switched by then (weights near 1; module docstring). Under
+        non-proportional hazards this moves the Cox average away from the no-switch HR.
+        ``False``: the plain inverse probabilities (the no-switch HR's own average; more
+        variable weights, which need larger trials for the bootstrap to cover).
     truncate : float, optional
         Clip the control arm's weights at their ``truncate`` and ``1 - truncate``
         quantiles (e.g. 0.01), re-applied in every bootstrap replicate.
@@ -539,8 +597,11 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
         Bootstrap replicates of the whole procedure (0: none).
     seed : int, optional
         Seed of the bootstrap (``np.random.SeedSequence``).
-    boot_interval : {"percentile", "studentized"}
-        The bootstrap interval :attr:`IpcwEstimate.hr` reports (both are computed).
+    boot_interval : {"percentile", "studentized", "bca"}
+        The bootstrap interval :attr:`IpcwEstimate.hr` reports. The percentile and
+        bootstrap-t intervals are always computed; ``"bca"`` adds the BCa interval (also
+        for the PEM HR), at the cost of one refit per patient (the jackknife of its
+        acceleration).
 
     Returns
     -------
@@ -574,8 +635,8 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if int(n_boot) != n_boot or n_boot < 0:
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot}")
-    if boot_interval not in ("percentile", "studentized"):
-        raise ValueError(f"boot_interval must be 'percentile' or 'studentized', got "
+    if boot_interval not in ("percentile", "studentized", "bca"):
+        raise ValueError(f"boot_interval must be 'percentile', 'studentized' or 'bca', got "
                          f"{boot_interval!r}")
     if truncate is not None and not 0.0 < truncate < 0.5:
         raise ValueError(f"truncate must be a quantile in (0, 0.5), e.g. 0.01, got {truncate}")
@@ -601,7 +662,7 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
     nan = math.nan
     hr_pem = {"hr": math.exp(fitted.log_hr_pem), "lower": nan, "upper": nan,
               "log_hr": fitted.log_hr_pem, "se": nan}
-    boot, hr_boot, hr_boot_t = None, None, None
+    boot, hr_boot, hr_boot_t, hr_boot_bca = None, None, None, None
     if n_boot:
         def replicate(index: np.ndarray) -> tuple[float, float, float]:
             f = _fit(rows.take(index), cuts, truncate, ties)
@@ -618,6 +679,13 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
                                     boot["se_robust"].to_numpy(), alpha)
         hr_boot_t = {**hr_boot, "lower": math.exp(lo), "upper": math.exp(hi)}
         lo, hi = percentile_limits(boot["log_hr_pem"].to_numpy(), alpha)
+        if boot_interval == "bca":
+            everyone = np.arange(data.n)
+            jack = np.array([replicate(np.delete(everyone, i))[:2] for i in everyone])
+            lo, hi = bca_limits(fitted.log_hr, boot["log_hr"].to_numpy(), jack[:, 0], alpha)
+            hr_boot_bca = {**hr_boot, "lower": math.exp(lo), "upper": math.exp(hi)}
+            lo, hi = bca_limits(fitted.log_hr_pem, boot["log_hr_pem"].to_numpy(), jack[:, 1],
+                                alpha)
         hr_pem.update(lower=math.exp(lo), upper=math.exp(hi),
                       se=float(boot["log_hr_pem"].std(ddof=1)))
 
@@ -638,11 +706,13 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
     settings = {"baseline": tuple(baseline), "time_varying": tuple(time_varying),
                 "stabilised": stabilised, "truncate": truncate,
                 "cuts": tuple(float(c) for c in cuts), "ties": ties, "alpha": alpha,
-                "n_boot": int(n_boot), "seed": seed, "boot_interval": boot_interval, "n": data.n, "population": data.population}
+                "n_boot": int(n_boot), "seed": seed, "boot_interval": boot_interval, "n": data.n,
+                "population": data.population}
     itt = cox_hr(data.time, data.event, data.arm == EXPERIMENTAL, strata=data.strata,
                  alpha=alpha)
     return IpcwEstimate(
         method="IPCW", hr_itt={k: getattr(itt, k) for k in ("hr", "lower", "upper", "log_hr",
                                                               "se")},
-        hr_adjusted=hr_adj, hr_adjusted_boot=hr_boot, hr_adjusted_boot_t=hr_boot_t, hr_pem=hr_pem, weights=weights,
+        hr_adjusted=hr_adj, hr_adjusted_boot=hr_boot, hr_adjusted_boot_t=hr_boot_t,
+        hr_adjusted_boot_bca=hr_boot_bca, hr_pem=hr_pem, weights=weights,
         switching_models=models, boot=boot, details=details, settings=settings)
