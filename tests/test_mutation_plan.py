@@ -329,6 +329,9 @@ def test_errors_list_ten_then_count_the_rest(base):
     assert len(lines) == 12 and lines[-1] == "  ... and 1 more"
     assert lines[10].startswith("  [model.cuts=[-10.0]] ")
     with pytest.raises(ConfigError) as info:
+        plan.plan_sweep(base, {"model.cuts": bad + [[-12.0], [-13.0]]})
+    assert str(info.value).splitlines()[-1] == "  ... and 3 more"
+    with pytest.raises(ConfigError) as info:
         plan.plan_sweep(base, {"model.cuts": bad[:10]})
     lines = str(info.value).splitlines()
     assert lines[0] == "10 of 10 scenario(s) are invalid; nothing was fitted:"

@@ -125,3 +125,18 @@ def test_plan_round_trip(tmp_path):
     s.write_plan(plan)
     assert s.read_plan() == plan
     assert (tmp_path / "plan.json").read_text() == json.dumps(plan, sort_keys=True)
+
+
+def test_a_temporary_file_removed_by_another_opener_meanwhile_is_fine(tmp_path, monkeypatch):
+    """Two processes may open one store at once (``load_sweep`` while the sweep runs): the
+    other may remove a stale temporary file between this one's listing and its unlink."""
+    records = tmp_path / "scenarios"
+    records.mkdir()
+    real_glob = Path.glob
+
+    def glob_with_a_vanished_file(self, pattern):
+        found = list(real_glob(self, pattern))
+        return found + [self / ".gone.json.1.tmp"] if pattern == ".*.tmp" else found
+
+    monkeypatch.setattr(Path, "glob", glob_with_a_vanished_file)
+    Store(tmp_path)
