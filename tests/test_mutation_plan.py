@@ -153,6 +153,14 @@ def test_population_is_one_per_scenario(base, folder):
     dims = plan._dimensions(multi, {"population": ["treated"]})
     assert [name for name, _ in dims] == ["population"]
     assert dims[0][1] == [("treated", {"populations": ["treated"]})]
+    # two populations (not swept): one dimension more as well
+    two = config(folder, populations=["itt", "treated"])
+    assert [name for name, _ in plan._dimensions(two, {"sampler.seed": [1]})] == [
+        "sampler.seed", "population"]
+    # the variant's key may be any equal string (e.g. read from a file), not the constant
+    key = "".join(["popu", "lation"])
+    cells = plan.expand_grid(base, {"endpoint": {"a": {key: "treated"}}})
+    assert cells[0].config["populations"] == ["treated"] and "population" not in cells[0].config
     # one population: no extra dimension
     assert [name for name, _ in plan._dimensions(base, {"sampler.seed": [1]})] == ["sampler.seed"]
 
@@ -175,6 +183,11 @@ def test_population_is_one_per_scenario(base, folder):
 def test_grid_errors(base, grid, message):
     with pytest.raises(ConfigError, match=message):
         plan._dimensions(base, grid)
+
+
+def test_a_long_list_of_distinct_values_is_not_listed_twice(base):
+    # counts above 256 are distinct int objects in CPython: compared by value, not identity
+    assert len(plan._dimensions(base, {"sampler.seed": list(range(300))})[0][1]) == 300
 
 
 def test_labels_differing_only_in_type_count_as_twice(base):
@@ -314,8 +327,9 @@ def test_piecewise_effect_is_refused_naming_the_scenario(base):
 def test_missing_data_file_is_named(base, folder):
     with pytest.raises(ConfigError) as info:
         plan.plan_sweep(base, {"data.path": ["ct041_like.csv", "nope.csv"]})
-    assert f"  [data.path=nope.csv] [data] path: {folder / 'nope.csv'}: no such file" in str(info.value)
-    assert str(info.value).startswith("1 of 2 scenario(s)")
+    assert str(info.value) == ("1 of 2 scenario(s) are invalid; nothing was fitted:\n"
+                               f"  [data.path=nope.csv] [data] path: {folder / 'nope.csv'}: "
+                               "no such file")
 
 
 def test_errors_list_ten_then_count_the_rest(base):
@@ -336,6 +350,11 @@ def test_errors_list_ten_then_count_the_rest(base):
     lines = str(info.value).splitlines()
     assert lines[0] == "10 of 10 scenario(s) are invalid; nothing was fitted:"
     assert len(lines) == 11 and "more" not in lines[-1]
+
+
+def test_many_scenarios_have_distinct_keys(base):
+    planned = plan.plan_sweep(base, {"sampler.seed": list(range(300))})
+    assert len({t.key for t in planned.tasks}) == 300
 
 
 def test_two_scenarios_with_equal_settings_are_refused(base):
