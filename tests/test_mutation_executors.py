@@ -394,6 +394,11 @@ def test_execute_passes_workers_and_chunk_size(monkeypatch, tmp_path):
     assert (calls[0]["workers"], calls[0]["chunk_size"]) == (1, 3)
 
 
+def test_execute_description_is_keyword_only(tmp_path):
+    with pytest.raises(TypeError):
+        ex.execute([], Store(tmp_path), ex.ExecutorOptions(progress=False), "oc")
+
+
 def test_execute_reports_through_the_sink(monkeypatch, tmp_path):
     def fake_processes(tasks, sink, **kw):
         sink([{"key": t.key, "compiled": i == 0} for i, t in enumerate(tasks)])

@@ -157,8 +157,11 @@ def test_population_is_one_per_scenario(base, folder):
     two = config(folder, populations=["itt", "treated"])
     assert [name for name, _ in plan._dimensions(two, {"sampler.seed": [1]})] == [
         "sampler.seed", "population"]
-    # the variant's key may be any equal string (e.g. read from a file), not the constant
+    # the setting or the variant's key may be any equal string (e.g. read from a file), not
+    # the constant itself
     key = "".join(["popu", "lation"])
+    cells = plan.expand_grid(base, {key: ["itt", "treated"]})
+    assert [c.config["populations"] for c in cells] == [["itt"], ["treated"]]
     cells = plan.expand_grid(base, {"endpoint": {"a": {key: "treated"}}})
     assert cells[0].config["populations"] == ["treated"] and "population" not in cells[0].config
     # one population: no extra dimension
