@@ -814,3 +814,15 @@ def test_checks_refuse_models_they_cannot_replicate(data):
         P.posterior_predictive_survival(fake_fit(data, spec=spec), n_draws=2)
     with pytest.raises(ValueError, match="PiecewiseExponential models, not RPSFT"):
         P.observed_vs_expected_events(fake_fit(data, spec=RPSFT(cuts=CUTS)))
+
+
+def test_assessment_p_value_counts_replicates_as_discrepant_as_observed():
+    """p = P(T_rep >= T_obs): a replicate exactly as discrepant as the data counts. Hazards
+    so high that every event falls before the first visit, in the data and in every
+    replicate: all window counts agree, both statistics are 0, and p is 1 (not 0)."""
+    df = pd.DataFrame({"id": np.arange(10), "arm": [0, 1] * 5, "time": VISITS[0], "event": 1})
+    data = TrialData.from_dataframe(df, time="time", event="event", arm="arm", id="id")
+    check = P.assessment_ppc(fake_fit(data, rates=np.full(3, 1e4), hr=1.0, jitter=0.0), VISITS,
+                             n_draws=5, seed=0)
+    np.testing.assert_array_equal(check.table["observed"], check.table["replicated"])
+    assert check.p_value == 1.0 and check.passed is True
