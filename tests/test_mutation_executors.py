@@ -416,9 +416,13 @@ def test_execute_reports_through_the_sink(monkeypatch, tmp_path):
 def test_progress_bar_counts_the_fits(monkeypatch, tmp_path, capsys):
     import rich.progress
 
-    totals, advances = [], []
+    totals, advances, made = [], [], []
 
     class Bar(rich.progress.Progress):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs)
+            super().__init__(*args, **kwargs)
+
         def add_task(self, description, total=None, **kw):
             totals.append((description, total, self.disable))
             return super().add_task(description, total=total, **kw)
@@ -433,4 +437,6 @@ def test_progress_bar_counts_the_fits(monkeypatch, tmp_path, capsys):
                ex.ExecutorOptions(progress=False), description="oc")
     ex.execute([task(key="a")], Store(tmp_path / "2"), ex.ExecutorOptions(progress=True))
     assert totals == [("oc", 2, True), ("sweep", 1, False)]
+    # the finished bar stays on the terminal (how many fits ran)
+    assert made == [{"disable": True, "transient": False}, {"disable": False, "transient": False}]
     assert advances == [1, 1, 1]
