@@ -226,6 +226,17 @@ def test_a_failing_fit_is_recorded_not_raised(monkeypatch):
     assert record["compiled"] is True and record["key"] == "k1"
 
 
+def test_the_stored_traceback_is_cut_to_six_frames(monkeypatch):
+    chain = {}  # ten distinct nested calls (a recursion's frames would be folded)
+    exec("def f0():\n    raise RuntimeError('deep')\n"
+         + "".join(f"def f{i}():\n    f{i - 1}()\n" for i in range(1, 10)), chain)
+    fitting = Fitting(monkeypatch)
+    monkeypatch.setattr(pexsurv.fitting, "fit", lambda *a, **kw: chain["f9"]())
+    record = ex._run_task(task(), single_core=False)
+    assert record["traceback"].count('  File "') == 6
+    assert not fitting.fits
+
+
 def test_a_bad_spec_is_recorded(monkeypatch):
     fitting = Fitting(monkeypatch)
     bad = ex.Task(key="k", structure="s", spec={"model": "NoSuchModel"}, data=DATA,

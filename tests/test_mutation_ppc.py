@@ -826,3 +826,10 @@ def test_assessment_p_value_counts_replicates_as_discrepant_as_observed():
                              n_draws=5, seed=0)
     np.testing.assert_array_equal(check.table["observed"], check.table["replicated"])
     assert check.p_value == 1.0 and check.passed is True
+
+
+def test_visit_rows_of_more_than_256_subjects():
+    """The row count is compared by value (CPython caches only small ints)."""
+    n = 300
+    visits = np.tile([1.0, 2.0, np.nan], (n, 1))
+    assert P._visit_matrix(visits, n).shape == (n, 3)
