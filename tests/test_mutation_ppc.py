@@ -833,3 +833,8 @@ def test_visit_rows_of_more_than_256_subjects():
     n = 300
     visits = np.tile([1.0, 2.0, np.nan], (n, 1))
     assert P._visit_matrix(visits, n).shape == (n, 3)
+
+
+def test_km_check_options_are_keyword_only(fit):
+    with pytest.raises(TypeError):
+        P.posterior_predictive_survival(fit, [1.0])

@@ -368,6 +368,7 @@ def test_curve_and_hazard_kept_for_the_figures(report, data):
     a = report.analysis()
     assert a.curve.sizes["time"] == 101
     assert float(a.curve["time"].max()) == data.time.max()
+    np.testing.assert_allclose(a.curve["time"], np.linspace(0.0, data.time.max(), 101))
     assert a.hazard is not None and a.hr_draws["HR"].shape == (4, 250)
 
 
