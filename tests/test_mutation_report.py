@@ -615,6 +615,10 @@ def test_stratified_models_get_the_stratified_cox_and_logrank(data):
     assert report.raw.loc["u", "cox_hr"] == pytest.approx(without.hr)
     assert report.raw.loc["s", "logrank_p"] != pytest.approx(report.raw.loc["u", "logrank_p"],
                                                              rel=1e-3)
+    # A spec without a strata option (the RPSFT's) is not stratified, whatever the data hold.
+    assert not hasattr(RPSFT(cuts=CUTS), "strata")
+    rpsft = R.hazard_ratio_report({"r": rpsft_fit(sdata)}, checks=False)
+    assert rpsft.raw.loc["r", "cox_hr"] == pytest.approx(without.hr)
 
 
 # ------------------------------------------------------------------------- verdicts
