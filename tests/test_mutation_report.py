@@ -857,3 +857,12 @@ def test_edge_values_accepted(fit):
     row = report.raw.iloc[0]
     assert row["surv_0_control"] == 1.0 and row["p_hr_lt_1e-09"] == 0.0
     assert row["rmst_horizon"] == 1e-3
+
+
+def test_report_repr_leaves_out_the_per_analysis_internals(report):
+    """The repr shows the tables and settings, not the draws and figure data each analysis
+    holds, nor the decimals tables behind the display."""
+    text = repr(report)
+    assert text.startswith("HazardRatioReport(table=")
+    assert "analyses=" not in text and "period_decimals=" not in text
+    assert ", decimals=" not in text and "prob=" in text
