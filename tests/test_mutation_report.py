@@ -866,3 +866,19 @@ def test_report_repr_leaves_out_the_per_analysis_internals(report):
     assert text.startswith("HazardRatioReport(table=")
     assert "analyses=" not in text and "period_decimals=" not in text
     assert ", decimals=" not in text and "prob=" in text
+
+
+def test_round_hr_table_probability_mcse_counts_draws_at_the_threshold_as_not_below():
+    """The MCSE of P(HR < x) is that of the indicator draws < x: draws exactly at x (a
+    posterior piled on a boundary) are not below it, and not above it either."""
+    rng = np.random.default_rng(0)
+    hr = rng.choice([0.5, 0.8, 1.2], p=[0.001, 0.5, 0.499], size=(4, 300))
+    d = R.mcse_decimals
+    below, above = d(mcse(hr < 0.8, "mean")), d(mcse(hr > 0.8, "mean"))
+    assert below != above  # the indicators' MCSEs call for different decimals
+    table = pd.DataFrame({"p_hr_lt_0.8": [0.123456]}, index=["x"])
+    table.attrs["prob"] = 0.95
+    fit = SimpleNamespace(idata=xr.DataTree.from_dict(
+        {"posterior": xr.Dataset({"hr": (("chain", "draw"), hr)})}))
+    out = R.round_hr_table(table, {"x": fit})
+    assert out.loc["x", "p_hr_lt_0.8"] == round(0.123456, below)
