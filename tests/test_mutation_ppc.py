@@ -835,6 +835,10 @@ def test_visit_rows_of_more_than_256_subjects():
     assert P._visit_matrix(visits, n).shape == (n, 3)
 
 
-def test_km_check_options_are_keyword_only(fit):
+def test_check_options_are_keyword_only(fit, visit_fit):
     with pytest.raises(TypeError):
         P.posterior_predictive_survival(fit, [1.0])
+    with pytest.raises(TypeError):
+        P.observed_vs_expected_events(fit, [1.0, 3.0])
+    with pytest.raises(TypeError):
+        P.assessment_ppc(visit_fit, VISITS, 0.1)
