@@ -11,6 +11,7 @@ those modules at the same time cannot reach these tests. tests/test_report.py ke
 fit, the figures and the HTML file.
 """
 
+import dataclasses
 import json
 import math
 from dataclasses import FrozenInstanceError
@@ -740,6 +741,9 @@ def test_footnotes(report):
                                "posterior intervals; Cox HR with Wald CI (Efron ties)")
     assert notes[2] == f"Rounding: {R.ROUNDING_RULE}"
     assert notes[3:] == report.notes and len(report.notes) == 1
+    # the tail share of the median's mark at any interval probability (here below 50%)
+    narrow = dataclasses.replace(report, prob=0.4)
+    assert "median marked extrapolated when more than 30.0% of its draws" in narrow.footnotes[0]
 
 
 def test_markdown(report):
