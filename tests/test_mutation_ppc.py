@@ -842,3 +842,16 @@ def test_check_options_are_keyword_only(fit, visit_fit):
         P.observed_vs_expected_events(fit, [1.0, 3.0])
     with pytest.raises(TypeError):
         P.assessment_ppc(visit_fit, VISITS, 0.1)
+
+
+def test_assessment_with_as_many_replicates_as_posterior_samples_uses_each_once(visit_fit):
+    """20 replicates of a 2 x 10 posterior: drawn without replacement (each sample once)."""
+    n = SubjectHazards.from_result(visit_fit).n_samples
+    assert n == 20
+    check = P.assessment_ppc(visit_fit, VISITS, n_draws=n, seed=3)
+    data = visit_fit.data
+    edges = P._window_edges(np.broadcast_to(VISITS, (data.n, VISITS.size)), data.time.max())
+    _, mean, lower, upper, p = assessment_reference(visit_fit, VISITS, edges, n, 3)
+    np.testing.assert_allclose(check.table["replicated"], mean.ravel())
+    np.testing.assert_array_equal(check.table["replicated_lower"], lower.ravel())
+    assert check.p_value == pytest.approx(p)

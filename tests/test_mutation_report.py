@@ -789,6 +789,7 @@ def test_csv_json_round_trip(report, tmp_path):
     pd.testing.assert_frame_equal(back, report.table, check_dtype=False)
     out = report.to_json(tmp_path / "r.json")
     assert out == tmp_path / "r.json"
+    assert out.read_text() == json.dumps(report.to_dict(), indent=2)
     payload = json.loads(out.read_text())
     assert list(payload) == ["pexsurv_version", "time_unit", "prob", "banner", "rounding",
                              "table", "mcse", "hr_periods", "notes"]
