@@ -887,3 +887,16 @@ def test_round_hr_table_probability_mcse_counts_draws_at_the_threshold_as_not_be
         {"posterior": xr.Dataset({"hr": (("chain", "draw"), hr)})}))
     out = R.round_hr_table(table, {"x": fit})
     assert out.loc["x", "p_hr_lt_0.8"] == round(0.123456, below)
+
+
+def test_probability_below_a_threshold_leaves_out_draws_at_it(fit):
+    """P(HR < t) with t one of the draws: that draw is not below t (strict inequality)."""
+    hr = fit.posterior["hr"].values
+    t = float(np.sort(hr.ravel())[400])
+    raw = R.hazard_ratio_report({"a": fit}, thresholds=(t,), checks=False).raw
+    assert raw.loc["a", f"p_hr_lt_{t:g}"] == np.mean(hr < t) == 0.4
+
+
+def test_posterior_interval_text_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        R.posterior_interval_text(np.ones((2, 10)), 0.9)
