@@ -271,6 +271,10 @@ def test_window_counts_against_a_loop():
     np.testing.assert_array_equal(got, [counts_reference(d, arm, edges) for d in dated])
     np.testing.assert_array_equal(P._window_counts(dated[0], arm, edges),
                                   counts_reference(dated[0], arm, edges))
+    # two edges, three windows per arm (codes 0-2 and 3-5: the arm offset shares bits with
+    # the window number, unlike the four windows above)
+    got = P._window_counts(dated, arm, edges[:2])
+    np.testing.assert_array_equal(got, [counts_reference(d, arm, edges[:2]) for d in dated])
 
 
 def test_assessment_table_against_subject_by_subject_replicates(visit_fit, assessment):

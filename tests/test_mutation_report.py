@@ -900,3 +900,24 @@ def test_probability_below_a_threshold_leaves_out_draws_at_it(fit):
 def test_posterior_interval_text_options_are_keyword_only():
     with pytest.raises(TypeError):
         R.posterior_interval_text(np.ones((2, 10)), 0.9)
+
+
+def test_period_probability_below_a_threshold_leaves_out_draws_at_it(data):
+    pw = fake_fit(data, hr=[0.5, 0.8, 1.2])
+    x = pw.posterior["hr_period"].transpose("chain", "draw", "period").values[..., 0]
+    t = float(np.sort(x.ravel())[400])
+    report = R.hazard_ratio_report({"pw": pw}, thresholds=(t,), prob=0.9, checks=False)
+    assert report.hr_periods_mcse.loc[0, f"p_hr_lt_{t:g}"] == pytest.approx(mcse(x < t, "mean"))
+    assert mcse(x < t, "mean") != pytest.approx(mcse(x <= t, "mean"))
+
+
+def test_round_hr_table_needs_chain_by_draw_hr_draws(fit):
+    """HR draws that are not (chain, draw), e.g. one flat vector, are not used for the MCSE:
+    the row keeps 3 significant digits."""
+    hr = fit.posterior["hr"].values.ravel()
+    flat = SimpleNamespace(idata=xr.DataTree.from_dict(
+        {"posterior": xr.Dataset({"hr": (("draw",), hr)})}))
+    table = pd.DataFrame({"hr_median": [0.123456], "p_hr_lt_0.8": [0.333333]}, index=["f"])
+    table.attrs["prob"] = 0.9
+    out = R.round_hr_table(table, {"f": flat})
+    assert (out.loc["f", "hr_median"], out.loc["f", "p_hr_lt_0.8"]) == (0.123, 0.333)
