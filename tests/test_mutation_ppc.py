@@ -757,6 +757,7 @@ def test_km_censoring_at_the_potential_censoring_time():
 def test_observed_km_steps_from_time_zero_to_the_end_of_follow_up(km_check, data):
     km = km_check.km
     assert list(km.columns) == ["arm", "time", "survival"]
+    assert km.index.equals(pd.RangeIndex(len(km)))  # one row per step, numbered across arms
     for code, label in enumerate(data.arms):
         m = data.arm == code
         curve = km[km["arm"] == label]
