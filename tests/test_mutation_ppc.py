@@ -187,6 +187,7 @@ def test_visit_matrix_broadcasts_one_schedule_and_keeps_rows():
 
 @pytest.mark.parametrize(("visits", "message"), [
     (np.ones((3, 2)), r"one row of visit times per subject, shape \(2, m\); got shape \(3, 2\)"),
+    (np.ones((1, 2)), r"one row of visit times per subject, shape \(2, m\); got shape \(1, 2\)"),
     (np.ones((2, 0)), r"got shape \(2, 0\)"),
     (np.empty(0), r"got shape \(0,\)"),
     (np.ones((2, 2, 1)), r"got shape \(2, 2, 1\)"),
