@@ -897,9 +897,11 @@ def test_probability_below_a_threshold_leaves_out_draws_at_it(fit):
     assert raw.loc["a", f"p_hr_lt_{t:g}"] == np.mean(hr < t) == 0.4
 
 
-def test_posterior_interval_text_options_are_keyword_only():
+def test_summary_options_are_keyword_only():
     with pytest.raises(TypeError):
         R.posterior_interval_text(np.ones((2, 10)), 0.9)
+    with pytest.raises(TypeError):
+        R.summarise("z", np.ones((2, 10)), 0.9)
 
 
 def test_period_probability_below_a_threshold_leaves_out_draws_at_it(data):
