@@ -187,6 +187,7 @@ def test_visit_matrix_broadcasts_one_schedule_and_keeps_rows():
 
 @pytest.mark.parametrize(("visits", "message"), [
     (np.ones((3, 2)), r"one row of visit times per subject, shape \(2, m\); got shape \(3, 2\)"),
+    (np.ones((1, 2)), r"one row of visit times per subject, shape \(2, m\); got shape \(1, 2\)"),
     (np.ones((2, 0)), r"got shape \(2, 0\)"),
     (np.empty(0), r"got shape \(0,\)"),
     (np.ones((2, 2, 1)), r"got shape \(2, 2, 1\)"),
@@ -271,6 +272,10 @@ def test_window_counts_against_a_loop():
     np.testing.assert_array_equal(got, [counts_reference(d, arm, edges) for d in dated])
     np.testing.assert_array_equal(P._window_counts(dated[0], arm, edges),
                                   counts_reference(dated[0], arm, edges))
+    # two edges, three windows per arm (codes 0-2 and 3-5: the arm offset shares bits with
+    # the window number, unlike the four windows above)
+    got = P._window_counts(dated, arm, edges[:2])
+    np.testing.assert_array_equal(got, [counts_reference(d, arm, edges[:2]) for d in dated])
 
 
 def test_assessment_table_against_subject_by_subject_replicates(visit_fit, assessment):
@@ -753,6 +758,7 @@ def test_km_censoring_at_the_potential_censoring_time():
 def test_observed_km_steps_from_time_zero_to_the_end_of_follow_up(km_check, data):
     km = km_check.km
     assert list(km.columns) == ["arm", "time", "survival"]
+    assert km.index.equals(pd.RangeIndex(len(km)))  # one row per step, numbered across arms
     for code, label in enumerate(data.arms):
         m = data.arm == code
         curve = km[km["arm"] == label]
@@ -814,3 +820,44 @@ def test_checks_refuse_models_they_cannot_replicate(data):
         P.posterior_predictive_survival(fake_fit(data, spec=spec), n_draws=2)
     with pytest.raises(ValueError, match="PiecewiseExponential models, not RPSFT"):
         P.observed_vs_expected_events(fake_fit(data, spec=RPSFT(cuts=CUTS)))
+
+
+def test_assessment_p_value_counts_replicates_as_discrepant_as_observed():
+    """p = P(T_rep >= T_obs): a replicate exactly as discrepant as the data counts. Hazards
+    so high that every event falls before the first visit, in the data and in every
+    replicate: all window counts agree, both statistics are 0, and p is 1 (not 0)."""
+    df = pd.DataFrame({"id": np.arange(10), "arm": [0, 1] * 5, "time": VISITS[0], "event": 1})
+    data = TrialData.from_dataframe(df, time="time", event="event", arm="arm", id="id")
+    check = P.assessment_ppc(fake_fit(data, rates=np.full(3, 1e4), hr=1.0, jitter=0.0), VISITS,
+                             n_draws=5, seed=0)
+    np.testing.assert_array_equal(check.table["observed"], check.table["replicated"])
+    assert check.p_value == 1.0 and check.passed is True
+
+
+def test_visit_rows_of_more_than_256_subjects():
+    """The row count is compared by value (CPython caches only small ints)."""
+    n = 300
+    visits = np.tile([1.0, 2.0, np.nan], (n, 1))
+    assert P._visit_matrix(visits, n).shape == (n, 3)
+
+
+def test_check_options_are_keyword_only(fit, visit_fit):
+    with pytest.raises(TypeError):
+        P.posterior_predictive_survival(fit, [1.0])
+    with pytest.raises(TypeError):
+        P.observed_vs_expected_events(fit, [1.0, 3.0])
+    with pytest.raises(TypeError):
+        P.assessment_ppc(visit_fit, VISITS, 0.1)
+
+
+def test_assessment_with_as_many_replicates_as_posterior_samples_uses_each_once(visit_fit):
+    """20 replicates of a 2 x 10 posterior: drawn without replacement (each sample once)."""
+    n = SubjectHazards.from_result(visit_fit).n_samples
+    assert n == 20
+    check = P.assessment_ppc(visit_fit, VISITS, n_draws=n, seed=3)
+    data = visit_fit.data
+    edges = P._window_edges(np.broadcast_to(VISITS, (data.n, VISITS.size)), data.time.max())
+    _, mean, lower, upper, p = assessment_reference(visit_fit, VISITS, edges, n, 3)
+    np.testing.assert_allclose(check.table["replicated"], mean.ravel())
+    np.testing.assert_array_equal(check.table["replicated_lower"], lower.ravel())
+    assert check.p_value == pytest.approx(p)

@@ -11,6 +11,7 @@ those modules at the same time cannot reach these tests. tests/test_report.py ke
 fit, the figures and the HTML file.
 """
 
+import dataclasses
 import json
 import math
 from dataclasses import FrozenInstanceError
@@ -368,6 +369,7 @@ def test_curve_and_hazard_kept_for_the_figures(report, data):
     a = report.analysis()
     assert a.curve.sizes["time"] == 101
     assert float(a.curve["time"].max()) == data.time.max()
+    np.testing.assert_allclose(a.curve["time"], np.linspace(0.0, data.time.max(), 101))
     assert a.hazard is not None and a.hr_draws["HR"].shape == (4, 250)
 
 
@@ -614,6 +616,10 @@ def test_stratified_models_get_the_stratified_cox_and_logrank(data):
     assert report.raw.loc["u", "cox_hr"] == pytest.approx(without.hr)
     assert report.raw.loc["s", "logrank_p"] != pytest.approx(report.raw.loc["u", "logrank_p"],
                                                              rel=1e-3)
+    # A spec without a strata option (the RPSFT's) is not stratified, whatever the data hold.
+    assert not hasattr(RPSFT(cuts=CUTS), "strata")
+    rpsft = R.hazard_ratio_report({"r": rpsft_fit(sdata)}, checks=False)
+    assert rpsft.raw.loc["r", "cox_hr"] == pytest.approx(without.hr)
 
 
 # ------------------------------------------------------------------------- verdicts
@@ -754,6 +760,9 @@ def test_footnotes(report):
                                "posterior intervals; Cox HR with Wald CI (Efron ties)")
     assert notes[2] == f"Rounding: {R.ROUNDING_RULE}"
     assert notes[3:] == report.notes and len(report.notes) == 1
+    # the tail share of the median's mark at any interval probability (here below 50%)
+    narrow = dataclasses.replace(report, prob=0.4)
+    assert "median marked extrapolated when more than 30.0% of its draws" in narrow.footnotes[0]
 
 
 def test_markdown(report):
@@ -799,6 +808,7 @@ def test_csv_json_round_trip(report, tmp_path):
     pd.testing.assert_frame_equal(back, report.table, check_dtype=False)
     out = report.to_json(tmp_path / "r.json")
     assert out == tmp_path / "r.json"
+    assert out.read_text() == json.dumps(report.to_dict(), indent=2)
     payload = json.loads(out.read_text())
     assert list(payload) == ["pexsurv_version", "time_unit", "prob", "banner", "rounding",
                              "table", "mcse", "hr_periods", "notes"]
@@ -871,3 +881,64 @@ def test_edge_values_accepted(fit):
     row = report.raw.iloc[0]
     assert row["surv_0_control"] == 1.0 and row["p_hr_lt_1e-09"] == 0.0
     assert row["rmst_horizon"] == 1e-3
+
+
+def test_report_repr_leaves_out_the_per_analysis_internals(report):
+    """The repr shows the tables and settings, not the draws and figure data each analysis
+    holds, nor the decimals tables behind the display."""
+    text = repr(report)
+    assert text.startswith("HazardRatioReport(table=")
+    assert "analyses=" not in text and "period_decimals=" not in text
+    assert ", decimals=" not in text and "prob=" in text
+
+
+def test_round_hr_table_probability_mcse_counts_draws_at_the_threshold_as_not_below():
+    """The MCSE of P(HR < x) is that of the indicator draws < x: draws exactly at x (a
+    posterior piled on a boundary) are not below it, and not above it either."""
+    rng = np.random.default_rng(0)
+    hr = rng.choice([0.5, 0.8, 1.2], p=[0.001, 0.5, 0.499], size=(4, 300))
+    d = R.mcse_decimals
+    below, above = d(mcse(hr < 0.8, "mean")), d(mcse(hr > 0.8, "mean"))
+    assert below != above  # the indicators' MCSEs call for different decimals
+    table = pd.DataFrame({"p_hr_lt_0.8": [0.123456]}, index=["x"])
+    table.attrs["prob"] = 0.95
+    fit = SimpleNamespace(idata=xr.DataTree.from_dict(
+        {"posterior": xr.Dataset({"hr": (("chain", "draw"), hr)})}))
+    out = R.round_hr_table(table, {"x": fit})
+    assert out.loc["x", "p_hr_lt_0.8"] == round(0.123456, below)
+
+
+def test_probability_below_a_threshold_leaves_out_draws_at_it(fit):
+    """P(HR < t) with t one of the draws: that draw is not below t (strict inequality)."""
+    hr = fit.posterior["hr"].values
+    t = float(np.sort(hr.ravel())[400])
+    raw = R.hazard_ratio_report({"a": fit}, thresholds=(t,), checks=False).raw
+    assert raw.loc["a", f"p_hr_lt_{t:g}"] == np.mean(hr < t) == 0.4
+
+
+def test_summary_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        R.posterior_interval_text(np.ones((2, 10)), 0.9)
+    with pytest.raises(TypeError):
+        R.summarise("z", np.ones((2, 10)), 0.9)
+
+
+def test_period_probability_below_a_threshold_leaves_out_draws_at_it(data):
+    pw = fake_fit(data, hr=[0.5, 0.8, 1.2])
+    x = pw.posterior["hr_period"].transpose("chain", "draw", "period").values[..., 0]
+    t = float(np.sort(x.ravel())[400])
+    report = R.hazard_ratio_report({"pw": pw}, thresholds=(t,), prob=0.9, checks=False)
+    assert report.hr_periods_mcse.loc[0, f"p_hr_lt_{t:g}"] == pytest.approx(mcse(x < t, "mean"))
+    assert mcse(x < t, "mean") != pytest.approx(mcse(x <= t, "mean"))
+
+
+def test_round_hr_table_needs_chain_by_draw_hr_draws(fit):
+    """HR draws that are not (chain, draw), e.g. one flat vector, are not used for the MCSE:
+    the row keeps 3 significant digits."""
+    hr = fit.posterior["hr"].values.ravel()
+    flat = SimpleNamespace(idata=xr.DataTree.from_dict(
+        {"posterior": xr.Dataset({"hr": (("draw",), hr)})}))
+    table = pd.DataFrame({"hr_median": [0.123456], "p_hr_lt_0.8": [0.333333]}, index=["f"])
+    table.attrs["prob"] = 0.9
+    out = R.round_hr_table(table, {"f": flat})
+    assert (out.loc["f", "hr_median"], out.loc["f", "p_hr_lt_0.8"]) == (0.123, 0.333)
