@@ -13,7 +13,6 @@ fit, the figures and the HTML file.
 
 import dataclasses
 import json
-import math
 from dataclasses import FrozenInstanceError
 from types import SimpleNamespace
 
