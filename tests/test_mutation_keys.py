@@ -74,7 +74,8 @@ def test_derived_seed_pinned_and_in_range():
     assert all(isinstance(s, int) and 0 <= s < 2**32 for s in seeds)
     assert len(set(seeds)) == 200
     assert max(seeds) > 2**31  # the whole range is used, not a narrower one
-    assert keys.derived_seed("a1b2") == 3868833805  # printf seed:a1b2 | sha256sum: first 8 bytes mod 2**32
+    # printf seed:a1b2 | sha256sum: its first 8 bytes (16 hex digits) mod 2**32
+    assert keys.derived_seed("a1b2") == 3868833805
 
 
 @pytest.mark.parametrize("size", [0, 5, (1 << 20) + 7, 3 << 20])

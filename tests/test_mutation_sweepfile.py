@@ -9,6 +9,7 @@ that records its arguments, so nothing is fitted."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -175,3 +176,18 @@ def test_run_without_echo_says_nothing(folder, calls, capsys):
     run_sweep_file(path)
     assert capsys.readouterr() == ("", "")
     assert calls[0]["options"].progress is True
+
+
+def test_a_parsed_file_is_immutable(folder):
+    spec = SweepFile.from_toml(write(folder, 'base = "analysis.toml"\n' + GRID))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.store = Path("elsewhere")
+
+
+def test_run_takes_the_path_by_name_and_the_overrides_by_name_only(folder, calls):
+    path = write(folder, 'base = "analysis.toml"\n' + GRID)
+    run_sweep_file(path=path, echo=None)
+    assert len(calls) == 1
+    with pytest.raises(TypeError):
+        run_sweep_file(path, "serial")  # an override given by position is refused
+    assert len(calls) == 1
