@@ -89,13 +89,21 @@ def test_small_positive_thresholds_are_valid(folder):
 
 @pytest.mark.parametrize("value, shown", [
     ("1.0", "1.0"), ('"1.0"', "'1.0'"), ("[1.0, 0]", "[1.0, 0]"), ("[-0.5]", "[-0.5]"),
-    ("[true]", "[True]"), ('["1"]', "['1']"), ("[0.8, [1.0]]", "[0.8, [1.0]]")])
+    ("[true]", "[True]"), ('["1"]', "['1']"), ("[0.8, [1.0]]", "[0.8, [1.0]]"), ("[]", "[]")])
 def test_invalid_thresholds_are_refused(folder, value, shown):
     path = write(folder, f'base = "analysis.toml"\nthresholds = {value}\n' + GRID)
     with pytest.raises(ConfigError) as info:
         SweepFile.from_toml(path)
-    assert str(info.value) == (f"{path}: thresholds must be a list of positive hazard ratios, "
-                               f"got {shown}")
+    assert str(info.value) == (f"{path}: thresholds must be a non-empty list of positive "
+                               f"hazard ratios, got {shown}")
+
+
+def test_repeated_thresholds_are_refused_naming_the_file(folder):
+    # A repeated value would repeat a label on the results' threshold dimension.
+    path = write(folder, 'base = "analysis.toml"\nthresholds = [1.0, 0.8, 1]\n' + GRID)
+    with pytest.raises(ConfigError) as info:
+        SweepFile.from_toml(path)
+    assert str(info.value) == f"{path}: thresholds [1.0, 0.8, 1] repeat a value; list each once"
 
 
 def test_an_invalid_rule_is_refused_naming_the_file(folder):

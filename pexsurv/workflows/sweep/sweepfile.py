@@ -60,10 +60,14 @@ class SweepFile:
         folder = path.resolve().parent
         options = ExecutorOptions.from_file(raw, path)
         thresholds = raw.get("thresholds", [1.0])
-        if not isinstance(thresholds, list) or not all(
+        if not isinstance(thresholds, list) or not thresholds or not all(
                 isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in thresholds):
-            raise ConfigError(f"{path}: thresholds must be a list of positive hazard ratios, "
-                              f"got {thresholds!r}")
+            raise ConfigError(f"{path}: thresholds must be a non-empty list of positive hazard "
+                              f"ratios, got {thresholds!r}")
+        if len(set(thresholds)) < len(thresholds):
+            # A repeated value would repeat a label on the results' threshold dimension.
+            raise ConfigError(f"{path}: thresholds {thresholds!r} repeat a value; list each "
+                              "once")
         try:
             rule = DecisionRule.parse(raw["rule"]) if "rule" in raw else None
         except ValueError as exc:
