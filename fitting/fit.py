@@ -33,11 +33,14 @@ def default_config(spec: Any, **settings: Any) -> SamplerConfig:
     250
     >>> default_config(PiecewiseExponential(cuts=(1.0,)), seed=1).draws
     1000
+    >>> default_config(PiecewiseExponential(cuts=(1.0,), effect="piecewise")).target_accept
+    0.99
     """
     fitting = model_fitting(spec)
-    _check_method(spec, fitting, settings.get("method") or "mcmc")
+    method = settings.get("method") or "mcmc"
+    _check_method(spec, fitting, method)
     given = {k: v for k, v in settings.items() if v is not None}
-    return SamplerConfig(**{**fitting.defaults, **given})
+    return SamplerConfig(**{**fitting.defaults_for(spec, method), **given})
 
 
 def _check_method(spec: Any, fitting: ModelFitting, method: str) -> None:

@@ -16,7 +16,7 @@ from pexsurv.models import PiecewiseExponential
 from pexsurv.models.base import spec_hash
 from pexsurv.models.loglik import log_likelihood_tree
 
-__all__ = ["compile_pem", "fit_pem", "structure_hash"]
+__all__ = ["compile_pem", "fit_pem", "sampler_defaults", "structure_hash"]
 
 
 def structure_hash(spec: PiecewiseExponential, priors: Mapping[str, Any]) -> str:
@@ -86,4 +86,28 @@ def fit_pem(spec: PiecewiseExponential, data: TrialData, config: SamplerConfig, 
     return result
 
 
-register_model(PiecewiseExponential, ModelFitting(fit=fit_pem, compile=compile_pem))
+def sampler_defaults(spec: PiecewiseExponential, method: str) -> dict[str, Any]:
+    """Sampler settings a PEM needs beyond :class:`SamplerConfig`'s defaults.
+
+    A per-period treatment effect (``effect="piecewise"``) has a hierarchical scale with
+    only a few periods beneath it; even non-centred, NUTS at the default
+    ``target_accept=0.8`` leaves divergences: on 20 simulated 200-patient trials
+    (``pexsurv.workflows.validate.pem_trial``, cuts 2 and 6 months) 0 of 20 default fits
+    passed the convergence thresholds (322 divergences), 12 of 20 at 0.95 and 20 of 20 at
+    0.99 (also 10 of 10 at 100 and 600 patients, and with five cut points), with the same
+    posterior medians. Smaller steps cost little on a model this size.
+
+    Examples
+    --------
+    >>> sampler_defaults(PiecewiseExponential(cuts=[3.0], effect="piecewise"), "mcmc")
+    {'target_accept': 0.99}
+    >>> sampler_defaults(PiecewiseExponential(cuts=[3.0]), "mcmc")
+    {}
+    """
+    if spec.effect == "piecewise" and method == "mcmc":
+        return {"target_accept": 0.99}
+    return {}
+
+
+register_model(PiecewiseExponential, ModelFitting(fit=fit_pem, compile=compile_pem,
+                                                  spec_defaults=sampler_defaults))

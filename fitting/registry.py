@@ -40,6 +40,10 @@ class ModelFitting:
     defaults : mapping
         :class:`~pexsurv.fitting.SamplerConfig` settings this model type uses when the
         caller leaves them unset (e.g. shorter chains for each RPSFT stage-2 fit).
+    spec_defaults : callable, optional
+        ``spec_defaults(spec, method) -> mapping``: settings that depend on the spec
+        itself (e.g. a higher ``target_accept`` for a hierarchical effect), applied over
+        ``defaults`` and under the caller's settings.
     methods : tuple of str
         Methods the model supports; :func:`~pexsurv.fitting.fit` refuses the others.
     why_not : str
@@ -51,9 +55,16 @@ class ModelFitting:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     methods: tuple[str, ...] = ("mcmc", "advi")
     why_not: str = ""
+    spec_defaults: Callable[[Any, str], Mapping[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+
+    def defaults_for(self, spec: Any, method: str = "mcmc") -> dict[str, Any]:
+        """The default settings for ``spec`` fitted by ``method``: ``defaults``, then
+        ``spec_defaults(spec, method)`` over them."""
+        own = self.spec_defaults(spec, method) if self.spec_defaults is not None else {}
+        return {**self.defaults, **own}
 
 
 @functools.singledispatch

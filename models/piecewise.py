@@ -384,7 +384,9 @@ class PiecewiseExponential(ModelSpec):
         scale = priors[N.LOG_HR_SCALE].create(
             N.LOG_HR_SCALE, params=hyper_data(N.LOG_HR_SCALE, priors[N.LOG_HR_SCALE]))
         # Non-centred: period effects = common log HR + scale * standard normal offsets,
-        # which NUTS handles without funnels when the scale is small.
+        # which NUTS handles without funnels when the scale is small. With only a few
+        # periods the geometry still needs small steps: fit defaults this model to
+        # target_accept 0.99 (fitting/pem.py, sampler_defaults).
         z = pm.Normal("log_hr_period_offset", 0.0, 1.0, dims=N.PERIOD)
         period = pm.Deterministic(N.LOG_HR_PERIOD, log_hr + scale * z, dims=N.PERIOD)
         pm.Deterministic(N.HR_PERIOD, pt.exp(period), dims=N.PERIOD)

@@ -96,8 +96,28 @@ def test_default_config_of_the_package_model_types():
     rpsft = F.default_config(RPSFT(cuts=CUTS), seed=1)
     assert (rpsft.draws, rpsft.tune, rpsft.chains, rpsft.seed) == (250, 300, 4, 1)
     assert F.default_config(PiecewiseExponential(cuts=CUTS)).draws == 1000
+    assert F.default_config(PiecewiseExponential(cuts=CUTS)).target_accept == 0.8
+    piecewise = PiecewiseExponential(cuts=CUTS, effect="piecewise")
+    assert F.default_config(piecewise).target_accept == 0.99
+    assert F.default_config(piecewise, target_accept=0.9).target_accept == 0.9
+    assert F.default_config(piecewise, method="advi").target_accept is None
     with pytest.raises(ValueError, match=r"RPSFT supports method 'mcmc', not 'advi': its stage-2"):
         F.default_config(RPSFT(cuts=CUTS), method="advi")
+
+
+def test_default_config_layers_spec_defaults_between_type_and_given(monkeypatch):
+    calls = []
+
+    def own(spec, method):
+        calls.append((spec, method))
+        return {"tune": 11, "chains": 3}
+    rec = Recorder()
+    rec.fitting = dataclasses.replace(rec.fitting, spec_defaults=own)
+    monkeypatch.setattr(F, "model_fitting", lambda spec: rec.fitting)
+    assert fields(F.default_config(SPEC, chains=2)) == fields(
+        SamplerConfig(draws=7, tune=11, chains=2))
+    F.default_config(SPEC, method="advi", draws=3, tune=0, chains=1)
+    assert calls == [(SPEC, "mcmc"), (SPEC, "advi")]
 
 
 def test_default_config_checks_the_method_default_mcmc(monkeypatch):

@@ -36,7 +36,7 @@ from pexsurv.diagnostics.replicate import (
     require_replicable,
 )
 from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks
-from pexsurv.fitting import FitResult, SamplerConfig, compile_spec, fit
+from pexsurv.fitting import FitResult, SamplerConfig, compile_spec, default_config, fit
 from pexsurv.fitting.predictive import prior_predictive
 from pexsurv.models import PiecewiseExponential
 
@@ -179,7 +179,8 @@ def simulation_based_calibration(
         Seed of the prior draws, the simulated trials and the fits.
     config : SamplerConfig, optional
         Sampler settings of the fits (sampler, chains, tune, target_accept, options);
-        its ``draws``, ``seed`` and ``progress`` are replaced.
+        its ``draws``, ``seed`` and ``progress`` are replaced. Default: the spec's own
+        (:func:`pexsurv.fitting.default_config`).
     progress : bool
         Show a progress bar over simulations (the fits themselves stay quiet).
     var_names : sequence of str, optional
@@ -222,7 +223,7 @@ def simulation_based_calibration(
     t_start = time.perf_counter()
     fixed = _fixed_prior_spec(spec, data)
     _check_supported(fixed, data)
-    sampler = dataclasses.replace(config or SamplerConfig(), draws=draws, progress=False)
+    sampler = dataclasses.replace(config or default_config(spec), draws=draws, progress=False)
 
     prior_seq, *sim_seqs = np.random.SeedSequence(seed).spawn(n_sims + 1)
     prior = _prior_draws(fixed, data, n_sims, int(prior_seq.generate_state(1)[0]))

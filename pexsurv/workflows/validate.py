@@ -56,7 +56,7 @@ from pexsurv.cox import cox_hr
 from pexsurv.data import TrialData
 from pexsurv.diagnostics.convergence import ConvergenceWarning
 from pexsurv.diagnostics.sbc import SBCResult, sbc_ranks
-from pexsurv.fitting import SamplerConfig, compile_spec, fit
+from pexsurv.fitting import SamplerConfig, compile_spec, default_config, fit
 from pexsurv.fitting.compiled import clear_compile_cache
 from pexsurv.intervals import equal_events
 from pexsurv.models import RPSFT, PiecewiseExponential, adjusted_hr, rpsftm_gestimate, z_on_grid
@@ -327,7 +327,7 @@ def _sbc_check(name: str, effect: str, level: Level, seed: int) -> ValidationChe
     with _quiet_warnings():  # failed fits are counted in the result
         sbc = simulation_based_calibration(
             spec, template, level.sbc_sims, draws=level.sbc_draws, thin=level.sbc_thin,
-            seed=seed, config=SamplerConfig(tune=level.sbc_draws), progress=False)
+            seed=seed, config=default_config(spec, tune=level.sbc_draws), progress=False)
     worst = sbc.table["chi2_p"].idxmin()
     m = len(sbc.table)
     label = "PH" if effect == "ph" else "piecewise-effect"
