@@ -12,10 +12,12 @@
 #          runs each mutant's pytest in a forked child: 1-3 s per mutant instead of 5-25 s.
 #          Never list the module under test or anything that imports it.
 # RESUME=1: keep the session and run only its pending mutants (after an interrupted run).
+# TIMEOUT: whole seconds before a mutant's test run counts as a timeout (default 120; raise it
+#          when the machine is loaded: baselines at nice 19 under load 10+ took over 120 s).
 # RETEST=1: keep the session, mark its survivors pending again and run them (after adding
 #          tests that target them; the killed ones stay killed).
 # Needs:   .venv/bin/python -m pip install cosmic-ray   (not a dev dependency: not run in CI)
-# Output:  ${TMPDIR:-/tmp}/pexsurv-mutation-<module>.sqlite (session) and a report on stdout; record the
+# Output:  ${TMPDIR:-/tmp}/pexsurv-mutation-<module path, / as ->.sqlite (session) and a report on stdout; record the
 #          result in benchmarks/mutation.md. Run on a clean work tree: cosmic-ray edits the
 #          module in place and restores it after each mutant (check `git status` afterwards).
 # Cost:    one pytest run per mutant: ~10-20 s when the tests import PyMC, ~4 s with the
@@ -25,7 +27,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 module="$1"; shift
-name="$(basename "$module" .py)"
+# The session is named by the module's path (fitting/result.py -> fitting-result), not its
+# base name: two result.py modules would otherwise share (and wipe) one session.
+name="$(echo "${module%.py}" | tr '/' '-')"
 config="$(mktemp --suffix=.toml)"
 session="${TMPDIR:-/tmp}/pexsurv-mutation-${name}.sqlite"
 runner=".venv/bin/python -m pytest"
@@ -49,7 +53,7 @@ fi
 cat > "$config" <<TOML
 [cosmic-ray]
 module-path = "$module"
-timeout = 120.0
+timeout = ${TIMEOUT:-120}.0
 excluded-modules = []
 test-command = "$runner -x -q --tb=no -p no:cacheprovider $*"
 

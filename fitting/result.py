@@ -145,8 +145,9 @@ def _data_from_dataset(ds: xr.Dataset) -> TrialData:
 
 def _array_digest(values: np.ndarray) -> str:
     """SHA-256 of an array's values in a canonical form, so that the dtype changes of a
-    netCDF round trip (fixed vs variable-width strings, bool stored as int8, None as NaN,
-    None among strings stored as "") do not count."""
+    netCDF round trip (fixed vs variable-width strings, integer widths, None as NaN, None
+    among strings stored as "") do not count. Booleans keep a form of their own (xarray
+    reads them back as bool), so a bool array and its 0/1 integers hash differently."""
     a = np.asarray(values)
     if a.dtype.kind == "O" and all(v is None or isinstance(v, float) for v in a.ravel().tolist()):
         a = a.astype(float)  # netCDF stores missing objects (None) as NaN
