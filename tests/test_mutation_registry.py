@@ -10,6 +10,9 @@ its own, empty but for what these tests register, so the package's registry is u
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
@@ -107,3 +110,14 @@ def test_same_type_registers_again_another_of_the_same_name_is_refused(registere
     finally:
         REG.register_model(Beta, b)
     assert REG.model_fitting(Beta()) is b
+
+
+def test_loading_imports_no_package_module():
+    """The type names the signatures use are imported for type checkers only: at run time
+    the registry imports nothing of pexsurv (every fitting module imports the registry to
+    register itself; a run-time import back would be a cycle and pull in PyMC)."""
+    code = ("import sys; from isolated import load; load('fitting/registry.py'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pexsurv', 'pymc')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
