@@ -60,6 +60,11 @@ def test_from_data_copies_the_columns(one_way):
     np.testing.assert_array_equal(a.strata, one_way.strata)
     assert a.cf is cf and a.two_way is True and list(a.extra) == ["x"] and a.extra["x"] is x
     assert arrays_of(one_way).two_way is False and arrays_of(one_way).extra == {}
+    direct = E.TrialArrays(time=a.time, event=a.event, experimental=a.experimental,
+                           strata=None, cf=cf, extra={})
+    assert direct.two_way is False  # the dataclass default: one-way switching
+    with pytest.raises(TypeError):
+        E.TrialArrays.from_data(one_way, cf, True)  # two_way is keyword-only
     with pytest.raises(FrozenInstanceError):
         a.time = x
     # eq=False: compared (and hashed) by identity, as arrays cannot be compared as a whole.
