@@ -235,6 +235,13 @@ def test_fit_pem_refuses_a_compiled_model_of_another_structure(data):
     assert stand_in.calls == []
 
 
+def test_fit_pem_options_are_keyword_only(data):
+    stand_in = StandIn(h(PiecewiseExponential(cuts=(1.0,)), data))
+    with pytest.raises(TypeError):
+        P.fit_pem(PiecewiseExponential(cuts=(1.0,)), data, SMALL, stand_in, False, {})
+    assert stand_in.calls == []
+
+
 # ------------------------------------------------------------------ one real fit
 
 
