@@ -235,6 +235,20 @@ def test_fit_pem_refuses_a_compiled_model_of_another_structure(data):
     assert stand_in.calls == []
 
 
+def test_fit_pem_refuses_other_structures_whose_hash_sorts_either_side(data):
+    spec = PiecewiseExponential(cuts=(1.0,))
+    others = [h(PiecewiseExponential(cuts=cuts), data)
+              for cuts in ((1.0, 2.0), (0.5,), (2.0,), (0.5, 1.5), (1.0, 3.0))]
+    mine = h(spec, data)
+    assert min(others) < mine < max(others)  # a comparison other than != would let one by
+    for other in others:
+        stand_in = StandIn(other)
+        with pytest.raises(ValueError, match="built from another spec"):
+            P.fit_pem(spec, data, SMALL, compiled=stand_in, log_likelihood=False,
+                      provenance={})
+        assert stand_in.calls == []
+
+
 def test_fit_pem_options_are_keyword_only(data):
     stand_in = StandIn(h(PiecewiseExponential(cuts=(1.0,)), data))
     with pytest.raises(TypeError):
