@@ -5,8 +5,8 @@ data), compiling, and what ``fit_pem`` does with a fresh or a re-used compiled m
 18; record in benchmarks/mutation.md, section ``fitting/pem.py``).
 
 The module is loaded from its file (``tests/isolated.py``); loading it re-registers
-``PiecewiseExponential`` with the loaded copy, and the package's registration is put back
-after these tests. The compiler and the compiled model are stand-ins that record what they
+``PiecewiseExponential`` with the loaded copy, which is checked, and the package's
+registration is put back at once. The compiler and the compiled model are stand-ins that record what they
 are given, except in one real fit on the tiny compiled PEM of ``tests/fitting_tiny.py``
 (compiled once in a mutation run's fork server).
 """
@@ -33,12 +33,10 @@ from pexsurv.simulate import simulate_rpsft
 
 _PACKAGE_PEM = model_fitting.dispatch(PiecewiseExponential)(None)
 P = load("fitting/pem.py")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def package_registration_restored():
-    yield
-    register_model(PiecewiseExponential, _PACKAGE_PEM)
+# Loading registered the loaded copy; keep what it registered and put the package's back at
+# once, so that test modules collected after this one fit with the package's code.
+_LOADED_PEM = model_fitting.dispatch(PiecewiseExponential)(None)
+register_model(PiecewiseExponential, _PACKAGE_PEM)
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +286,7 @@ def test_real_fit_adds_the_per_patient_log_likelihood(real_fit):
 
 
 def test_loading_the_module_registers_its_fitting():
-    fitting = model_fitting(PiecewiseExponential(cuts=(1.0,)))
+    fitting = _LOADED_PEM
     assert fitting.fit is P.fit_pem and fitting.compile is P.compile_pem
     assert fitting.methods == ("mcmc", "advi") and dict(fitting.defaults) == {}
     assert P.__all__ == ["compile_pem", "fit_pem", "structure_hash"]
