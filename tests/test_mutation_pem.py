@@ -63,15 +63,6 @@ def test_structure_hash_is_the_documented_hash(data):
          "effect_cuts": None, "covariates": [], "strata": False, "exposure": "assigned",
          "likelihood": "auto"},
         {"log_hazard_base": {"dist": "IndependentNormal"}, "log_hr": {"dist": "Normal"}})
-    # structural fields of a prior stay (only pm.Data hyper-parameters leave): AR1's rho
-    # and sd are nested priors
-    ar1 = PiecewiseExponential(cuts=(1.0,), priors={"log_hazard_base": AR1(mu=-1.0)})
-    assert h(ar1, data) == by_hand(
-        ar1.to_dict(),
-        {"log_hazard_base": {"dist": "AR1", "rho": {"dist": "Uniform", "lower": 0.0,
-                                                    "upper": 0.9},
-                             "sd": {"dist": "Gamma", "alpha": 4.0, "beta": 10.0}},
-         "log_hr": {"dist": "Normal"}})
 
 
 def test_structure_hash_ignores_prior_values_and_data(data):
