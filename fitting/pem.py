@@ -37,9 +37,17 @@ def structure_hash(spec: PiecewiseExponential, priors: Mapping[str, Any]) -> str
     True
     >>> h(PiecewiseExponential(cuts=[3.0])) == h(PiecewiseExponential(cuts=[3.0, 6.0]))
     False
+
+    Nested priors' values (a random walk's innovation scale) are ``pm.Data`` too:
+
+    >>> from pexsurv.priors import HalfNormal, RandomWalk
+    >>> def rw(sd):
+    ...     return PiecewiseExponential(cuts=[3.0], priors={
+    ...         "log_hazard_base": RandomWalk(innovation=HalfNormal(sd))})
+    >>> h(rw(0.5)) == h(rw(1.0))
+    True
     """
-    families = {name: {k: v for k, v in prior.to_dict().items() if k not in prior.params()}
-                for name, prior in priors.items()}
+    families = {name: prior.structure() for name, prior in priors.items()}
     return spec_hash({**spec.to_dict(), "priors": families})
 
 

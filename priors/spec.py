@@ -115,6 +115,21 @@ class PriorSpec:
             raise ValueError(f"{name}: missing field(s) {missing}")
         return target(**kwargs)
 
+    def structure(self) -> dict[str, Any]:
+        """The family and those of nested specs, without any hyper-parameter value: what a
+        compiled graph depends on (the values are ``pm.Data``, :meth:`params`).
+
+        >>> from pexsurv.priors import HalfNormal, RandomWalk
+        >>> RandomWalk(innovation=HalfNormal(0.5)).structure()
+        {'dist': 'RandomWalk', 'innovation': {'dist': 'HalfNormal'}}
+        """
+        out: dict[str, Any] = {DIST_KEY: type(self).__name__}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, PriorSpec):
+                out[f.name] = value.structure()
+        return out
+
     # -- parameters ----------------------------------------------------------------------
     def _flat(self) -> dict[str, float | None]:
         # Nested specs contribute "<field>_<param>" entries (e.g. "innovation_sigma").

@@ -99,3 +99,31 @@ def test_a_compiled_model_reads_other_covariate_values_of_the_same_shape():
         reused = fit(spec, other, sampler=CONFIG, compiled=compiled)
         fresh = fit(spec, other, sampler=CONFIG)
     np.testing.assert_array_equal(reused.posterior[N.BETA].values, fresh.posterior[N.BETA].values)
+
+
+def test_a_compiled_model_reads_other_nested_prior_values():
+    """A random walk's innovation scale is a nested prior whose value is pm.Data: a spec
+    differing only in it has the same structure (``fit(compiled=)`` accepts it; it used to be
+    refused as "another spec") and its draws are those of a fresh compilation."""
+    from pexsurv.fitting.pem import structure_hash
+    from pexsurv.priors import HalfNormal, RandomWalk
+
+    data = datasets.ct041_like("os")
+
+    def spec(sd):
+        return PiecewiseExponential(cuts=(3.0, 6.0), priors={
+            "log_hazard_base": RandomWalk(innovation=HalfNormal(sd))})
+
+    wide, narrow = spec(1.0), spec(0.05)
+    assert structure_hash(wide, wide.resolved_priors(data)) == structure_hash(
+        narrow, narrow.resolved_priors(data))
+    compiled = compile_spec(wide, data, CONFIG)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reused = fit(narrow, data, sampler=CONFIG, compiled=compiled)
+        fresh = fit(narrow, data, sampler=CONFIG)
+        first = fit(wide, data, sampler=CONFIG, compiled=compiled)
+    name = "log_hazard_base_innovation_sd"
+    np.testing.assert_array_equal(reused.posterior[name].values, fresh.posterior[name].values)
+    # the value reached the graph: the narrow prior's innovation scale is far smaller
+    assert float(reused.posterior[name].median()) < 0.5 * float(first.posterior[name].median())

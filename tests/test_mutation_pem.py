@@ -28,7 +28,15 @@ from pexsurv import _names as N
 from pexsurv.fitting import SamplerConfig, StageRun
 from pexsurv.fitting.registry import model_fitting, register_model
 from pexsurv.models import PiecewiseExponential
-from pexsurv.priors import AR1, HalfNormal, IndependentNormal, Normal, RandomWalk, StudentT
+from pexsurv.priors import (
+    AR1,
+    Exponential,
+    HalfNormal,
+    IndependentNormal,
+    Normal,
+    RandomWalk,
+    StudentT,
+)
 from pexsurv.simulate import simulate_rpsft
 
 _PACKAGE_PEM = model_fitting.dispatch(PiecewiseExponential)(None)
@@ -75,6 +83,10 @@ def test_structure_hash_ignores_prior_values_and_data(data):
     rw2 = PiecewiseExponential(cuts=(1.0,), priors={"log_hazard_base": RandomWalk(
         mu=-3.0, sigma_first=1.0)})
     assert h(rw, data) == h(rw2, data)
+    # nested priors' values are pm.Data too (the innovation scale of a random walk)
+    rw3 = PiecewiseExponential(cuts=(1.0,), priors={"log_hazard_base": RandomWalk(
+        mu=-1.0, innovation=HalfNormal(2.0))})
+    assert h(rw, data) == h(rw3, data)
     other_data = simulate_rpsft(80, seed=11)
     assert base.resolved_priors(other_data) != base.resolved_priors(data)  # data-driven mu
     assert h(base, other_data) == h(base, data)
@@ -107,6 +119,15 @@ def FAMILIES_OF(spec):
     if spec.effect == "piecewise":
         priors["log_hr_scale"] = HalfNormal(1.0)
     return {**priors, **spec.priors}
+
+
+def test_structure_hash_changes_with_a_nested_prior_family():
+    def rw(innovation):
+        spec = PiecewiseExponential(cuts=(1.0,), priors={
+            "log_hazard_base": RandomWalk(mu=-1.0, innovation=innovation)})
+        return P.structure_hash(spec, FAMILIES_OF(spec))
+    assert rw(Exponential(2.0)) != rw(HalfNormal(0.5))
+    assert rw(HalfNormal(2.0)) == rw(HalfNormal(0.5))
 
 
 def test_structure_hash_changes_with_the_set_of_prior_names():
@@ -280,4 +301,5 @@ def test_loading_the_module_registers_its_fitting():
     fitting = _LOADED_PEM
     assert fitting.fit is P.fit_pem and fitting.compile is P.compile_pem
     assert fitting.methods == ("mcmc", "advi") and dict(fitting.defaults) == {}
-    assert P.__all__ == ["compile_pem", "fit_pem", "structure_hash"]
+    assert fitting.spec_defaults is P.sampler_defaults
+    assert P.__all__ == ["compile_pem", "fit_pem", "sampler_defaults", "structure_hash"]
