@@ -307,9 +307,9 @@ def test_weights_and_hr_match_an_independent_computation(sim):
     assert fit.counts() == (300, int(fit.weights["event"].sum()))
 
 
-def test_unstabilised_weights_are_the_inverse_probability_of_staying(sim):
-    fit = ipcw(sim.data, sim.long, **MODEL, stabilised=False)
-    coef = fit.switching_models.loc["denominator", "coef"].to_numpy()
+def staying_weights(sim, fit: IpcwEstimate, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first switcher's reported weights and ``prod 1 / (1 - expit(x coef))`` over the
+    rows before the switch, computed here from the long table."""
     frame = sim.long.to_frame(sim.data).join(sim.frame.set_index("id")[["arm", "marker0",
                                                                         "switch_time"]],
                                              on="id")
@@ -319,9 +319,34 @@ def test_unstabilised_weights_are_the_inverse_probability_of_staying(sim):
     stay = 1 - special.expit(x @ coef)
     stay[before["tstart"].to_numpy() == 0] = 1.0  # nobody switches at randomization
     got = fit.weights.loc[fit.weights["id"] == patient["id"].iloc[0], "weight"]
-    np.testing.assert_allclose(got, np.cumprod(1 / stay), rtol=1e-12)
+    return got.to_numpy(), np.cumprod(1 / stay)
+
+
+def test_unstabilised_weights_are_the_inverse_probability_of_staying(sim):
+    fit = ipcw(sim.data, sim.long, **MODEL, stabilised=False)
+    coef = fit.switching_models.loc["denominator", "coef"].to_numpy()
+    np.testing.assert_allclose(*staying_weights(sim, fit, coef), rtol=1e-12)
     experimental = fit.weights["arm"] == sim.data.arms[1]
     assert experimental.sum() > 100 and (fit.weights.loc[experimental, "weight"] == 1).all()
+
+
+def test_known_switching_coefficients_replace_the_fitted_model(sim):
+    """``switching_coef``: the weights are the inverse probabilities under the given
+    coefficients (here the simulator's true ``logit = -2.5 + marker``), nothing fitted."""
+    true = np.array([-2.5, 0.0, 0.0, 1.0])  # intercept, time, marker0, marker
+    fit = ipcw(sim.data, sim.long, **MODEL, stabilised=False, switching_coef=true)
+    np.testing.assert_allclose(*staying_weights(sim, fit, true), rtol=1e-12)
+    models = fit.switching_models.loc["denominator"]
+    assert (models["coef"].to_numpy() == true).all() and models["se"].isna().all()
+    assert fit.settings["switching_coef"] == tuple(true)
+    estimated = ipcw(sim.data, sim.long, **MODEL, stabilised=False)
+    assert fit.hr_adjusted["log_hr"] != estimated.hr_adjusted["log_hr"]
+    # The fitted coefficients, given back, reproduce the fitted procedure.
+    again = ipcw(sim.data, sim.long, **MODEL, stabilised=False,
+                 switching_coef=estimated.switching_models["coef"].to_numpy())
+    assert again.hr_adjusted == pytest.approx(estimated.hr_adjusted, rel=1e-12)
+    with pytest.raises(ValueError, match=r"4 finite numbers.*'marker0', 'marker'"):
+        ipcw(sim.data, sim.long, **MODEL, switching_coef=[0.0, 1.0])
 
 
 # ---------------------------------------------------------------- recovery and bias

@@ -171,21 +171,33 @@ def truths(n: int) -> dict[str, float]:
             "pem": pem_log_hr(data.time, data.event, experimental)}
 
 
-def ipcw_population(n: int, **options: float) -> dict[bool, float]:
+def ipcw_population(n: int, *, truncate: float | None = None,
+                    weightings: tuple[bool, ...] = (True, False),
+                    **options: float) -> dict[bool, float]:
     """IPCW's own population value per weighting (key: stabilised): its Cox log HR (marker
     measured) on one switching trial of ``n`` patients, the seed of :func:`truths`.
 
     Unstabilised weights rebuild the no-switch risk sets, so their value is the no-switch
     Cox log HR; the stabilised weights' factor ``S(t)`` on the control arm moves the Cox
-    average under these non-proportional hazards. The fit is ``ipcw``'s own (``_fit``):
-    the public function would also tabulate the weights split at every control switch,
-    which at this size does not fit in memory.
+    average under these non-proportional hazards. ``truncate`` clips the weights as
+    ``ipcw``'s option does. The fit is ``ipcw``'s own (``_fit``): the public function would
+    also tabulate the weights split at every control switch, which at this size does not
+    fit in memory (nor does ``_fit`` with stabilised *and* truncated weights, which splits
+    the rows first: leave ``True`` out of ``weightings`` then).
     """
     ipcw_module = importlib.import_module("pexsurv.models.rpsft.ipcw")
     sim = simulate_switch_at_progression(n, seed=12345, psi=PSI, **options)
     cuts = equal_events(sim.data, k=4)
     return {s: ipcw_module._fit(ipcw_module._rows(sim.data, sim.long, (), ("marker",), s)[0],
-                                cuts, None, "efron").log_hr for s in (True, False)}
+                                cuts, truncate, "efron").log_hr for s in weightings}
+
+
+def scenario_trial(name: str, trial: int, n: int = 600,
+                   seed: int = 1000) -> SwitchAtProgression:
+    """Trial ``trial`` of scenario ``name``: the study's data (seed ``seed + trial``; the
+    defaults are the study's ``--n`` and ``--seed``)."""
+    return simulate_switch_at_progression(n, seed=seed + trial, psi=PSI,
+                                          **SCENARIOS[name][1])
 
 
 def log_limits(hr: dict[str, float]) -> tuple[float, float, float]:
@@ -461,9 +473,8 @@ def main() -> None:
         if time.perf_counter() - start > 60 * args.budget_min:
             stopped = True
             break
-        _, options, hidden = SCENARIOS[name]
-        sim = simulate_switch_at_progression(args.n, seed=args.seed + trial, psi=PSI,
-                                             **options)
+        hidden = SCENARIOS[name][2]
+        sim = scenario_trial(name, trial, args.n, args.seed)
         with warnings.catch_warnings():
             # Positivity and convergence warnings are results here, not failures.
             warnings.simplefilter("ignore")
