@@ -179,6 +179,33 @@ def test_weighted_cox_robust_se_matches_lifelines_and_the_jackknife(counting_row
     assert full.se_robust == pytest.approx(jack, rel=0.05)
 
 
+def test_weighted_cox_robust_se_on_split_rows_is_lifelines_on_whole_ones():
+    """Delayed entry: splitting each patient's row in two (same covariate and weight)
+    changes nothing, so the per-patient sandwich on the split rows (the form IPCW's rows
+    take) must equal lifelines' robust SE on the whole rows. (lifelines' own sandwich with
+    ``entry_col`` and ``cluster_col`` does not have this invariance, so it is no reference
+    for counting-process rows.)"""
+    rng = np.random.default_rng(1)
+    n = 200
+    x = rng.integers(0, 2, n).astype(float)
+    whole = pd.DataFrame({"start": 0.0, "stop": rng.exponential(np.exp(-0.5 * x)),
+                          "event": (rng.uniform(size=n) < 0.8).astype(float), "x": x,
+                          "w": rng.uniform(0.5, 2.0, n), "id": np.arange(n)})
+    cut = float(whole["stop"].median())
+    later = whole[whole["stop"] > cut].assign(start=cut)
+    earlier = whole.assign(stop=np.minimum(whole["stop"], cut),
+                           event=np.where(whole["stop"] > cut, 0.0, whole["event"]))
+    split = pd.concat([earlier, later]).sort_values(["id", "start"])
+    fit = weighted_cox(*(split[c].to_numpy() for c in ("start", "stop", "event", "x", "w",
+                                                       "id")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = CoxPHFitter().fit(whole[["stop", "event", "x", "w"]], "stop", "event",
+                                weights_col="w", robust=True)
+    assert fit.log_hr == pytest.approx(ref.params_["x"], abs=1e-6)  # convergence tolerances
+    assert fit.se_robust == pytest.approx(ref.standard_errors_["x"], rel=1e-5)
+
+
 @pytest.fixture(scope="module")
 def tied() -> pd.DataFrame:
     """Weighted subjects whose event times fall on a quarter-unit grid: many ties."""
