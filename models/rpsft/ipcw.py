@@ -606,7 +606,9 @@ def ipcw(data: TrialData, long: LongData, *, baseline: Sequence[str] = (),
         having switched by then (weights near 1; module docstring). Under
         non-proportional hazards this moves the Cox average away from the no-switch HR.
         ``False``: the plain inverse probabilities (the no-switch HR's own average; more
-        variable weights, which need larger trials for the bootstrap to cover).
+        variable weights, which need larger trials for the bootstrap to cover: at 600 and
+        1,200 patients the robust interval :attr:`IpcwEstimate.hr_adjusted` covered
+        92.0-93.5%, the bootstrap percentile one 89-91.5%; module docstring).
     truncate : float, optional
         Clip the control arm's weights at their ``truncate`` and ``1 - truncate``
         quantiles (e.g. 0.01), re-applied in every bootstrap replicate.
