@@ -93,14 +93,14 @@ def report(table: pd.DataFrame, csv: Path, n: int, truth_n: int, note: str) -> s
         part = table[table["scenario"] == name]
         options = SCENARIOS[name][1]
         own = ipcw_population(truth_n, **options)
-        own["unstab_trunc"] = ipcw_population(truth_n, truncate=0.01, weightings=(False,),
-                                                **options)[False]
+        # Each variant's own population value (none for stabilised and truncated).
+        values = {"unstab": own[False], "stab": own[True],
+                  "unstab_trunc": ipcw_population(truth_n, truncate=0.01, weightings=(False,),
+                                                  **options)[False]}
         for key in VARIANTS:
             targets = [("no-switch HR", truth)]
-            value = own.get(key) if key == "unstab_trunc" else (
-                None if key == "stab_trunc" else own[VARIANTS[key][0]])
-            if value is not None:
-                targets.append(("own value", value))
+            if key in values:
+                targets.append(("own value", values[key]))
             for label, target in targets:
                 lines.append(f"| {name} | {LABELS[key]} | {len(part)} | {label} | "
                              + metrics_row(part, key, target) + " |")
