@@ -179,6 +179,33 @@ def test_weighted_cox_robust_se_matches_lifelines_and_the_jackknife(counting_row
     assert full.se_robust == pytest.approx(jack, rel=0.05)
 
 
+def test_weighted_cox_robust_se_on_split_rows_is_lifelines_on_whole_ones():
+    """Delayed entry: splitting each patient's row in two (same covariate and weight)
+    changes nothing, so the per-patient sandwich on the split rows (the form IPCW's rows
+    take) must equal lifelines' robust SE on the whole rows. (lifelines' own sandwich with
+    ``entry_col`` and ``cluster_col`` does not have this invariance, so it is no reference
+    for counting-process rows.)"""
+    rng = np.random.default_rng(1)
+    n = 200
+    x = rng.integers(0, 2, n).astype(float)
+    whole = pd.DataFrame({"start": 0.0, "stop": rng.exponential(np.exp(-0.5 * x)),
+                          "event": (rng.uniform(size=n) < 0.8).astype(float), "x": x,
+                          "w": rng.uniform(0.5, 2.0, n), "id": np.arange(n)})
+    cut = float(whole["stop"].median())
+    later = whole[whole["stop"] > cut].assign(start=cut)
+    earlier = whole.assign(stop=np.minimum(whole["stop"], cut),
+                           event=np.where(whole["stop"] > cut, 0.0, whole["event"]))
+    split = pd.concat([earlier, later]).sort_values(["id", "start"])
+    fit = weighted_cox(*(split[c].to_numpy() for c in ("start", "stop", "event", "x", "w",
+                                                       "id")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = CoxPHFitter().fit(whole[["stop", "event", "x", "w"]], "stop", "event",
+                                weights_col="w", robust=True)
+    assert fit.log_hr == pytest.approx(ref.params_["x"], abs=1e-6)  # convergence tolerances
+    assert fit.se_robust == pytest.approx(ref.standard_errors_["x"], rel=1e-5)
+
+
 @pytest.fixture(scope="module")
 def tied() -> pd.DataFrame:
     """Weighted subjects whose event times fall on a quarter-unit grid: many ties."""
@@ -307,9 +334,9 @@ def test_weights_and_hr_match_an_independent_computation(sim):
     assert fit.counts() == (300, int(fit.weights["event"].sum()))
 
 
-def test_unstabilised_weights_are_the_inverse_probability_of_staying(sim):
-    fit = ipcw(sim.data, sim.long, **MODEL, stabilised=False)
-    coef = fit.switching_models.loc["denominator", "coef"].to_numpy()
+def staying_weights(sim, fit: IpcwEstimate, coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first switcher's reported weights and ``prod 1 / (1 - expit(x coef))`` over the
+    rows before the switch, computed here from the long table."""
     frame = sim.long.to_frame(sim.data).join(sim.frame.set_index("id")[["arm", "marker0",
                                                                         "switch_time"]],
                                              on="id")
@@ -319,9 +346,34 @@ def test_unstabilised_weights_are_the_inverse_probability_of_staying(sim):
     stay = 1 - special.expit(x @ coef)
     stay[before["tstart"].to_numpy() == 0] = 1.0  # nobody switches at randomization
     got = fit.weights.loc[fit.weights["id"] == patient["id"].iloc[0], "weight"]
-    np.testing.assert_allclose(got, np.cumprod(1 / stay), rtol=1e-12)
+    return got.to_numpy(), np.cumprod(1 / stay)
+
+
+def test_unstabilised_weights_are_the_inverse_probability_of_staying(sim):
+    fit = ipcw(sim.data, sim.long, **MODEL, stabilised=False)
+    coef = fit.switching_models.loc["denominator", "coef"].to_numpy()
+    np.testing.assert_allclose(*staying_weights(sim, fit, coef), rtol=1e-12)
     experimental = fit.weights["arm"] == sim.data.arms[1]
     assert experimental.sum() > 100 and (fit.weights.loc[experimental, "weight"] == 1).all()
+
+
+def test_known_switching_coefficients_replace_the_fitted_model(sim):
+    """``switching_coef``: the weights are the inverse probabilities under the given
+    coefficients (here the simulator's true ``logit = -2.5 + marker``), nothing fitted."""
+    true = np.array([-2.5, 0.0, 0.0, 1.0])  # intercept, time, marker0, marker
+    fit = ipcw(sim.data, sim.long, **MODEL, stabilised=False, switching_coef=true)
+    np.testing.assert_allclose(*staying_weights(sim, fit, true), rtol=1e-12)
+    models = fit.switching_models.loc["denominator"]
+    assert (models["coef"].to_numpy() == true).all() and models["se"].isna().all()
+    assert fit.settings["switching_coef"] == tuple(true)
+    estimated = ipcw(sim.data, sim.long, **MODEL, stabilised=False)
+    assert fit.hr_adjusted["log_hr"] != estimated.hr_adjusted["log_hr"]
+    # The fitted coefficients, given back, reproduce the fitted procedure.
+    again = ipcw(sim.data, sim.long, **MODEL, stabilised=False,
+                 switching_coef=estimated.switching_models["coef"].to_numpy())
+    assert again.hr_adjusted == pytest.approx(estimated.hr_adjusted, rel=1e-12)
+    with pytest.raises(ValueError, match=r"4 finite numbers.*'marker0', 'marker'"):
+        ipcw(sim.data, sim.long, **MODEL, switching_coef=[0.0, 1.0])
 
 
 # ---------------------------------------------------------------- recovery and bias

@@ -42,8 +42,9 @@ def resampled(sim, index: np.ndarray) -> tuple[TrialData, LongData]:
     return data, LongData.from_dataframe(rows, data, covariates=["marker"])
 
 
-@pytest.mark.parametrize("options", [{}, {"stabilised": False}, {"truncate": 0.05}],
-                         ids=["stabilised", "unstabilised", "truncated"])
+@pytest.mark.parametrize("options", [{}, {"stabilised": False}, {"truncate": 0.05},
+                                     {"switching_coef": (-2.5, 0.0, 0.0, 1.0)}],
+                         ids=["stabilised", "unstabilised", "truncated", "known_coef"])
 def test_each_replicate_refits_everything_on_the_resampled_patients(sim, options,
                                                                     monkeypatch):
     drawn: list[np.ndarray] = []
@@ -72,6 +73,9 @@ def test_each_replicate_refits_everything_on_the_resampled_patients(sim, options
                                                                 abs=1e-9)
         assert fit.boot["se_robust"].iloc[b] == pytest.approx(refit.hr_adjusted["se"],
                                                                abs=1e-9)
+        if "switching_coef" in options:  # kept, not refitted on the replicate
+            fitted = ipcw(data, long, **MODEL, cuts=CUTS)
+            assert abs(fitted.hr_adjusted["log_hr"] - refit.hr_adjusted["log_hr"]) > 1e-3
         if "truncate" in options:  # the quantiles of the replicate's own weights
             assert refit.details["truncation_bounds"] != fit.details["truncation_bounds"]
 
@@ -113,5 +117,9 @@ def test_bca_option_uses_the_leave_one_patient_out_jackknife():
     assert fit.hr_adjusted_boot_bca["lower"] != fit.hr_adjusted_boot["lower"]
     assert fit.summary().index.tolist()[-2:] == ["hr_adjusted_boot_bca", "hr_pem"]
     plain = ipcw(small.data, small.long, **MODEL, cuts=CUTS, n_boot=40, seed=1)
+    assert (plain.hr_pem["lower"], plain.hr_pem["upper"]) == pytest.approx(
+        tuple(math.exp(v) for v in IPCW.percentile_limits(plain.boot["log_hr_pem"].to_numpy(),
+                                                          0.05)), rel=1e-12)
+    assert plain.hr_pem["lower"] != fit.hr_pem["lower"]
     assert plain.hr_adjusted_boot_bca is None
     assert plain.to_dict()["hr_adjusted_boot_bca"] is None

@@ -22,14 +22,28 @@ replicates (paired):
   ``--n-boot`` replicates;
 - ``bca``: BCa, acceleration from a leave-one-out jackknife (leave-group-out with
   ``--jack-groups`` groups when N is larger);
-- ``wald_boot``: estimate +- 1.96 bootstrap SE.
+- ``wald_boot``: estimate +- 1.96 bootstrap SE;
+- ``robust``: estimate +- 1.96 robust SE, the interval ``ipcw`` reports as ``hr_adjusted``
+  (no bootstrap: the report derives it from the ``estimate`` and ``se_robust`` columns).
 
 Variants (name = weights + N; ``u`` suffix: unstabilised weights):
 
 - ``est<N>``: the shipped ``ipcw`` procedure (switching model refitted in every replicate);
 - ``oracle<N>``: the same with the switching model replaced by the simulator's true
-  switching probabilities ``expit(0.5 - marker)`` (only the numerator is estimated): if
-  these under-cover too, the cause is not the estimation of the weights.
+  switching probabilities ``expit(0.5 - marker)`` (``ipcw(..., switching_coef=...)``; only
+  the numerator is estimated): if these under-cover too, the cause is not the estimation
+  of the weights.
+
+Every fit is the shipped ``ipcw`` (its bootstrap replicates, seed ``1000 + i``); the BCa
+jackknife refits ``ipcw`` on the trial without each patient (group).
+
+Columns per trial besides the limits: the Cox estimate and its robust SE, bootstrap SDs,
+the jackknife SE, the no-switch trial's own log HR and ``weight_max``, ``ipcw``'s
+``details["weight_max"]`` (the rows in ``ipcw_coverage.csv`` were written by an earlier
+version of this script that swapped in the true switching probabilities by hand and, for
+stabilised weights, recorded the denominator's largest weight before the numerator; every
+other column is reproduced to 1e-15 by this version on trial 0 of est600, est600u and
+oracle600u).
 
 Resumable: one CSV row per (variant, trial), skipped when present; stop a run at any time
 (the trials of all its variants advance together).
@@ -42,53 +56,35 @@ differ for stabilised weights under these non-proportional hazards.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
 import math
 import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
 from pexsurv.cox import cox_hr
-from pexsurv.intervals import equal_events
-from pexsurv.models.rpsft.estimate import bootstrap, percentile_limits, resampling_groups
-from pexsurv.models.rpsft.weighted import LogisticFit
+from pexsurv.longdata import LongData
+from pexsurv.models import ipcw
+from pexsurv.models.rpsft.estimate import percentile_limits
+from pexsurv.models.rpsft.ipcw import bca_limits, studentized_limits
 from pexsurv.simulate import simulate_switch_at_progression
+from pexsurv.workflows import bias, coverage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from switching_methods import PSI, ipcw_population, truths  # noqa: E402 - its trials
 
-# The module, not the function the package re-exports under the same name.
-IPCW = importlib.import_module("pexsurv.models.rpsft.ipcw")
 HERE = Path(__file__).resolve().parent
 SEED = 1000  # switching_methods.py's --seed: trial i uses seed SEED + i
-INTERVALS = ("pct200", "pct", "basic", "t", "bca", "wald_boot")
+INTERVALS = ("pct200", "pct", "basic", "t", "bca", "wald_boot", "robust")
+Z = NormalDist().inv_cdf(0.975)
 # The simulator's switching model: logit P(switch) = 0.5 - marker (switch_logit default).
-TRUE_COEF = np.array([0.5, 0.0, -1.0])  # intercept, time, marker
-
-
-def oracle_fit(design: np.ndarray, y: np.ndarray) -> LogisticFit:
-    """The switching model with the simulator's true coefficients (nothing estimated)."""
-    prob = 1.0 / (1.0 + np.exp(-(design @ TRUE_COEF)))
-    return LogisticFit(coef=TRUE_COEF, se=np.zeros(3), prob=prob, converged=True)
-
-
-@contextlib.contextmanager
-def switching_model(oracle: bool) -> Iterator[None]:
-    """Use the true switching probabilities inside ``ipcw``'s fits when ``oracle``."""
-    fitted = IPCW.logistic_fit
-    IPCW.logistic_fit = oracle_fit if oracle else fitted
-    try:
-        yield
-    finally:
-        IPCW.logistic_fit = fitted
+TRUE_COEF = (0.5, 0.0, -1.0)  # intercept, time, marker
 
 
 def parse_variant(name: str) -> tuple[bool, int, bool]:
@@ -99,35 +95,38 @@ def parse_variant(name: str) -> tuple[bool, int, bool]:
     return oracle, int(core.removeprefix("oracle").removeprefix("est")), stabilised
 
 
+def jackknife(sim, groups: np.ndarray, options: dict) -> np.ndarray:
+    """``ipcw``'s Cox log HR with each group of patients left out in turn."""
+    frame = sim.long.to_frame(sim.data)
+    out = []
+    for g in range(groups.max() + 1):
+        data = sim.data.derive(groups != g)
+        long = LongData.from_dataframe(frame[frame["id"].isin(data.id)], data,
+                                       covariates=["marker"])
+        out.append(ipcw(data, long, **options).hr_adjusted["log_hr"])
+    return np.array(out)
+
+
 def one_trial(variant: str, trial: int, args: argparse.Namespace,
               truth: float) -> dict[str, float]:
     oracle, n, stabilised = parse_variant(variant)
     sim = simulate_switch_at_progression(n, seed=SEED + trial, psi=PSI)
     own = simulate_switch_at_progression(n, seed=SEED + trial, psi=PSI, switching=False).data
     t0 = time.perf_counter()
-    rows, _ = IPCW._rows(sim.data, sim.long, (), ("marker",), stabilised)
-    cuts = equal_events(sim.data, k=4)
-    with switching_model(oracle):
-        fit = IPCW._fit(rows, cuts, None, "efron")
-
-        def replicate(index: np.ndarray) -> tuple[float, float, float]:
-            f = IPCW._fit(rows.take(index), cuts, None, "efron")
-            return (math.nan,) * 3 if f is None else (f.log_hr, f.log_hr_pem, f.se_robust)
-
-        first = rows.first[:-1]
-        boot = bootstrap(replicate, resampling_groups(rows.experimental[first] == 1, None),
-                         args.n_boot, SEED + trial, columns=("log_hr", "log_hr_pem", "se"))
-        # Leave-one-out (or leave-group-out) estimates for the BCa acceleration.
-        groups = np.random.default_rng(trial).permutation(n) % min(n, args.jack_groups)
-        jack = np.array([IPCW._fit(rows.take(np.flatnonzero(groups != g)), cuts, None,
-                                   "efron").log_hr for g in range(groups.max() + 1)])
+    # Oracle: the simulator's true switching probabilities (only the numerator estimated).
+    options = {"time_varying": ("marker",), "stabilised": stabilised,
+               "switching_coef": TRUE_COEF if oracle else None}
+    fit = ipcw(sim.data, sim.long, **options, n_boot=args.n_boot, seed=SEED + trial)
+    # Leave-one-out (or leave-group-out) estimates for the BCa acceleration.
+    jack = jackknife(sim, np.random.default_rng(trial).permutation(n)
+                     % min(n, args.jack_groups), options)
     seconds = time.perf_counter() - t0
-    est, se = fit.log_hr, fit.se_robust
-    b = boot["log_hr"].to_numpy()
+    est, se = fit.hr_adjusted["log_hr"], fit.hr_adjusted["se"]
+    b = fit.boot["log_hr"].to_numpy()
     sd = float(np.nanstd(b, ddof=1))
     limits = {"pct200": percentile_limits(b[:200], 0.05), "pct": percentile_limits(b, 0.05),
-              "t": IPCW.studentized_limits(est, se, b, boot["se"].to_numpy(), 0.05),
-              "bca": IPCW.bca_limits(est, b, jack, 0.05),
+              "t": studentized_limits(est, se, b, fit.boot["se_robust"].to_numpy(), 0.05),
+              "bca": bca_limits(est, b, jack, 0.05),
               "wald_boot": (est - 1.96 * sd, est + 1.96 * sd)}
     lo, hi = limits["pct"]
     limits["basic"] = (2 * est - hi, 2 * est - lo)
@@ -138,7 +137,7 @@ def one_trial(variant: str, trial: int, args: argparse.Namespace,
            "jack_se": float(np.sqrt((jack.size - 1) / jack.size
                                     * ((jack - jack.mean()) ** 2).sum())),
            "own_truth": cox_hr(own.time, own.event, own.arm == 1).log_hr,
-           "weight_max": float(fit.weight[rows.analysis & (rows.experimental == 0)].max()),
+           "weight_max": fit.details["weight_max"],
            "truth": truth, "seconds": seconds}
     for key, (lo, hi) in limits.items():
         out[f"{key}_lo"], out[f"{key}_hi"] = lo, hi
@@ -147,30 +146,33 @@ def one_trial(variant: str, trial: int, args: argparse.Namespace,
 
 def coverage_table(table: pd.DataFrame, target: dict[str, float]) -> str:
     """One line per variant: bias, spread and each interval's coverage of ``target``
-    (per variant), with MC SE and the % of trials missing below / above."""
+    (per variant), with MC SE (:func:`pexsurv.workflows.bias`, :func:`coverage`) and the %
+    of trials missing below / above."""
     lines = ["| variant | trials | bias (MCSE) | SD of estimates | mean boot SD (B=200 / all) | "
              "rms boot SD | corr(error, boot SD) | "
              + " | ".join(f"{k} coverage (MCSE; below/above)" for k in INTERVALS) + " |",
              "|---" * (7 + len(INTERVALS)) + "|"]
     for variant, part in table.groupby("variant", sort=False):
         truth = target[variant]
-        err = part["estimate"] - truth
+        b = bias(part["estimate"], truth)
         cells = []
         for k in INTERVALS:
-            below = (part[f"{k}_hi"] < truth).mean()
-            above = (part[f"{k}_lo"] > truth).mean()
-            cov = 1 - below - above
-            cells.append(f"{100 * cov:.1f}% ({100 * math.sqrt(cov * (1 - cov) / len(part)):.1f}; "
-                         f"{100 * below:.1f}/{100 * above:.1f})")
+            c = coverage(part[f"{k}_lo"], part[f"{k}_hi"], truth)
+            cells.append(f"{100 * c.value:.1f}% ({100 * c.mcse:.1f}; "
+                         f"{100 * (part[f'{k}_hi'] < truth).mean():.1f}/"
+                         f"{100 * (part[f'{k}_lo'] > truth).mean():.1f})")
         lines.append(
-            f"| {variant} | {len(part)} | {err.mean():+.3f} ({err.std() / math.sqrt(len(part)):.3f}) "
-            f"| {err.std():.3f} | {part['boot_sd200'].mean():.3f} / {part['boot_sd'].mean():.3f} "
-            f"| {math.sqrt((part['boot_sd'] ** 2).mean()):.3f} "
-            f"| {np.corrcoef(err, part['boot_sd'])[0, 1]:+.2f} | " + " | ".join(cells) + " |")
+            f"| {variant} | {len(part)} | {b.value:+.3f} ({b.mcse:.3f}) "
+            f"| {part['estimate'].std():.3f} | {part['boot_sd200'].mean():.3f} / "
+            f"{part['boot_sd'].mean():.3f} | {math.sqrt((part['boot_sd'] ** 2).mean()):.3f} "
+            f"| {np.corrcoef(part['estimate'], part['boot_sd'])[0, 1]:+.2f} | "
+            + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def report(table: pd.DataFrame, truth: float, own: dict[bool, float]) -> str:
+    table = table.assign(robust_lo=table["estimate"] - Z * table["se_robust"],
+                         robust_hi=table["estimate"] + Z * table["se_robust"])
     variants = table["variant"].unique()
     stamp = f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}"
     return "\n".join([
