@@ -297,6 +297,13 @@ def test_real_fit_adds_the_per_patient_log_likelihood(real_fit):
 # ------------------------------------------------------------------ registration
 
 
+def test_sampler_defaults_raise_target_accept_for_the_piecewise_effect_under_mcmc():
+    piecewise = PiecewiseExponential(cuts=(1.0,), effect="piecewise")
+    assert P.sampler_defaults(piecewise, "mcmc") == {"target_accept": 0.99}
+    assert P.sampler_defaults(piecewise, "advi") == {}  # ADVI has no acceptance rate
+    assert P.sampler_defaults(PiecewiseExponential(cuts=(1.0,)), "mcmc") == {}
+
+
 def test_loading_the_module_registers_its_fitting():
     fitting = _LOADED_PEM
     assert fitting.fit is P.fit_pem and fitting.compile is P.compile_pem

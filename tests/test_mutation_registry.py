@@ -71,6 +71,24 @@ def test_model_fitting_defaults_and_frozen():
     assert plain == REG.ModelFitting(fit=fit_a, compile=compile_a)  # a value
 
 
+def test_defaults_for_layers_spec_defaults_over_the_type_defaults():
+    plain = REG.ModelFitting(fit=fit_a, compile=compile_a, defaults={"draws": 100, "tune": 9})
+    assert plain.spec_defaults is None
+    assert plain.defaults_for(Alpha()) == {"draws": 100, "tune": 9}
+    seen = []
+
+    def own(spec, method):
+        seen.append((spec, method))
+        return {"tune": 50, "chains": 2}
+    spec = Alpha()
+    f = REG.ModelFitting(fit=fit_a, compile=compile_a, defaults={"draws": 100, "tune": 9},
+                         spec_defaults=own)
+    assert f.defaults_for(spec) == {"draws": 100, "tune": 50, "chains": 2}
+    assert f.defaults_for(spec, "advi") == {"draws": 100, "tune": 50, "chains": 2}
+    assert seen == [(spec, "mcmc"), (spec, "advi")]
+    assert dict(f.defaults) == {"draws": 100, "tune": 9}  # not written into
+
+
 def test_dispatch_by_type_and_subclass(registered):
     a, b = registered
     assert REG.model_fitting(Alpha()) is a
