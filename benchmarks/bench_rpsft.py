@@ -249,7 +249,7 @@ def main() -> None:
     others = {f"g-estimation N = {n:,}": r["other_cores"] for n, r in gest.items()} | {
         f"Bayesian RPSFT [{lab}] N = {n:,}": r["other_cores"] for (lab, n), r in bayes.items()}
     if max(others.values()) > LOADED_CORES:
-        L += [f"**Note: the machine was loaded.** Other processes (not this benchmark) used on "
+        L += ["**Note: the machine was loaded.** Other processes (not this benchmark) used on "
               "average " + ", ".join(f"{v:.2f} cores during {k}" for k, v in others.items())
               + f" (of {ncpu} usable; measured from /proc/stat minus this process's CPU time). "
               "Wall times are therefore pessimistic; CPU seconds are the steadier measure for "
