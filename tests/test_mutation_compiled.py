@@ -210,8 +210,9 @@ def test_compile_model_compiles_once_and_the_same_graph_shares_it_with_its_own_d
 
 @pytest.mark.parametrize("config", [
     SamplerConfig(draws=30, tune=30, chains=2, seed=3, progress=False, sampler="pymc"),
+    SamplerConfig(draws=30, tune=30, chains=2, seed=3, progress=False, sampler="numpyro"),
     SamplerConfig(method="advi", draws=30, seed=3, progress=False),
-], ids=["pymc", "advi"])
+], ids=["pymc", "numpyro", "advi"])
 def test_no_compilation_for_pymc_or_advi(compiles, monkeypatch, config):
     clock(monkeypatch)  # any reading fails
     compiled = C.compile_model(model_a(), config)
@@ -304,6 +305,10 @@ def test_synced_gives_the_origin_model_this_models_data_under_the_lock(compiles)
     assert not lock.locked()
     # x and w from b; `unused` has another shape in b and stays a's.
     assert inside == {"x": list(X_B), "w": [1.0], "unused": [1.0, 2.0]}
+    # Nor when it is shorter (shapes are compared for equality, not order).
+    c = C.compile_model(tiny(X_B, unused=(9.0,)), CONFIG)
+    with c._synced():
+        assert a.data_values()["unused"].tolist() == [1.0, 2.0]
 
 
 def test_synced_without_a_shared_compilation_changes_nothing():
@@ -332,9 +337,10 @@ def test_relabel_replaces_labels_of_dims_of_the_same_length_in_a_copy():
 
 @pytest.mark.parametrize("coords", [
     {"g": ["g0", "g1"]},            # the same labels
-    {"g": ["h0", "h1", "h2"]},      # another length
+    {"g": ["h0", "h1", "h2"]},      # longer
+    {"g": ["h0"]},                  # shorter
     {"g": None, "chain": [0, 1]},   # no labels; the same chain numbers
-], ids=["same", "length", "none"])
+], ids=["same", "longer", "shorter", "none"])
 def test_relabel_returns_the_tree_itself_when_nothing_changes(coords):
     idata = tree()
     assert C.relabel(idata, coords) is idata
