@@ -573,3 +573,20 @@ def test_run_oc_file_keeps_other_lists(called, tmp_path):
                            "[scenarios.x]\n")
     O.run_oc_file(path)
     assert called[0]["design"].simulate["progression"] == [[], [0.3]]
+
+
+# --- the records are values ---------------------------------------------------------------
+
+
+def test_design_and_result_are_frozen_with_defaults():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DESIGN.seed = 2
+    result = O.OCResult(table=pd.DataFrame(), trials=pd.DataFrame(),
+                        rule=DecisionRule(1.0, 0.9), store=Path("s"))
+    assert (result.fitted, result.compiles, result.problems) == (0, 0, [])
+    assert O.OCResult(table=None, trials=None, rule=None, store=None).problems is not \
+        result.problems
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.fitted = 3
