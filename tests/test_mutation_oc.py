@@ -590,3 +590,18 @@ def test_design_and_result_are_frozen_with_defaults():
         result.problems
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.fitted = 3
+
+
+def test_each_scenario_is_validated_on_its_trial_zero(fake, tmp_path, monkeypatch):
+    seeds = []
+    real = O._itt
+
+    def itt_(params, seed, columns):
+        seeds.append((params.get("hr_pfs"), seed))
+        return real(params, seed, columns)
+
+    monkeypatch.setattr(O, "_itt", itt_)
+    O.operating_characteristics(DESIGN, {"a": {"hr_pfs": 0.5}, "b": {"hr_pfs": 0.7}}, 3,
+                                store=tmp_path / "s", progress=False)
+    # The pilot (the first scenario's trial 0), then each scenario's trial 0.
+    assert seeds == [(0.5, trial_seed(5, 0)), (0.5, trial_seed(5, 0)), (0.7, trial_seed(5, 0))]
