@@ -220,6 +220,14 @@ def test_no_compilation_for_pymc_or_advi(compiles, monkeypatch, config):
     assert compiled.compile_seconds == 0.0 and C._CACHE == []
 
 
+def test_a_handle_is_its_own_identity_and_reports_no_compile_time_by_default():
+    """Handles are mutable (set_data): hashable by identity, never equal to another."""
+    a, b = C.CompiledModel(model=model_a()), C.CompiledModel(model=model_a())
+    assert a != b and a == a and len({a, b}) == 2
+    assert (a.compiled, a.compile_seconds, a.spec_hash, a.structure, a.shared_from) == (
+        None, 0.0, None, None, None)
+
+
 def test_prepare_leaves_a_compiled_model_alone(compiles, monkeypatch):
     handle = C.CompiledModel(model=model_a(), compiled="mine")
     clock(monkeypatch)
@@ -259,6 +267,8 @@ def test_set_data_refuses_unknown_names_and_other_shapes():
         handle.set_data({"x": [1.0, 2.0]})
     assert str(err.value) == ("pm.Data 'x' has shape (3,); got (2,). A compiled model serves "
                               "only data of the same shape: rebuild instead.")
+    with pytest.raises(ValueError, match="has shape \\(3,\\); got \\(4,\\)"):
+        handle.set_data({"x": [1.0, 2.0, 3.0, 4.0]})
     assert handle.data_values()["x"].tolist() == list(X_A)  # nothing changed
 
 
@@ -319,6 +329,13 @@ def test_synced_without_a_shared_compilation_changes_nothing():
 
 
 # --- relabel ---------------------------------------------------------------------------
+
+
+def test_relabel_replaces_labels_sorting_before_or_after():
+    assert C.relabel(tree(), {"g": ["a0", "a1"]})["posterior"]["g"].values.tolist() == [
+        "a0", "a1"]
+    assert C.relabel(tree(), {"g": ["z0", "z1"]})["posterior"]["g"].values.tolist() == [
+        "z0", "z1"]
 
 
 def test_relabel_replaces_labels_of_dims_of_the_same_length_in_a_copy():

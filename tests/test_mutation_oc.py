@@ -431,6 +431,10 @@ def test_a_pilot_that_cannot_be_simulated_names_the_first_scenario(fake, tmp_pat
         O.operating_characteristics(DESIGN, {"neg": {"n": -5}}, 2, store=tmp_path / "s")
     assert str(err.value).startswith("scenario 'neg': ")
     assert isinstance(err.value.__cause__, ValueError)
+    # A key sorting after "true_hr" reaches the pilot too (only true_hr is left out).
+    with pytest.raises(ConfigError) as err:
+        O.operating_characteristics(DESIGN, {"late": {"zeta": 1}}, 2, store=tmp_path / "s")
+    assert str(err.value).startswith("scenario 'late': ")
     assert fake.calls == []
 
 
