@@ -396,9 +396,10 @@ def test_require_complete_refuses_nan_draws_naming_up_to_five():
 # --- sample: what each sampler is given ------------------------------------------------
 
 
-def test_sample_with_pymc_passes_the_configuration(monkeypatch):
+@pytest.mark.parametrize("sampler", ["pymc", "numpyro"])
+def test_sample_with_pymc_passes_the_configuration(monkeypatch, sampler):
     config = SamplerConfig(draws=30, tune=7, chains=2, seed=11, progress=True,
-                           sampler="pymc", target_accept=0.9, options={"cores": 1})
+                           sampler=sampler, target_accept=0.9, options={"cores": 1})
     calls = []
 
     def sample(**kwargs):
@@ -410,7 +411,7 @@ def test_sample_with_pymc_passes_the_configuration(monkeypatch):
     clock(monkeypatch, 4.0, 13.5)
     idata, seconds = handle.sample(config)
     assert calls == [dict(draws=30, tune=7, chains=2, target_accept=0.9, random_seed=11,
-                          progressbar=True, nuts_sampler="pymc", model=model_a(), cores=1)]
+                          progressbar=True, nuts_sampler=sampler, model=model_a(), cores=1)]
     assert seconds == 9.5 and idata["posterior"]["g"].values.tolist() == ["g0", "g1"]
 
 

@@ -386,6 +386,14 @@ def test_a_design_mapping_is_accepted(fake, tmp_path):
     assert fake.calls[0]["tasks"][0].labels["sim_seed"] == trial_seed(5, 0)
 
 
+def test_a_true_hr_key_made_at_run_time_is_not_a_simulator_argument(fake, tmp_path):
+    """Keys read from a file are not the interned literal: compared by value."""
+    key = "".join(["true", "_hr"])
+    oc = O.operating_characteristics(DESIGN, {"x": {key: 0.5, "hr_pfs": 0.5}}, 1,
+                                     store=tmp_path / "s", progress=False)
+    assert oc.table.loc["x", "true_hr"] == 0.5
+
+
 def test_the_pilot_is_trial_zero_of_the_first_scenario(fake, tmp_path):
     """Cut points by the rule, from the first scenario's trial 0, in every scenario's fits."""
     O.operating_characteristics(DESIGN, {"first": {"hr_pfs": 0.5}, "second": {"n": 30}}, 1,
