@@ -331,6 +331,17 @@ def test_synced_without_a_shared_compilation_changes_nothing():
 # --- relabel ---------------------------------------------------------------------------
 
 
+def test_relabel_compares_lengths_by_value():
+    labels = [f"g{i}" for i in range(300)]  # beyond the small integers Python caches
+    out = C.relabel(tree(labels=labels), {"g": [f"h{i}" for i in range(300)]})
+    assert out["posterior"]["g"].values.tolist()[-1] == "h299"
+
+
+def test_compile_model_settings_are_keyword_only(compiles):
+    with pytest.raises(TypeError):
+        C.compile_model(model_a(), CONFIG, "spec-hash")
+
+
 def test_relabel_replaces_labels_sorting_before_or_after():
     assert C.relabel(tree(), {"g": ["a0", "a1"]})["posterior"]["g"].values.tolist() == [
         "a0", "a1"]

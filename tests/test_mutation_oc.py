@@ -371,6 +371,19 @@ def test_records_missing_from_the_store_are_left_out(monkeypatch, tmp_path):
     assert (oc.fitted, oc.compiles, oc.problems) == (3, 1, [])
 
 
+def test_a_missing_record_in_the_middle_skips_only_that_trial(monkeypatch, tmp_path):
+    def gappy(tasks, store, options, *, description):
+        FakeExecute()([t for i, t in enumerate(tasks) if i != 1], store, options,
+                      description=description)
+        return ExecutionReport(fitted=len(tasks) - 1, compiles=1, problems=[])
+
+    monkeypatch.setattr(O, "execute", gappy)
+    oc = run(None, tmp_path, n_trials=2)
+    assert oc.trials["scenario"].tolist() == ["effect", "null", "null", "harm", "harm",
+                                              "unknown", "unknown"]
+    assert oc.trials["trial"].tolist() == [0, 0, 1, 0, 1, 0, 1]
+
+
 def test_executor_options_are_given_through(fake, tmp_path):
     options = ExecutorOptions(executor="serial", workers=3, progress=False)
     O.operating_characteristics(DESIGN, {"x": {}}, 1, store=tmp_path / "s", options=options)
@@ -578,6 +591,15 @@ def test_run_oc_file_refuses_unknown_design_keys_and_bad_rules(called, tmp_path)
     with pytest.raises(ConfigError, match="executor must be one of"):
         O.run_oc_file(path)
     assert called == []
+
+
+def test_run_oc_file_takes_the_path_by_name_and_the_overrides_by_name_only(called,
+                                                                          tmp_path):
+    path = write(tmp_path, "n_trials = 2\n[scenarios.x]\n")
+    O.run_oc_file(path=path)
+    assert called[0]["n_trials"] == 2
+    with pytest.raises(TypeError):
+        O.run_oc_file(path, "serial")
 
 
 def test_run_oc_file_keeps_other_lists(called, tmp_path):
