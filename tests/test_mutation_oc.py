@@ -42,10 +42,10 @@ SIM = {"n": 40, "progression": ((), (0.3,)), "death_pre_progression": ((), (0.02
 DESIGN = O.OCDesign(simulate=SIM, endpoint="pfs", model={"cuts": {"rule": "equal_events",
                                                                   "k": 2}},
                     sampler={"draws": 50, "tune": 50, "chains": 2}, seed=5)
+# PFS has no switch_time: crossover comes after progression (OCDesign.analysis).
 COLUMNS = {"time": "pfs_time", "event": "pfs_event", "arm": "arm", "reference": "old",
-           "id": "id", "treatment_start": "treatment_start", "switch_time": "switch_time",
-           "censor_time": "censor_time"}
-OS_COLUMNS = {**COLUMNS, "time": "os_time", "event": "os_event"}
+           "id": "id", "treatment_start": "treatment_start", "censor_time": "censor_time"}
+OS_COLUMNS = {**COLUMNS, "time": "os_time", "event": "os_event", "switch_time": "switch_time"}
 
 
 def trial_seed(design_seed, i):

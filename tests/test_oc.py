@@ -3,6 +3,7 @@ decision rule, power / type I error, bias and coverage with Monte Carlo SEs."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -76,6 +77,19 @@ def test_resume_fits_nothing_new(oc):
     more = operating_characteristics(DESIGN, SCENARIOS, N_TRIALS + 1, RULE, store=oc.store,
                                      progress=False)
     assert more.fitted == 2 and (more.table["trials"] == N_TRIALS + 1).all()
+
+
+def test_pfs_of_trials_with_crossover(tmp_path):
+    """Control patients cross over after progression: a PFS study of such trials runs (it
+    was refused on trial 0: "column 'switch_time': time after the end of follow-up")."""
+    design = dataclasses.replace(DESIGN, simulate={**SIMULATE, "switch_prob": 0.6})
+    assert "switch_time" not in design.analysis().data
+    assert design.analysis().data.keys() <= dataclasses.replace(design, endpoint="os").analysis(
+        ).data.keys()
+    assert "switch_time" in dataclasses.replace(design, endpoint="os").analysis().data
+    out = operating_characteristics(design, {"switching": {"true_hr": 1.0}}, 2, RULE,
+                                    store=tmp_path / "s", progress=False)
+    assert out.fitted == 2 and out.table.loc["switching", "failed"] == 0
 
 
 def test_bad_scenarios_are_refused_before_any_fit(tmp_path):

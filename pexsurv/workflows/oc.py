@@ -88,13 +88,17 @@ class OCDesign:
         if cuts is not None:
             model["cuts"] = list(cuts)
         e = self.endpoint
+        # Crossover comes after progression, so it belongs to OS only: on PFS every switch
+        # would lie after the patient's follow-up, which TrialData refuses (as
+        # pexsurv.datasets.ct041_like("pfs") leaves it out).
+        switch = {"switch_time": "switch_time"} if e == "os" else {}
         return AnalysisConfig.from_dict({
             "endpoint": e.upper(), "populations": [self.population],
             # Columns of a simulated trial (SimulatedTrial.data); no file is read.
             "data": {"path": "simulated.csv", "time": f"{e}_time", "event": f"{e}_event",
                      "arm": "arm", "reference": labels[1], "id": "id",
-                     "treatment_start": "treatment_start", "switch_time": "switch_time",
-                     "censor_time": "censor_time"},
+                     "treatment_start": "treatment_start", "censor_time": "censor_time",
+                     **switch},
             "model": model, "priors": dict(self.priors), "sampler": dict(self.sampler)})
 
     def to_dict(self) -> dict[str, Any]:
