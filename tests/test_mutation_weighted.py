@@ -341,3 +341,36 @@ def test_logistic_fit_iteration_options():
         wt.logistic_fit(x, y, 1)  # options are keyword-only
     with pytest.raises(dataclasses.FrozenInstanceError):
         full.converged = False
+
+
+def test_weighted_cox_is_invariant_to_the_scale_of_the_weights(rows):
+    """Multiplying every weight by a constant changes neither the fit nor the sandwich SE
+    (tiny weights give risk sets and information below 1)."""
+    base = cox_fit(rows, scale0=step_scale)
+    tiny = cox_fit(rows.assign(w=rows["w"] * 1e-3), scale0=step_scale)
+    assert tiny.log_hr == pytest.approx(base.log_hr, abs=1e-9)
+    assert tiny.se_robust == pytest.approx(base.se_robust, rel=1e-8)
+    assert tiny.se_model == pytest.approx(base.se_model * math.sqrt(1e3), rel=1e-8)
+
+
+def test_weighted_cox_stratum_with_only_a_zero_weight_death(rows):
+    """A stratum whose only row is a death of weight 0: an event time with an empty
+    weighted risk set, which contributes nothing (no NaN, no warning)."""
+    alone_row = pd.DataFrame({"start": [0.0], "stop": [0.5], "event": [1.0], "x": [1.0],
+                              "w": [0.0], "id": [1], "stratum": [7]})
+    both = cox_fit(pd.concat([rows, alone_row], ignore_index=True))
+    alone = cox_fit(rows)
+    assert both.log_hr == pytest.approx(alone.log_hr, abs=1e-12)
+    assert both.se_robust == pytest.approx(alone.se_robust, rel=1e-10)
+
+
+def test_logistic_fit_starts_at_the_overall_log_odds():
+    """The start (overall log odds in the intercept, 0 elsewhere) is the maximum when the
+    covariate carries no information: one iteration settles, exactly."""
+    x = np.c_[np.ones(8), [0, 0, 0, 0, 1, 1, 1, 1.0]]
+    y = np.array([0, 0, 0, 1, 0, 0, 0, 1.0])  # 1 in 4 in both groups
+    fit = wt.logistic_fit(x, y, max_iter=1)
+    assert fit.converged
+    np.testing.assert_allclose(fit.coef, [math.log(1 / 3), 0.0], atol=1e-14)
+    one = wt.logistic_fit(np.ones((8, 1)), y, max_iter=1)
+    assert one.converged and one.coef[0] == pytest.approx(math.log(1 / 3), abs=1e-14)
