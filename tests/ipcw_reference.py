@@ -38,19 +38,24 @@ def build(frame: pd.DataFrame, long: pd.DataFrame, strata: bool) -> tuple[TrialD
 
 @functools.cache
 def raw() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """120 patients; a third of the switches moved off the visit grid (between row starts,
-    so rows are split there and the numerator steps inside other patients' rows); two
+    """120 patients; two thirds of the switches moved off the visit grid (between row starts,
+    so rows are split there and the numerator steps inside other patients' rows, some rows
+    at two switch times); two
     strata; ids that are strings, not positions."""
     sim = simulate_time_varying_switching(120, seed=3)
     frame = sim.frame.copy()
     long = sim.long.to_frame(sim.data)
     sw = frame["switch_time"].to_numpy()
-    movable = np.flatnonzero(np.isfinite(sw) & (sw + 0.1 < frame["time"].to_numpy()))
+    movable = np.flatnonzero(np.isfinite(sw) & (sw + 0.2 < frame["time"].to_numpy()))
     frame.loc[movable[::3], "switch_time"] += 0.1
+    frame.loc[movable[1::3], "switch_time"] += 0.2  # two switch times inside some rows
     frame["stratum"] = np.where(frame["marker0"] > 0.3, "high", "low")
     frame["id"] = [f"p{i:03d}" for i in frame["id"]]
     long["id"] = [f"p{i:03d}" for i in long["id"]]
     assert len(movable[::3]) >= 4
+    cuts = np.unique(frame.loc[frame["arm"] == 0, "switch_time"].dropna())
+    off = cuts[np.round(cuts * 4, 9) % 1 > 0]
+    assert (np.diff(np.floor(off * 4)) == 0).any()  # two inside one visit interval
     return frame, long
 
 
@@ -166,5 +171,12 @@ def reference(*, stabilised: bool = True, truncate: float | None = None,
             "n_model_rows": int(model.sum())}
 
 
-for _options in CONFIGS.values():  # warm the cache (the fork server imports this module)
-    reference(**_options)
+def empty_last_cuts() -> tuple[float, ...]:
+    """Cuts whose last interval has no experimental-arm follow-up (after the last)."""
+    frame = raw()[0]
+    last = frame.loc[frame["arm"] == 1, "time"].max()
+    return (1.0, 2.0, float(last))
+
+
+for _options in [*CONFIGS.values(), {"cuts": empty_last_cuts()}]:  # warm the cache (the
+    reference(**_options)  # fork server imports this module)

@@ -23,7 +23,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 import pytest
-from ipcw_reference import CONFIGS, CUTS, build, reference
+from ipcw_reference import CONFIGS, CUTS, build, empty_last_cuts, reference
 from ipcw_reference import raw as tables
 from isolated import load
 from lifelines import CoxPHFitter
@@ -149,6 +149,12 @@ def test_without_strata_and_with_default_cuts_and_alpha(raw):
     itt = CoxPHFitter().fit(raw[0][["time", "event", "arm"]], "time", "event")
     assert fit.hr_itt["upper"] == pytest.approx(
         math.exp(itt.params_["arm"] + Z(0.95) * itt.standard_errors_["arm"]), rel=1e-5)
+
+
+def test_pem_with_a_last_interval_without_experimental_follow_up(trial):
+    cuts = empty_last_cuts()
+    fit = ip.ipcw(*trial, **MODEL, cuts=cuts)
+    assert fit.hr_pem["log_hr"] == pytest.approx(reference(cuts=cuts)["pem"], abs=1e-6)
 
 
 # ------------------------------------------------------------------------- warnings
