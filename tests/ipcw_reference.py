@@ -40,7 +40,7 @@ def build(frame: pd.DataFrame, long: pd.DataFrame, strata: bool) -> tuple[TrialD
 def raw() -> tuple[pd.DataFrame, pd.DataFrame]:
     """120 patients; two thirds of the switches moved off the visit grid (between row starts,
     so rows are split there and the numerator steps inside other patients' rows, some rows
-    at two switch times); two
+    at two switch times); a control switch time at the end of follow-up; two
     strata; ids that are strings, not positions."""
     sim = simulate_time_varying_switching(120, seed=3)
     frame = sim.frame.copy()
@@ -49,11 +49,15 @@ def raw() -> tuple[pd.DataFrame, pd.DataFrame]:
     movable = np.flatnonzero(np.isfinite(sw) & (sw + 0.2 < frame["time"].to_numpy()))
     frame.loc[movable[::3], "switch_time"] += 0.1
     frame.loc[movable[1::3], "switch_time"] += 0.2  # two switch times inside some rows
+    # A control patient "switching" at the end of follow-up: not a switch (sw < time).
+    never = np.flatnonzero((frame["arm"] == 0).to_numpy() & np.isnan(sw))[0]
+    frame.loc[never, "switch_time"] = frame.loc[never, "time"]
     frame["stratum"] = np.where(frame["marker0"] > 0.3, "high", "low")
     frame["id"] = [f"p{i:03d}" for i in frame["id"]]
     long["id"] = [f"p{i:03d}" for i in long["id"]]
     assert len(movable[::3]) >= 4
-    cuts = np.unique(frame.loc[frame["arm"] == 0, "switch_time"].dropna())
+    real = (frame["arm"] == 0) & (frame["switch_time"] < frame["time"])
+    cuts = np.unique(frame.loc[real, "switch_time"])
     off = cuts[np.round(cuts * 4, 9) % 1 > 0]
     assert (np.diff(np.floor(off * 4)) == 0).any()  # two inside one visit interval
     return frame, long
