@@ -349,10 +349,11 @@ def test_bca_limits_written_out():
     rng = np.random.default_rng(4)
     boot = np.round(rng.gamma(2.0, 0.3, 301), 2)
     jack = rng.gamma(2.0, 0.1, 40)
-    est = float(np.median(boot)) + 0.05
+    values, counts = np.unique(boot, return_counts=True)
+    est = float(values[counts >= 3][len(values[counts >= 3]) // 2])
     boot[[0, 5]] = [np.nan, np.inf]
     jack[2] = np.nan
-    assert np.sum(boot == est) > 0  # replicates equal to the estimate count half
+    assert np.sum(boot == est) >= 3  # replicates equal to the estimate count half
     got = ip.bca_limits(est, boot, jack, 0.1)
     assert got == pytest.approx(bca_by_hand(est, boot, jack, 0.1), rel=1e-12)
     assert type(got[0]) is float
@@ -458,8 +459,8 @@ def test_switching_model_failure_is_refused(raw, case):
         high = (frame["arm"] == 0) & (frame["marker0"] > 0)
         frame["switch_time"] = np.where(high, 0.25, np.nan)
     with warnings.catch_warnings():
-        # Separation: the logistic fit's exp overflows on its way to infinity (weighted.py).
-        warnings.simplefilter("ignore", RuntimeWarning)
+        if case == "separation":  # the logistic fit's exp overflows on its way to infinity
+            warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(TrialDataError, match="^the switching model cannot be fitted: it "
                                                  "needs control-arm switchers and "
                                                  "non-switchers"):
