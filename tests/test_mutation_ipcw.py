@@ -412,11 +412,12 @@ def test_refusals_name_the_problem(trial, raw):
         ip.ipcw(raw[0], long)
     with pytest.raises(TypeError, match="^long must be a LongData, got DataFrame$"):
         ip.ipcw(data, raw[1])
-    other = simulate_time_varying_switching(50, seed=1)
-    with pytest.raises(TrialDataError, match=re.escape(
-            "the long table was built for 50 patients, the trial has 120: build it with "
-            "LongData.from_dataframe(df, data) on this TrialData")):
-        ip.ipcw(data, other.long)
+    for n in (50, 150):  # fewer and more patients than the trial
+        other = simulate_time_varying_switching(n, seed=1)
+        with pytest.raises(TrialDataError, match=re.escape(
+                f"the long table was built for {n} patients, the trial has 120: build it "
+                "with LongData.from_dataframe(df, data) on this TrialData")):
+            ip.ipcw(data, other.long)
     with pytest.raises(TypeError):
         ip.ipcw(data, long, ["marker0"])  # options are keyword-only
 
