@@ -102,6 +102,9 @@ def test_two_group_log_hr_iteration_options():
     d1, d = np.array([9.9]), np.array([10.0])
     beta, _ = wt.two_group_log_hr(r0, r1, d1, d, max_iter=3)
     assert beta[0] == pytest.approx(3.0, abs=1e-12)
+    # The same cap downwards: almost no events in a large group 1.
+    down, _ = wt.two_group_log_hr(r1, r0, d - d1, d, max_iter=3)
+    assert down[0] == pytest.approx(-3.0, abs=1e-12)
     full, _ = wt.two_group_log_hr(r0, r1, d1, d)
     loose, _ = wt.two_group_log_hr(r0, r1, d1, d, tol=0.5)
     assert abs(loose[0] - full[0]) > 1e-8
