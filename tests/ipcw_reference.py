@@ -182,5 +182,7 @@ def empty_last_cuts() -> tuple[float, ...]:
     return (1.0, 2.0, float(last))
 
 
-for _options in [*CONFIGS.values(), {"cuts": empty_last_cuts()}]:  # warm the cache (the
+THREE_INTERVALS = (1.0, 2.5)  # k = 3 intervals: cell codes stratum * 3 + interval
+
+for _options in [*CONFIGS.values(), {"cuts": empty_last_cuts()}, {"cuts": THREE_INTERVALS}]:  # warm the cache (the
     reference(**_options)  # fork server imports this module)

@@ -23,7 +23,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 import pytest
-from ipcw_reference import CONFIGS, CUTS, build, empty_last_cuts, reference
+from ipcw_reference import CONFIGS, CUTS, THREE_INTERVALS, build, empty_last_cuts, reference
 from ipcw_reference import raw as tables
 from isolated import load
 from lifelines import CoxPHFitter
@@ -155,6 +155,12 @@ def test_pem_with_a_last_interval_without_experimental_follow_up(trial):
     cuts = empty_last_cuts()
     fit = ip.ipcw(*trial, **MODEL, cuts=cuts)
     assert fit.hr_pem["log_hr"] == pytest.approx(reference(cuts=cuts)["pem"], abs=1e-6)
+
+
+def test_pem_with_three_intervals_per_stratum(trial):
+    fit = ip.ipcw(*trial, **MODEL, cuts=THREE_INTERVALS)
+    assert fit.hr_pem["log_hr"] == pytest.approx(reference(cuts=THREE_INTERVALS)["pem"],
+                                                 abs=1e-6)
 
 
 # ------------------------------------------------------------------------- warnings
@@ -498,6 +504,7 @@ def test_result_accessors(pair, trial, monkeypatch):
         f"hr_itt={fit.hr_itt['hr']:.4f}, switchers={fit.details['n_switchers']})")
     with pytest.raises(dataclasses.FrozenInstanceError):
         fit.method = "x"
+    assert len({fit, fit}) == 1 and fit != dataclasses.replace(fit)  # hashable, by identity
 
 
 def test_result_with_bootstrap_reports_each_interval(trial, monkeypatch):
