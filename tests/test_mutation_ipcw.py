@@ -396,6 +396,12 @@ def test_refusals_name_the_problem(trial, raw):
     cases = [
         ({"alpha": 0.0}, ValueError, "alpha must be in (0, 1), got 0.0"),
         ({"alpha": 1.0}, ValueError, "alpha must be in (0, 1), got 1.0"),
+        ({"alpha": -0.1}, ValueError, "alpha must be in (0, 1), got -0.1"),
+        ({"alpha": 1.5}, ValueError, "alpha must be in (0, 1), got 1.5"),
+        ({"truncate": -0.1}, ValueError,
+         "truncate must be a quantile in (0, 0.5), e.g. 0.01, got -0.1"),
+        ({"truncate": 0.7}, ValueError,
+         "truncate must be a quantile in (0, 0.5), e.g. 0.01, got 0.7"),
         ({"n_boot": 2.5}, ValueError, "n_boot must be a non-negative integer, got 2.5"),
         ({"n_boot": -1}, ValueError, "n_boot must be a non-negative integer, got -1"),
         ({"boot_interval": "normal"}, ValueError,
