@@ -480,6 +480,20 @@ def test_switching_model_failure_is_refused(raw, case):
             ip.ipcw(*build(frame, long, False), **MODEL)
 
 
+def test_one_switcher_and_more_than_256_patients_are_fitted(raw):
+    """A single control switch is enough for the switching model; a trial of 300 patients
+    (sizes compared by value, not identity: Python caches small integers only)."""
+    frame, long = raw
+    frame = frame.copy()
+    keep = frame["switch_time"].notna() & (frame["switch_time"] < frame["time"])
+    first = frame.index[keep & (frame["arm"] == 0)][0]
+    frame.loc[frame.index != first, "switch_time"] = np.nan
+    fit = ip.ipcw(*build(frame, long, True), **MODEL, cuts=CUTS)
+    assert fit.details["n_switchers"] == 1 and math.isfinite(fit.hr_adjusted["log_hr"])
+    big = simulate_time_varying_switching(300, seed=11)
+    assert ip.ipcw(big.data, big.long, **MODEL, cuts=CUTS).settings["n"] == 300
+
+
 # ---------------------------------------------------------------------- the result
 def test_result_accessors(pair, trial, monkeypatch):
     fit, _, options = pair
