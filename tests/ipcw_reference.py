@@ -184,5 +184,6 @@ def empty_last_cuts() -> tuple[float, ...]:
 
 THREE_INTERVALS = (1.0, 2.5)  # k = 3 intervals: cell codes stratum * 3 + interval
 
-for _options in [*CONFIGS.values(), {"cuts": empty_last_cuts()}, {"cuts": THREE_INTERVALS}]:  # warm the cache (the
-    reference(**_options)  # fork server imports this module)
+# Warm the cache: the fork server imports this module once.
+for _options in [*CONFIGS.values(), {"cuts": empty_last_cuts()}, {"cuts": THREE_INTERVALS}]:
+    reference(**_options)
