@@ -91,6 +91,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -118,6 +119,7 @@ from pexsurv.models.rpsft.gestimation import wald_hr
 from pexsurv.models.rpsft.weighted import (
     LogisticFit,
     Ties,
+    inverse_logit,
     logistic_fit,
     two_group_log_hr,
     weighted_cox,
@@ -157,7 +159,6 @@ class _Rows:
     x_den: np.ndarray
     first: np.ndarray  # first row of each subject (row offsets), length n + 1
     stabilised: bool
-    cut_times: np.ndarray  # the trial's control switch times (where the numerator steps)
 
     def take(self, index: np.ndarray) -> _Rows:
         """The rows of the subjects at ``index`` (repeats become distinct subjects)."""
@@ -167,8 +168,15 @@ class _Rows:
         rows = np.repeat(starts - offsets[:-1], counts) + np.arange(offsets[-1])
         per_row = {f: getattr(self, f)[rows] for f in _PER_ROW}
         per_row["subject"] = np.repeat(np.arange(index.size), counts)
-        return _Rows(first=offsets, stabilised=self.stabilised, cut_times=self.cut_times,
-                     **per_row)
+        return _Rows(first=offsets, stabilised=self.stabilised, **per_row)
+
+    @functools.cached_property
+    def cut_times(self) -> np.ndarray:
+        """The control arm's switch times, where the stabilising numerator steps: those of
+        these subjects (a bootstrap replicate's own, not its parent trial's)."""
+        first = self.first[:-1]
+        switchers = first[(self.experimental[first] == 0) & (self.switched[first] == 1)]
+        return np.unique(self.exit[switchers])
 
     def numerator(self) -> _Step | None:
         """The stabilising numerator (None without stabilisation): the control arm's
@@ -203,8 +211,7 @@ class _Rows:
                        model=self.model[index] & (offset == 0))
         first = np.r_[0, np.cumsum(np.bincount(per_row["subject"],
                                                minlength=self.first.size - 1))]
-        return _Rows(first=first, stabilised=self.stabilised, cut_times=times,
-                     **per_row), index
+        return _Rows(first=first, stabilised=self.stabilised, **per_row), index
 
 
 _PER_ROW = ("subject", "start", "stop", "event", "experimental", "stratum", "model", "switch",
@@ -303,8 +310,7 @@ def _rows(data: TrialData, long: LongData, baseline: Sequence[str],
                  exit=np.minimum(sw, data.time)[s], switched=switched[s].astype(float),
                  x_den=np.column_stack([columns[c] for c in den_names]),
                  first=np.r_[0, np.cumsum(np.bincount(s, minlength=data.n))],
-                 stabilised=stabilised,
-                 cut_times=np.unique(sw[switched & (data.arm == REFERENCE)]))
+                 stabilised=stabilised)
     return rows, den_names
 
 
@@ -355,7 +361,7 @@ def _fit(rows: _Rows, cuts: np.ndarray, truncate: float | None, ties: Ties,
     m = rows.model
     y = rows.switch[m]
     if coef is not None:
-        prob = 1.0 / (1.0 + np.exp(-(rows.x_den[m] @ coef)))
+        prob = inverse_logit(rows.x_den[m] @ coef)
         den = LogisticFit(coef=coef, se=np.full(coef.size, np.nan), prob=prob, converged=True)
     elif y.sum() == 0 or y.sum() == y.size:
         return None

@@ -24,8 +24,8 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["LogisticFit", "Ties", "WeightedCox", "logistic_fit", "two_group_log_hr",
-           "weighted_cox"]
+__all__ = ["LogisticFit", "Ties", "WeightedCox", "inverse_logit", "logistic_fit",
+           "two_group_log_hr", "weighted_cox"]
 
 
 def two_group_log_hr(at_risk0: np.ndarray, at_risk1: np.ndarray, events1: np.ndarray,
@@ -245,6 +245,15 @@ class LogisticFit:
     converged: bool
 
 
+def inverse_logit(eta: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-eta))`` without overflow for large ``|eta|`` (separated data).
+
+    >>> inverse_logit(np.array([0.0, -1000.0, 1000.0]))
+    array([0.5, 0. , 1. ])
+    """
+    return np.exp(-np.logaddexp(0.0, -eta))
+
+
 def logistic_fit(design: np.ndarray, y: np.ndarray, *, max_iter: int = 50,
                  tol: float = 1e-9) -> LogisticFit:
     """Logistic regression of ``y`` on ``design`` (include an intercept column) by IRLS.
@@ -273,7 +282,7 @@ def logistic_fit(design: np.ndarray, y: np.ndarray, *, max_iter: int = 50,
     converged = False
     hessian = np.eye(coef.size)
     for _ in range(max_iter):
-        prob = 1.0 / (1.0 + np.exp(-(design @ coef)))
+        prob = inverse_logit(design @ coef)
         w = prob * (1 - prob)
         hessian = design.T @ (design * w[:, None])
         try:
@@ -284,7 +293,7 @@ def logistic_fit(design: np.ndarray, y: np.ndarray, *, max_iter: int = 50,
         if np.max(np.abs(step)) < tol:
             converged = True
             break
-    prob = 1.0 / (1.0 + np.exp(-(design @ coef)))
+    prob = inverse_logit(design @ coef)
     try:
         cov = np.linalg.inv(design.T @ (design * (prob * (1 - prob))[:, None]))
         se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
