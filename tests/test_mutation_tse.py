@@ -256,6 +256,10 @@ def test_post_baseline_time_must_be_positive(tiny):
     with pytest.raises(TrialDataError, match=r"column 'secondary_baseline': no time after the "
                                              r"secondary baseline .* ids: d\. Fix"):
         tse.tse_simple(data, put(b, 3, 7.0))
+    # only the rows with no time after it are named (b keeps 0.5 after its baseline)
+    with pytest.raises(TrialDataError, match=r"no time after the secondary baseline .* in 1 "
+                                             r"row\(s\), ids: d\. Fix"):
+        tse.tse_simple(data, put(put(b, 3, 7.0), 1, 5.5))
 
 
 def test_bad_alpha_boot_and_family(tiny):
@@ -263,7 +267,8 @@ def test_bad_alpha_boot_and_family(tiny):
     for kwargs, message in (({"alpha": 0.0}, "alpha"), ({"alpha": 1.0}, "alpha"),
                             ({"alpha": -0.1}, "alpha"), ({"alpha": 1.5}, "alpha"),
                             ({"n_boot": -1}, "n_boot must be a non-negative integer, got -1"),
-                            ({"n_boot": 1.5}, "n_boot"), ({"aft_dist": "gompertz"}, "aft_dist")):
+                            ({"n_boot": 1.5}, "n_boot"), ({"n_boot": "5"}, "got 5$"),
+                            ({"aft_dist": "gompertz"}, "aft_dist")):
         with pytest.raises(ValueError, match=message):
             tse.tse_simple(data, b, **kwargs)
 
