@@ -395,6 +395,16 @@ def test_a_limit_outside_the_range_is_nan(immdef_data, ref, psi_range, open_end)
     assert fit.psi == pytest.approx(ref["psi"]["a"]["sign_change"][0], abs=1e-6)
 
 
+def test_a_limit_is_open_by_the_last_grid_point_only():
+    # |Z| at the grid's ends decides: the second-to-last point does not.
+    limits, crit = np.array([0.1, 0.7]), 1.96
+    with pytest.warns(UserWarning, match="confidence limit lies outside"):
+        out = g._confidence_limits(limits, np.array([3.0, 1.0, -1.0, -2.5, -1.5]), crit, (0, 1))
+    assert out[0] == 0.1 and math.isnan(out[1])
+    out = g._confidence_limits(limits, np.array([3.0, 1.0, -1.0, -1.5, -2.5]), crit, (0, 1))
+    assert out == (0.1, 0.7)
+
+
 def test_tolerance_is_the_bracket_width(immdef_data, ref):
     jump = ref["psi"]["a"]["sign_change"][0]
     fit = g.rpsftm_gestimate(immdef_data, tol=1e-3, grid_size=101)

@@ -372,6 +372,19 @@ def test_interval_around_a_positive_psi(monkeypatch, one_way):
     assert fit.ci == pytest.approx((0.3 - half, 0.3 + half), rel=1e-12)
 
 
+def test_interval_when_the_experimental_arm_does_worse(monkeypatch):
+    # A harmful treatment (psi > 0) gives a positive ITT log-rank Z: the test-based standard
+    # errors use |Z| whatever its sign.
+    data = simulate_rpsft(200, seed=2, psi=0.5)
+    stub_solver(monkeypatch, 0.5)
+    fit = ipe.ipe(data)
+    assert fit.z_itt > 1.0
+    half = Z975 * abs(0.5 / fit.z_itt)
+    assert fit.ci == pytest.approx((0.5 - half, 0.5 + half), rel=1e-12)
+    assert fit.hr_adjusted_itt_p["se"] == pytest.approx(
+        abs(fit.hr_adjusted["log_hr"] / fit.z_itt), rel=1e-12)
+
+
 def test_options_are_passed_and_recorded(monkeypatch, one_way):
     calls = stub_solver(monkeypatch, -0.4)
     exp = one_way.arm == 1
