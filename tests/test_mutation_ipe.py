@@ -226,8 +226,9 @@ def test_bracket():
     ({"tol": 0.0}, "tol must be positive"), ({"tol": -1e-3}, "tol must be positive"),
     ({"max_iter": 0}, "max_iter"),
     ({"max_iter": 2.5}, "max_iter"),
+    ({"max_iter": "5"}, "max_iter=5$"),  # text is refused, not compared (TypeError) or cast
     ({"n_boot": -1}, "n_boot must be a non-negative integer, got -1"),
-    ({"n_boot": 1.5}, "n_boot"),
+    ({"n_boot": 1.5}, "n_boot"), ({"n_boot": "5"}, "got 5$"),
     ({"psi_range": (1.0, 1.0)}, "psi_range must be two finite increasing values"),
     ({"psi_range": (-np.inf, 1.0)}, "psi_range"),
     ({"covariates": ["arm"]}, "arm"),
