@@ -277,6 +277,9 @@ def test_the_control_arms_modifier_may_vary(monkeypatch, one_way):
     ipe.ipe(one_way, treat_modifier=modifier)
     assert ipe._experimental_modifier(calls[0][0].cf, exp) == 0.5
     assert type(ipe._experimental_modifier(calls[0][0].cf, exp)) is float
+    # non-zero is the condition: a negative modifier is one value too
+    ipe.ipe(one_way, treat_modifier=np.where(exp, -0.5, 1.0))
+    assert ipe._experimental_modifier(calls[1][0].cf, exp) == -0.5
 
 
 def test_recensoring_needs_censor_time(one_way):
