@@ -194,6 +194,16 @@ def test_the_no_fixed_point_warning_points_at_the_caller_of_ipe(monkeypatch, one
     assert fit.details["solver"] == "failed"
 
 
+def test_brent_out_of_iterations_warns_at_the_caller_of_ipe(monkeypatch, one_way):
+    # the jump of test_a_jump_across_zero_is_found_by_brent, with one Brent iteration allowed
+    monkeypatch.setattr(ipe, "_step", lambda arrays, psi, dist: 0.55 if psi < 0.35 else 0.15)
+    with pytest.warns(UserWarning, match=r"Brent's method stopped after max_iter=1 .*psi is "
+                                         r"NaN\. Raise max_iter") as record:
+        fit = ipe.ipe(one_way, max_iter=1)
+    assert len(record) == 1 and record[0].filename == __file__
+    assert math.isnan(fit.psi) and fit.details["solver"] == "failed"
+
+
 def test_bracket():
     steps = {p: p - g for p, g in
              [(-1.0, -3.0), (-0.5, 1.0), (0.0, 2.0), (0.5, -0.5), (1.0, -1.0), (3.0, 4.0)]}
