@@ -80,6 +80,16 @@ def test_small_trial_estimate_and_limits_are_jumps_of_z():
 
 
 # ---------------------------------------------------------------------------- R on immdef
+def test_log_rank_batches_hold_at_most_batch_elements(immdef_data, monkeypatch):
+    # psi x subjects per vectorized batch is bounded (the temporaries stay in cache):
+    # 1,000 subjects, 50,000 elements: batches of 50 psi, the last one 1.
+    sizes, kernel = [], g._EstimatingEquation._logrank_z
+    monkeypatch.setattr(g._EstimatingEquation, "_logrank_z",
+                        lambda self, psis: sizes.append(psis.size) or kernel(self, psis))
+    g.z_on_grid(immdef_data, np.linspace(-1.0, 1.0, 201))
+    assert immdef_data.n * 50 == g._BATCH_ELEMENTS and sizes == [50] * 4 + [1]
+
+
 def test_psi_and_ci_are_rs_jump_points(fit_a, ref):
     np.testing.assert_allclose((fit_a.psi, *fit_a.ci), ref["psi"]["a"]["sign_change"],
                                atol=1e-6, rtol=0)
