@@ -240,6 +240,7 @@ def test_bracket():
     ({"n_boot": -1}, "n_boot must be a non-negative integer, got -1"),
     ({"n_boot": 1.5}, "n_boot"), ({"n_boot": "5"}, "got 5$"),
     ({"psi_range": (1.0, 1.0)}, "psi_range must be two finite increasing values"),
+    ({"psi_range": (1.0, 0.5)}, r"psi_range must be two finite increasing values, got \(1.0, 0.5"),
     ({"psi_range": (-np.inf, 1.0)}, "psi_range"),
     ({"covariates": ["arm"]}, "arm"),
 ])
