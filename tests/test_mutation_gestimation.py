@@ -26,6 +26,7 @@ from test_gestimation import rpsft_trial
 
 from pexsurv import TrialData, TrialDataError, datasets
 from pexsurv.models import counterfactual_times
+from pexsurv.simulate import simulate_rpsft
 
 g = load("models/rpsft/gestimation.py")
 
@@ -152,6 +153,15 @@ def test_itt_p_interval_keeps_the_itt_p_value(fit_a):
     assert_hr(p, {"hr": hr["hr"], "lower": math.exp(hr["log_hr"] - Z975 * se),
                   "upper": math.exp(hr["log_hr"] + Z975 * se), "log_hr": hr["log_hr"],
                   "se": se}, atol=1e-12)
+
+
+def test_itt_p_interval_with_a_positive_itt_z():
+    # A harmful treatment (psi > 0): the ITT log-rank Z is positive and the standard error
+    # uses |Z| whatever its sign.
+    fit = g.rpsftm_gestimate(simulate_rpsft(200, seed=2, psi=0.5), grid_size=201)
+    assert fit.z_itt > 1.0
+    hr, p = fit.hr_adjusted, fit.hr_adjusted_itt_p
+    assert p["se"] == pytest.approx(abs(hr["log_hr"] / fit.z_itt), rel=1e-12)
 
 
 def test_settings_grid_and_labels(fit_a, immdef_data):
