@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -413,6 +414,19 @@ def test_a_limit_outside_the_range_is_nan(immdef_data, ref, psi_range, open_end)
     expected = ref["psi"]["a"]["sign_change"][2 - open_end]
     assert fit.ci[1 - open_end] == pytest.approx(expected, abs=1e-6)
     assert fit.psi == pytest.approx(ref["psi"]["a"]["sign_change"][0], abs=1e-6)
+
+
+def test_a_plateau_of_z_at_the_target_is_bracketed():
+    # Z touches 0 on [0.3, 0.6) without crossing it: every psi there solves the estimating
+    # equation, so the jumps into and out of the plateau are roots (not "no root").
+    def z_of(psis):
+        psis = np.asarray(psis)
+        return np.where((psis >= 0.3) & (psis < 0.6), 0.0, 1.0)
+
+    grid = np.linspace(0.0, 1.0, 11)
+    [(lo, hi)] = g._solve(SimpleNamespace(z=z_of), grid, z_of(grid), [0.0], 1e-9)
+    np.testing.assert_allclose(lo, [0.3, 0.6], atol=1e-8)
+    np.testing.assert_allclose(hi, [0.3, 0.6], atol=1e-8)
 
 
 def test_a_limit_is_open_by_the_last_grid_point_only():
