@@ -82,12 +82,18 @@ def test_small_trial_estimate_and_limits_are_jumps_of_z():
 
 
 # ---------------------------------------------------------------------------- R on immdef
-def test_log_rank_batches_hold_at_most_batch_elements(immdef_data, monkeypatch):
-    # psi x subjects per vectorized batch is bounded (the temporaries stay in cache):
-    # 1,000 subjects, 50,000 elements: batches of 50 psi, the last one 1.
+def batch_sizes(monkeypatch) -> list[int]:
+    """The number of psi in each vectorized log-rank batch, recorded as Z is computed."""
     sizes, kernel = [], g._EstimatingEquation._logrank_z
     monkeypatch.setattr(g._EstimatingEquation, "_logrank_z",
                         lambda self, psis: sizes.append(psis.size) or kernel(self, psis))
+    return sizes
+
+
+def test_log_rank_batches_hold_at_most_batch_elements(immdef_data, monkeypatch):
+    # psi x subjects per vectorized batch is bounded (the temporaries stay in cache):
+    # 1,000 subjects, 50,000 elements: batches of 50 psi, the last one 1.
+    sizes = batch_sizes(monkeypatch)
     g.z_on_grid(immdef_data, np.linspace(-1.0, 1.0, 201))
     assert immdef_data.n * 50 == g._BATCH_ELEMENTS and sizes == [50] * 4 + [1]
 
@@ -245,8 +251,9 @@ def test_z_on_grid_batches_equal_one_psi_at_a_time(immdef_data):
     assert batched.shape == (140,)
 
 
-def test_more_patients_than_a_batch_holds():
+def test_more_patients_than_a_batch_holds(monkeypatch):
     # Above 50,000 patients a batch holds one psi (at least one, never zero).
+    sizes = batch_sizes(monkeypatch)
     n = 50_001
     rng = np.random.default_rng(1)
     df = pd.DataFrame({"t": rng.exponential(1.0, n), "e": 1, "arm": np.arange(n) % 2})
@@ -254,6 +261,7 @@ def test_more_patients_than_a_batch_holds():
     z = g.z_on_grid(data, [0.0, 0.1], recensor=False).to_numpy()
     expected = logrank_z(df["t"].to_numpy(), np.ones(n), df["arm"].to_numpy())
     assert z[0] == pytest.approx(expected, rel=1e-9) and np.isfinite(z[1])
+    assert sizes == [1, 1]
 
 
 def test_a_sign_change_next_to_an_undefined_z_is_not_a_root(strat, monkeypatch):
