@@ -437,6 +437,21 @@ def test_a_plateau_of_z_at_the_target_is_bracketed():
     np.testing.assert_allclose(hi, [0.3, 0.6], atol=1e-8)
 
 
+def test_bisection_stops_once_the_bracket_is_no_wider_than_tol():
+    # Grid step 0.5, tol 0.125 (exact binary fractions): two halvings reach a width of exactly
+    # tol, and each halving costs one batched Z evaluation (plus one at the lower ends).
+    calls = []
+
+    def z_of(psis):
+        calls.append(np.size(psis))
+        return np.where(np.asarray(psis) < 0.3, 1.0, -1.0)
+
+    grid = np.array([0.0, 0.5, 1.0])
+    [(lo, hi)] = g._solve(SimpleNamespace(z=z_of), grid, np.array([1.0, -1.0, -1.0]), [0.0],
+                          0.125)
+    assert (lo.tolist(), hi.tolist(), len(calls)) == ([0.25], [0.375], 3)
+
+
 def test_a_limit_is_open_by_the_last_grid_point_only():
     # |Z| at the grid's ends decides: the second-to-last point does not.
     limits, crit = np.array([0.1, 0.7]), 1.96
