@@ -545,7 +545,7 @@ def test_wald_hr():
     ({"psi_range": (1.0, -1.0)}, "psi_range"), ({"psi_range": (1.0, 1.0)}, "psi_range"),
     ({"psi_range": (-np.inf, 1.0)}, "psi_range"), ({"psi_range": (-1.0, np.nan)}, "psi_range"),
     ({"grid_size": 2}, "grid_size must be an integer >= 3, got 2"),
-    ({"grid_size": 10.5}, "grid_size"),
+    ({"grid_size": 10.5}, "grid_size"), ({"grid_size": "5"}, "grid_size must be an integer"),
     ({"alpha": 1.0}, "alpha"), ({"alpha": 0.0}, "alpha"), ({"alpha": 1.5}, "alpha"),
     ({"alpha": -0.5}, "alpha"),
     ({"tol": 0.0}, "tol must be positive, got 0.0"), ({"tol": -1e-3}, "tol"),
