@@ -64,6 +64,21 @@ def test_psi_posterior_grid_is_prior_times_exp_minus_half_z_squared(small):
     np.testing.assert_array_equal(g["psi"].to_numpy(), grid)
 
 
+def test_psi_posterior_grid_survives_a_log_density_far_below_zero(small):
+    # A prior far from the data puts the log density near -2000 on the whole grid: exp() of it
+    # is 0, so the density must be formed relative to its maximum (the ratios below are exact).
+    grid = np.linspace(-1.5, 1.0, 51)
+    g = bayes.psi_posterior_grid(small, Normal(8.0, 0.1), grid, recensor=False)
+    log_density = g["log_density"].to_numpy()
+    assert log_density.max() < -1000
+    dens = g["density"].to_numpy()
+    assert np.isfinite(dens).all() and np.trapezoid(dens, grid) == pytest.approx(1.0, rel=1e-12)
+    top = int(np.argmax(log_density))
+    shown = log_density - log_density[top] > -700  # exp() of it is a normal float
+    np.testing.assert_allclose(np.log(dens[shown] / dens[top]),
+                               log_density[shown] - log_density[top], atol=1e-9)
+
+
 # ---------------------------------------------------------------------------- paired HR
 def pem_log_hr(groups, cuts) -> float:
     """Maximum-likelihood log HR of group 1 against group 0 in a PH piecewise-exponential

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from test_gestimation import rpsft_trial
 
 from pexsurv import TrialData, TrialDataError, datasets
 from pexsurv.models import counterfactual_times
+from pexsurv.simulate import simulate_rpsft
 
 g = load("models/rpsft/gestimation.py")
 
@@ -80,6 +82,22 @@ def test_small_trial_estimate_and_limits_are_jumps_of_z():
 
 
 # ---------------------------------------------------------------------------- R on immdef
+def batch_sizes(monkeypatch) -> list[int]:
+    """The number of psi in each vectorized log-rank batch, recorded as Z is computed."""
+    sizes, kernel = [], g._EstimatingEquation._logrank_z
+    monkeypatch.setattr(g._EstimatingEquation, "_logrank_z",
+                        lambda self, psis: sizes.append(psis.size) or kernel(self, psis))
+    return sizes
+
+
+def test_log_rank_batches_hold_at_most_batch_elements(immdef_data, monkeypatch):
+    # psi x subjects per vectorized batch is bounded (the temporaries stay in cache):
+    # 1,000 subjects, 50,000 elements: batches of 50 psi, the last one 1.
+    sizes = batch_sizes(monkeypatch)
+    g.z_on_grid(immdef_data, np.linspace(-1.0, 1.0, 201))
+    assert immdef_data.n * 50 == g._BATCH_ELEMENTS and sizes == [50] * 4 + [1]
+
+
 def test_psi_and_ci_are_rs_jump_points(fit_a, ref):
     np.testing.assert_allclose((fit_a.psi, *fit_a.ci), ref["psi"]["a"]["sign_change"],
                                atol=1e-6, rtol=0)
@@ -142,6 +160,15 @@ def test_itt_p_interval_keeps_the_itt_p_value(fit_a):
     assert_hr(p, {"hr": hr["hr"], "lower": math.exp(hr["log_hr"] - Z975 * se),
                   "upper": math.exp(hr["log_hr"] + Z975 * se), "log_hr": hr["log_hr"],
                   "se": se}, atol=1e-12)
+
+
+def test_itt_p_interval_with_a_positive_itt_z():
+    # A harmful treatment (psi > 0): the ITT log-rank Z is positive and the standard error
+    # uses |Z| whatever its sign.
+    fit = g.rpsftm_gestimate(simulate_rpsft(200, seed=2, psi=0.5), grid_size=201)
+    assert fit.z_itt > 1.0
+    hr, p = fit.hr_adjusted, fit.hr_adjusted_itt_p
+    assert p["se"] == pytest.approx(abs(hr["log_hr"] / fit.z_itt), rel=1e-12)
 
 
 def test_settings_grid_and_labels(fit_a, immdef_data):
@@ -224,8 +251,9 @@ def test_z_on_grid_batches_equal_one_psi_at_a_time(immdef_data):
     assert batched.shape == (140,)
 
 
-def test_more_patients_than_a_batch_holds():
+def test_more_patients_than_a_batch_holds(monkeypatch):
     # Above 50,000 patients a batch holds one psi (at least one, never zero).
+    sizes = batch_sizes(monkeypatch)
     n = 50_001
     rng = np.random.default_rng(1)
     df = pd.DataFrame({"t": rng.exponential(1.0, n), "e": 1, "arm": np.arange(n) % 2})
@@ -233,6 +261,7 @@ def test_more_patients_than_a_batch_holds():
     z = g.z_on_grid(data, [0.0, 0.1], recensor=False).to_numpy()
     expected = logrank_z(df["t"].to_numpy(), np.ones(n), df["arm"].to_numpy())
     assert z[0] == pytest.approx(expected, rel=1e-9) and np.isfinite(z[1])
+    assert sizes == [1, 1]
 
 
 def test_a_sign_change_next_to_an_undefined_z_is_not_a_root(strat, monkeypatch):
@@ -395,6 +424,44 @@ def test_a_limit_outside_the_range_is_nan(immdef_data, ref, psi_range, open_end)
     assert fit.psi == pytest.approx(ref["psi"]["a"]["sign_change"][0], abs=1e-6)
 
 
+def test_a_plateau_of_z_at_the_target_is_bracketed():
+    # Z touches 0 on [0.3, 0.6) without crossing it: every psi there solves the estimating
+    # equation, so the jumps into and out of the plateau are roots (not "no root").
+    def z_of(psis):
+        psis = np.asarray(psis)
+        return np.where((psis >= 0.3) & (psis < 0.6), 0.0, 1.0)
+
+    grid = np.linspace(0.0, 1.0, 11)
+    [(lo, hi)] = g._solve(SimpleNamespace(z=z_of), grid, z_of(grid), [0.0], 1e-9)
+    np.testing.assert_allclose(lo, [0.3, 0.6], atol=1e-8)
+    np.testing.assert_allclose(hi, [0.3, 0.6], atol=1e-8)
+
+
+def test_bisection_stops_once_the_bracket_is_no_wider_than_tol():
+    # Grid step 0.5, tol 0.125 (exact binary fractions): two halvings reach a width of exactly
+    # tol, and each halving costs one batched Z evaluation (plus one at the lower ends).
+    calls = []
+
+    def z_of(psis):
+        calls.append(np.size(psis))
+        return np.where(np.asarray(psis) < 0.3, 1.0, -1.0)
+
+    grid = np.array([0.0, 0.5, 1.0])
+    [(lo, hi)] = g._solve(SimpleNamespace(z=z_of), grid, np.array([1.0, -1.0, -1.0]), [0.0],
+                          0.125)
+    assert (lo.tolist(), hi.tolist(), len(calls)) == ([0.25], [0.375], 3)
+
+
+def test_a_limit_is_open_by_the_last_grid_point_only():
+    # |Z| at the grid's ends decides: the second-to-last point does not.
+    limits, crit = np.array([0.1, 0.7]), 1.96
+    with pytest.warns(UserWarning, match="confidence limit lies outside"):
+        out = g._confidence_limits(limits, np.array([3.0, 1.0, -1.0, -2.5, -1.5]), crit, (0, 1))
+    assert out[0] == 0.1 and math.isnan(out[1])
+    out = g._confidence_limits(limits, np.array([3.0, 1.0, -1.0, -1.5, -2.5]), crit, (0, 1))
+    assert out == (0.1, 0.7)
+
+
 def test_tolerance_is_the_bracket_width(immdef_data, ref):
     jump = ref["psi"]["a"]["sign_change"][0]
     fit = g.rpsftm_gestimate(immdef_data, tol=1e-3, grid_size=101)
@@ -478,7 +545,7 @@ def test_wald_hr():
     ({"psi_range": (1.0, -1.0)}, "psi_range"), ({"psi_range": (1.0, 1.0)}, "psi_range"),
     ({"psi_range": (-np.inf, 1.0)}, "psi_range"), ({"psi_range": (-1.0, np.nan)}, "psi_range"),
     ({"grid_size": 2}, "grid_size must be an integer >= 3, got 2"),
-    ({"grid_size": 10.5}, "grid_size"),
+    ({"grid_size": 10.5}, "grid_size"), ({"grid_size": "5"}, "grid_size must be an integer"),
     ({"alpha": 1.0}, "alpha"), ({"alpha": 0.0}, "alpha"), ({"alpha": 1.5}, "alpha"),
     ({"alpha": -0.5}, "alpha"),
     ({"tol": 0.0}, "tol must be positive, got 0.0"), ({"tol": -1e-3}, "tol"),

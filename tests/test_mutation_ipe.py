@@ -194,6 +194,16 @@ def test_the_no_fixed_point_warning_points_at_the_caller_of_ipe(monkeypatch, one
     assert fit.details["solver"] == "failed"
 
 
+def test_brent_out_of_iterations_warns_at_the_caller_of_ipe(monkeypatch, one_way):
+    # the jump of test_a_jump_across_zero_is_found_by_brent, with one Brent iteration allowed
+    monkeypatch.setattr(ipe, "_step", lambda arrays, psi, dist: 0.55 if psi < 0.35 else 0.15)
+    with pytest.warns(UserWarning, match=r"Brent's method stopped after max_iter=1 .*psi is "
+                                         r"NaN\. Raise max_iter") as record:
+        fit = ipe.ipe(one_way, max_iter=1)
+    assert len(record) == 1 and record[0].filename == __file__
+    assert math.isnan(fit.psi) and fit.details["solver"] == "failed"
+
+
 def test_bracket():
     steps = {p: p - g for p, g in
              [(-1.0, -3.0), (-0.5, 1.0), (0.0, 2.0), (0.5, -0.5), (1.0, -1.0), (3.0, 4.0)]}
@@ -226,9 +236,11 @@ def test_bracket():
     ({"tol": 0.0}, "tol must be positive"), ({"tol": -1e-3}, "tol must be positive"),
     ({"max_iter": 0}, "max_iter"),
     ({"max_iter": 2.5}, "max_iter"),
+    ({"max_iter": "5"}, "max_iter=5$"),  # text is refused, not compared (TypeError) or cast
     ({"n_boot": -1}, "n_boot must be a non-negative integer, got -1"),
-    ({"n_boot": 1.5}, "n_boot"),
+    ({"n_boot": 1.5}, "n_boot"), ({"n_boot": "5"}, "got 5$"),
     ({"psi_range": (1.0, 1.0)}, "psi_range must be two finite increasing values"),
+    ({"psi_range": (1.0, 0.5)}, r"psi_range must be two finite increasing values, got \(1.0, 0.5"),
     ({"psi_range": (-np.inf, 1.0)}, "psi_range"),
     ({"covariates": ["arm"]}, "arm"),
 ])
@@ -276,6 +288,9 @@ def test_the_control_arms_modifier_may_vary(monkeypatch, one_way):
     ipe.ipe(one_way, treat_modifier=modifier)
     assert ipe._experimental_modifier(calls[0][0].cf, exp) == 0.5
     assert type(ipe._experimental_modifier(calls[0][0].cf, exp)) is float
+    # non-zero is the condition: a negative modifier is one value too
+    ipe.ipe(one_way, treat_modifier=np.where(exp, -0.5, 1.0))
+    assert ipe._experimental_modifier(calls[1][0].cf, exp) == -0.5
 
 
 def test_recensoring_needs_censor_time(one_way):
@@ -370,6 +385,19 @@ def test_interval_around_a_positive_psi(monkeypatch, one_way):
     fit = ipe.ipe(one_way)
     half = Z975 * abs(0.3 / fit.z_itt)
     assert fit.ci == pytest.approx((0.3 - half, 0.3 + half), rel=1e-12)
+
+
+def test_interval_when_the_experimental_arm_does_worse(monkeypatch):
+    # A harmful treatment (psi > 0) gives a positive ITT log-rank Z: the test-based standard
+    # errors use |Z| whatever its sign.
+    data = simulate_rpsft(200, seed=2, psi=0.5)
+    stub_solver(monkeypatch, 0.5)
+    fit = ipe.ipe(data)
+    assert fit.z_itt > 1.0
+    half = Z975 * abs(0.5 / fit.z_itt)
+    assert fit.ci == pytest.approx((0.5 - half, 0.5 + half), rel=1e-12)
+    assert fit.hr_adjusted_itt_p["se"] == pytest.approx(
+        abs(fit.hr_adjusted["log_hr"] / fit.z_itt), rel=1e-12)
 
 
 def test_options_are_passed_and_recorded(monkeypatch, one_way):

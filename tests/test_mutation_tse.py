@@ -137,6 +137,15 @@ def test_counterfactual_at_a_given_psi(sim):
                                   autoswitch=False)
     np.testing.assert_allclose(t, time_cf, rtol=1e-12)
     np.testing.assert_array_equal(e, event_cf)
+    # Nobody switched: by default (autoswitch) an arm in which nobody deviated is not
+    # recensored, so the times are the observed ones; recensoring the control arm (at psi < 0,
+    # C exp(psi)) would censor some of them.
+    none = sim.data.derive(np.ones(sim.data.n, bool), switch_time=np.full(sim.data.n, np.nan))
+    t, e = tse.tse_counterfactual(none, sim.secondary_baseline, -0.7)
+    np.testing.assert_array_equal(t, none.time)
+    np.testing.assert_array_equal(e, none.event)
+    _, e = tse.tse_counterfactual(none, sim.secondary_baseline, -0.7, autoswitch=False)
+    assert (e < none.event).sum() > 10
     # Experimental-arm baselines are ignored; bad ones still refused
     with pytest.raises(TrialDataError, match="secondary_baseline"):
         tse.tse_counterfactual(sim.data, sim.secondary_baseline[:5], 0.0)
@@ -256,6 +265,10 @@ def test_post_baseline_time_must_be_positive(tiny):
     with pytest.raises(TrialDataError, match=r"column 'secondary_baseline': no time after the "
                                              r"secondary baseline .* ids: d\. Fix"):
         tse.tse_simple(data, put(b, 3, 7.0))
+    # only the rows with no time after it are named (b keeps 0.5 after its baseline)
+    with pytest.raises(TrialDataError, match=r"no time after the secondary baseline .* in 1 "
+                                             r"row\(s\), ids: d\. Fix"):
+        tse.tse_simple(data, put(put(b, 3, 7.0), 1, 5.5))
 
 
 def test_bad_alpha_boot_and_family(tiny):
@@ -263,7 +276,8 @@ def test_bad_alpha_boot_and_family(tiny):
     for kwargs, message in (({"alpha": 0.0}, "alpha"), ({"alpha": 1.0}, "alpha"),
                             ({"alpha": -0.1}, "alpha"), ({"alpha": 1.5}, "alpha"),
                             ({"n_boot": -1}, "n_boot must be a non-negative integer, got -1"),
-                            ({"n_boot": 1.5}, "n_boot"), ({"aft_dist": "gompertz"}, "aft_dist")):
+                            ({"n_boot": 1.5}, "n_boot"), ({"n_boot": "5"}, "got 5$"),
+                            ({"aft_dist": "gompertz"}, "aft_dist")):
         with pytest.raises(ValueError, match=message):
             tse.tse_simple(data, b, **kwargs)
 
@@ -283,6 +297,8 @@ def test_stage1_covariates(tiny):
         tse._stage1_design(data, stage1, {"ecog": [0] * 6})
     with pytest.raises(TrialDataError, match="one row per subject \\(6\\).*got 2 rows"):
         tse._stage1_design(data, stage1, covs.iloc[:2])
+    with pytest.raises(TrialDataError, match="one row per subject \\(6\\).*got 7 rows"):
+        tse._stage1_design(data, stage1, pd.concat([covs, covs.iloc[:1]]))
     for name in ("switched", "_stage1", "_post"):
         with pytest.raises(ValueError, match=f"column name '{name}' is reserved"):
             tse._stage1_design(data, stage1, pd.DataFrame({name: np.zeros(6)}))
