@@ -24,7 +24,8 @@ import socket
 import sys
 import time
 
-TIMEOUT = 120  # seconds per run, as cosmic-ray's own timeout in mutation.sh
+# Seconds per run: the TIMEOUT setting of mutation.sh (cosmic-ray's own timeout), 120 by default.
+TIMEOUT = int(os.environ.get("TIMEOUT", "120"))
 
 
 def serve(path: str, preload: list[str]) -> None:

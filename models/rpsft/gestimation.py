@@ -225,7 +225,7 @@ def z_on_grid(data: TrialData, psis: Any, *, test: Test = "logrank", recensor: b
 # ---------------------------------------------------------------------------- root finding
 def _solve(eq: _EstimatingEquation, grid: np.ndarray, z: np.ndarray, targets: Sequence[float],
            tol: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Brackets ``(lo, hi)``, narrower than ``tol``, around every jump of Z across each target.
+    """Brackets ``(lo, hi)``, no wider than ``tol``, around every jump of Z across each target.
 
     Z is a step function, so a root is the jump point where Z passes the target. Sign
     changes are found on the grid; the brackets of all targets are then bisected together,
@@ -457,7 +457,7 @@ def rpsftm_gestimate(data: TrialData, *, test: Test = "logrank", recensor: bool 
         Number of grid points; default 2001 for the log-rank test, 101 for Cox / Weibull
         (one lifelines fit per point).
     tol : float
-        Bisection stops when the bracket around each root is narrower than this. With
+        Bisection stops when the bracket around each root is no wider than this. With
         ``test="cox"`` / ``"weibull"`` every halving costs a lifelines fit per root; 1e-4
         (finer than R's ``uniroot`` tolerance, ~7e-4) is ample there.
     alpha : float
