@@ -541,7 +541,8 @@ def main() -> None:
     note = ("Report rebuilt from the CSV." if args.report_only else
             f"Last run: {ran} new trial(s) and the stale or missing IPCW columns of "
             f"{refreshed} finished one(s) computed in {elapsed / 60:.1f} min, load average "
-            f"{load0:.1f} at start and {os.getloadavg()[0]:.1f} at the end, nice 10, "
+            f"{load0:.1f} at start and {os.getloadavg()[0]:.1f} at the end, nice "
+            f"{os.nice(0)}, "
             f"{platform.processor() or platform.machine()}, Python {sys.version.split()[0]}"
             + ("; stopped by --budget-min: rerun the same command to continue."
                if stopped else "."))
