@@ -112,6 +112,7 @@ def test_format_interval(values: list, mcses: list, kwargs: dict, expected: str)
 @pytest.mark.parametrize(("values", "mcses", "counts"), [
     ([0.5, 0.2], [0.1, 0.1, 0.1], "2 and 3"), ([0.5, 0.2, 1.0], [0.1, 0.1, 0.1, 0.1], "3 and 4"),
     ([0.5, 0.2, 1.0, 2.0], [0.1, 0.1], "4 and 2"),
+    ([0.5, 0.2, 1.0, 2.0], [0.1, 0.1, 0.1], "4 and 3"), ([0.5, 0.2, 1.0], [0.1, 0.1], "3 and 2"),
 ])
 def test_format_interval_needs_three_of_each(values: list, mcses: list, counts: str) -> None:
     with pytest.raises(ValueError, match=r"three values \(estimate, lower, upper\) and their three "
@@ -192,6 +193,12 @@ def test_with_mcse_names_every_missing_column() -> None:
     with pytest.raises(KeyError) as raised:
         rounding.with_mcse(_table(), ["a", "power", "b"])
     assert "'a' (MCSE column 'a_mcse'), 'b' (MCSE column 'b_mcse');" in raised.value.args[0]
+
+
+def test_with_mcse_shows_a_negative_mcse_as_it_is() -> None:
+    # an MCSE below zero is an upstream bug: shown as given (never hidden as "0")
+    table = pd.DataFrame({"power": [0.5], "power_mcse": [-0.1]})
+    assert rounding.with_mcse(table)["power (MCSE)"].iloc[0] == "0.500000 (-0.100000)"
 
 
 def test_with_mcse_options_are_keyword_only() -> None:
