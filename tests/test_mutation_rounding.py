@@ -30,7 +30,7 @@ def test_constants() -> None:
     (10.0, 2, 0), (12.0, 1, -1), (99.0, 2, 0), (1234.0, 2, -2), (1234.0, 1, -3),  # tens, ...
     (0.039, 3, 4), (0.039, 4, 5),
     (1e-5, 2, 6), (1e-5, 1, 5), (2e-6, 1, 6), (1e-6, 2, 6), (1e-9, 1, 6),  # the cap
-    (0.0, 2, 6), (0.0, 1, 6), (NAN, 2, 6), (INF, 1, 6), (-INF, 2, 6), (-0.1, 2, 6),
+    (0.0, 2, 6), (0.0, 1, 6), (NAN, 2, 6), (INF, 1, 6),
 ])
 def test_mcse_decimals(mcse: float, digit: int, expected: int) -> None:
     got = rounding.mcse_decimals(mcse, digit)
@@ -69,7 +69,7 @@ def test_mcse_decimals_refuses_digit_below_one(digit: int) -> None:
     (0.81234, 0.0, {"max_decimals": 2}, "0.81234"),
     # MCSE undefined: `digit` significant digits
     (0.81234, NAN, {}, "0.81"), (0.81234, NAN, {"digit": 1}, "0.8"), (123.4, NAN, {}, "1.2e+02"),
-    (0.81234, INF, {}, "0.81"), (-0.81234, -INF, {"digit": 3}, "-0.812"),
+    (0.81234, INF, {}, "0.81"), (-0.81234, INF, {"digit": 3}, "-0.812"),
     (0.81234, NAN, {"max_decimals": 0}, "0.81"),
     # missing and infinite values, whatever the MCSE
     (NAN, 0.1, {}, "–"), (NAN, 0.0, {}, "–"), (NAN, NAN, {}, "–"),
@@ -195,10 +195,24 @@ def test_with_mcse_names_every_missing_column() -> None:
     assert "'a' (MCSE column 'a_mcse'), 'b' (MCSE column 'b_mcse');" in raised.value.args[0]
 
 
-def test_with_mcse_shows_a_negative_mcse_as_it_is() -> None:
-    # an MCSE below zero is an upstream bug: shown as given (never hidden as "0")
+def test_a_negative_mcse_is_refused() -> None:
+    # an MCSE below zero is an upstream bug: refused, never shown or hidden as "0"
     table = pd.DataFrame({"power": [0.5], "power_mcse": [-0.1]})
-    assert rounding.with_mcse(table)["power (MCSE)"].iloc[0] == "0.500000 (-0.100000)"
+    with pytest.raises(ValueError, match=r"mcse must be a standard error .* got -0.1"):
+        rounding.with_mcse(table)
+    with pytest.raises(ValueError, match="got -1e-12"):
+        rounding.mcse_decimals(-1e-12)
+    assert rounding.mcse_decimals(float("nan")) == rounding.MAX_DECIMALS
+    for bad in (-0.1, -INF):
+        with pytest.raises(ValueError, match="mcse must be a standard error"):
+            rounding.mcse_decimals(bad)
+
+
+def test_values_that_round_to_zero_from_below_lose_their_sign() -> None:
+    assert rounding.format_to_mcse(-0.0004, 0.3) == "0.00"
+    assert rounding.format_interval([-0.001, -0.004, 0.002], [0.3] * 3) == "0.00 (0.00 to 0.00)"
+    assert rounding.format_to_mcse(-4.0, 30.0, digit=1) == "0"  # rounded to tens
+    assert rounding.format_to_mcse(-0.006, 0.3) == "-0.01"
 
 
 def test_with_mcse_options_are_keyword_only() -> None:

@@ -50,6 +50,11 @@ def mcse_decimals(mcse: float, digit: int = 2) -> int:
         an MCSE of 10 or more: round to tens); :data:`MAX_DECIMALS` when the MCSE is zero
         or not finite.
 
+    Raises
+    ------
+    ValueError
+        A negative MCSE, or ``digit`` below 1.
+
     Examples
     --------
     >>> mcse_decimals(0.012), mcse_decimals(0.3), mcse_decimals(4.0), mcse_decimals(0.0)
@@ -59,7 +64,10 @@ def mcse_decimals(mcse: float, digit: int = 2) -> int:
     """
     if digit < 1:
         raise ValueError(f"digit must be 1 or more (the MCSE's significant digit), got {digit}")
-    if not np.isfinite(mcse) or mcse <= 0:
+    if mcse < 0:  # False for NaN (unknown): that is allowed
+        raise ValueError(f"mcse must be a standard error (0 or more; NaN when unknown), got "
+                         f"{mcse}: a negative MCSE is a bug upstream")
+    if not np.isfinite(mcse) or mcse == 0:
         return MAX_DECIMALS
     return int(min(MAX_DECIMALS, digit - 1 - math.floor(math.log10(mcse))))
 
@@ -67,7 +75,9 @@ def mcse_decimals(mcse: float, digit: int = 2) -> int:
 def _fixed(value: float, decimals: int) -> str:
     """``value`` rounded to ``decimals`` (negative: tens, hundreds) and printed with no
     more digits than that."""
-    return f"{round(value, decimals):.{max(decimals, 0)}f}"
+    # + 0.0 turns the -0.0 that round() leaves for small negatives into 0.0: "-0.00" would
+    # claim a sign the Monte Carlo error cannot support.
+    return f"{round(value, decimals) + 0.0:.{max(decimals, 0)}f}"
 
 
 def format_to_mcse(value: float, mcse: float, *, digit: int = 2,
