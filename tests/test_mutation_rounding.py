@@ -206,6 +206,8 @@ def test_a_negative_mcse_is_refused() -> None:
     for bad in (-0.1, -INF):
         with pytest.raises(ValueError, match="mcse must be a standard error"):
             rounding.mcse_decimals(bad)
+        with pytest.raises(ValueError, match="mcse must be a standard error"):
+            rounding.format_to_mcse(0.5, bad)
 
 
 def test_values_that_round_to_zero_from_below_lose_their_sign() -> None:

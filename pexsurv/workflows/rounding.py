@@ -64,12 +64,16 @@ def mcse_decimals(mcse: float, digit: int = 2) -> int:
     """
     if digit < 1:
         raise ValueError(f"digit must be 1 or more (the MCSE's significant digit), got {digit}")
-    if mcse < 0:  # False for NaN (unknown): that is allowed
-        raise ValueError(f"mcse must be a standard error (0 or more; NaN when unknown), got "
-                         f"{mcse}: a negative MCSE is a bug upstream")
+    _check_mcse(mcse)
     if not np.isfinite(mcse) or mcse == 0:
         return MAX_DECIMALS
     return int(min(MAX_DECIMALS, digit - 1 - math.floor(math.log10(mcse))))
+
+
+def _check_mcse(mcse: float) -> None:
+    if mcse < 0:  # False for NaN (unknown): that is allowed
+        raise ValueError(f"mcse must be a standard error (0 or more; NaN when unknown), got "
+                         f"{mcse}: a negative MCSE is a bug upstream")
 
 
 def _fixed(value: float, decimals: int) -> str:
@@ -99,7 +103,12 @@ def format_to_mcse(value: float, mcse: float, *, digit: int = 2,
         ``"–"`` for NaN, ``"inf"``/``"-inf"`` for infinite values; with an MCSE of zero
         (every draw or trial alike, e.g. a rate of 0 or 1) the value as it is (``:g``);
         with an undefined MCSE (NaN: a single trial) ``digit`` significant digits, never
-        more.
+        more. A value that rounds to zero prints without a sign.
+
+    Raises
+    ------
+    ValueError
+        A negative MCSE.
 
     Examples
     --------
@@ -113,6 +122,7 @@ def format_to_mcse(value: float, mcse: float, *, digit: int = 2,
     '0.81'
     """
     value, mcse = float(value), float(mcse)
+    _check_mcse(mcse)
     if math.isnan(value):
         return MISSING
     if math.isinf(value):
