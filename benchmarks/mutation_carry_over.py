@@ -73,7 +73,9 @@ def main(old: str, old_source: str, new: str, module: str) -> None:
             key = change(new_text, op, occ, args)
             if results.get(key):
                 wo, out, to = results[key].pop()
-                rows.append((wo, f"carried over from {old}: {out or ''}"[:2000], to, None, job))
+                # The change (without hunk headers) as the diff: a session carried over
+                # can itself be carried over again (a NULL diff broke the check above).
+                rows.append((wo, f"carried over from {old}: {out or ''}"[:2000], to, key, job))
                 copied[to] += 1
         db.executemany("INSERT INTO work_results (worker_outcome, output, test_outcome, diff, "
                        "job_id) VALUES (?, ?, ?, ?, ?)", rows)
