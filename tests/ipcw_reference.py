@@ -4,6 +4,8 @@ The reference depends only on the raw tables (and scipy, lifelines-free), not on
 under test, so a mutation run's fork server imports this module and computes every
 configuration once (``PRELOAD="... ipcw_reference"`` with ``tests`` on ``PYTHONPATH``); each
 mutant's pytest then reads the cached results instead of recomputing them (~2.5 s a run).
+It also holds the check, shared with tests/test_ipcw_bootstrap.py, that a bootstrap replicate
+equals ``ipcw`` refitted on the resampled trial.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import functools
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import optimize, special
 
 from pexsurv import TrialData
@@ -187,3 +190,12 @@ THREE_INTERVALS = (1.0, 2.5)  # k = 3 intervals: cell codes stratum * 3 + interv
 # Warm the cache: the fork server imports this module once.
 for _options in [*CONFIGS.values(), {"cuts": empty_last_cuts()}, {"cuts": THREE_INTERVALS}]:
     reference(**_options)
+
+
+def assert_replicate_is_refit(fit, b: int, refit) -> None:
+    """Replicate ``b`` of ``fit.boot`` is ``refit`` (``ipcw`` on the resampled trial): the
+    weighted Cox log HR, its robust SE and the weighted PEM log HR, to 1e-9."""
+    row = fit.boot.iloc[b]
+    assert row["log_hr"] == pytest.approx(refit.hr_adjusted["log_hr"], abs=1e-9)
+    assert row["log_hr_pem"] == pytest.approx(refit.hr_pem["log_hr"], abs=1e-9)
+    assert row["se_robust"] == pytest.approx(refit.hr_adjusted["se"], abs=1e-9)
