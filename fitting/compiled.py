@@ -225,7 +225,8 @@ class CompiledModel:
         """While sampling, hold the compilation's lock and give the model it was compiled
         from this model's data: nutpie draws initial points with that model's PyTensor
         function (prior centres are data), so the draws equal those of a compilation made
-        for this model, bit for bit."""
+        for this model, bit for bit. Afterwards that model gets its own data back: it is
+        another handle's ``model``, and must not be left holding this one's trial."""
         if self.shared_from is None:  # not compiled through prepare(): nothing shared
             yield
             return
@@ -236,7 +237,11 @@ class CompiledModel:
         with self.shared_from.lock:
             with origin:
                 pm.set_data(mine)
-            yield
+            try:
+                yield
+            finally:
+                with origin:
+                    pm.set_data({k: current[k] for k in mine})
 
 
 def relabel(idata: xr.DataTree, coords: Mapping[str, Any]) -> xr.DataTree:

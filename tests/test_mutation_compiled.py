@@ -315,6 +315,12 @@ def test_synced_gives_the_origin_model_this_models_data_under_the_lock(compiles)
     assert not lock.locked()
     # x and w from b; `unused` has another shape in b and stays a's.
     assert inside == {"x": list(X_B), "w": [1.0], "unused": [1.0, 2.0]}
+    # Afterwards a's model holds a's data again, also when sampling raised.
+    assert {k: v.tolist() for k, v in a.data_values().items()} == {
+        "x": list(X_A), "w": [1.0], "unused": [1.0, 2.0]}
+    with pytest.raises(KeyboardInterrupt), b._synced():
+        raise KeyboardInterrupt
+    assert a.data_values()["x"].tolist() == list(X_A) and not lock.locked()
     # Nor when it is shorter (shapes are compared for equality, not order).
     c = C.compile_model(tiny(X_B, unused=(9.0,)), CONFIG)
     with c._synced():
