@@ -275,3 +275,28 @@ def test_a_manifest_listing_a_missing_fit_is_an_error(tmp_path, capsys):
     (tmp_path / "fits.json").write_text('{"fits": ["gone.nc"]}')
     assert main(["report", str(tmp_path)]) == 2
     assert "lists fits that are not in the folder: ['gone.nc']" in capsys.readouterr().err
+
+
+def test_effect_cuts_among_listed_cuts_are_checked_against_those_cuts(trial_csv, tmp_path, capsys):
+    # Found by the mutation tests of workflows/config.py (issue 18): check() built the model
+    # with placeholder cuts (1.0,), so every effect_cuts other than [1.0] was refused.
+    (tmp_path / "trial.csv").write_bytes(trial_csv.read_bytes())
+    piecewise = CONFIG.replace('cuts = { rule = "equal_events", k = 3 }\neffect = "ph"',
+                               'cuts = [3.0, 6.0]\neffect = "piecewise"\neffect_cuts = [6.0]')
+    config = _write(tmp_path, piecewise)
+    assert main(["fit", str(config), "--check-only"]) == 0
+    assert AnalysisConfig.from_toml(config).validate().spec.effect_cuts == (6.0,)
+    # Not among the listed cuts: refused before the data are read, naming the key.
+    (tmp_path / "trial.csv").unlink()
+    _write(tmp_path, piecewise.replace("effect_cuts = [6.0]", "effect_cuts = [5.0]"))
+    assert main(["fit", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"\[model\].*effect_cuts \[5\.0\] are not baseline cut points", err), err
+
+
+def test_effect_cuts_with_a_cut_rule_are_checked_on_the_data_cuts(trial_csv, tmp_path):
+    (tmp_path / "trial.csv").write_bytes(trial_csv.read_bytes())
+    text = CONFIG.replace('effect = "ph"', 'effect = "piecewise"\neffect_cuts = [100.0]')
+    config = AnalysisConfig.from_toml(_write(tmp_path, text))  # cut points not known yet
+    with pytest.raises(ConfigError, match=r"effect_cuts \[100\.0\] are not baseline cut points"):
+        config.validate()

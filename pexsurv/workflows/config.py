@@ -326,9 +326,15 @@ class AnalysisConfig:
         fields = tuple(f.name for f in dataclasses.fields(SamplerConfig))
         _unknown("[sampler]", self.sampler, fields)
         _checked("[sampler]", lambda: SamplerConfig(**self.sampler))
-        # The model's own options (effect, exposure, psi_range, ...) need the cut points;
-        # checked with placeholder cuts here so that a bad value fails before the data load.
-        self._spec((1.0,))
+        # The model's own options (effect, exposure, psi_range, ...) are checked now, so that
+        # a bad value fails before the data load: with the listed cut points, or, for a cut
+        # rule (its cut points come from the data), with placeholder cuts and without
+        # effect_cuts, which must be among cut points not known yet (prepare() checks them).
+        cuts = self.model["cuts"]
+        if isinstance(cuts, list):
+            self._spec(tuple(cuts))
+        else:
+            self._spec((1.0,), without=("effect_cuts",))
 
     def _check_report(self) -> None:
         """Types of the report options, so that a typo fails now, not after the fits."""
@@ -385,12 +391,13 @@ class AnalysisConfig:
             out[name] = _checked(f"[priors] {name}", lambda t=table: PriorSpec.from_dict(t))
         return out
 
-    def _spec(self, cuts: tuple[float, ...]) -> Any:
-        """The model specification with these cut points."""
+    def _spec(self, cuts: tuple[float, ...], *, without: tuple[str, ...] = ()) -> Any:
+        """The model specification with these cut points (and the ``[model]`` options not
+        named in ``without``)."""
         from pexsurv import _names as N
         from pexsurv.models import RPSFT, PiecewiseExponential
 
-        options = {k: v for k, v in self.model.items() if k not in ("type", "cuts")}
+        options = {k: v for k, v in self.model.items() if k not in ("type", "cuts", *without)}
         priors = self._prior_specs()
         if self.model.get("type", "pem") == "pem":
             for key in ("covariates", "effect_cuts"):
