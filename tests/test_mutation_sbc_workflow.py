@@ -11,7 +11,6 @@ checked against event times found by inverting the cumulative hazard subject by 
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from types import SimpleNamespace
 
@@ -20,67 +19,34 @@ import pandas as pd
 import pytest
 import xarray as xr
 from isolated import load
+from sbc_reference import (
+    BASE,
+    CUTS,
+    LABELS,
+    LOG_HR,
+    hand_event_and_censoring,
+    prior_hazards,
+    prior_tree,
+    trial,
+)
 from simtools import simulate_pem
 
 from pexsurv import TrialData
 from pexsurv.diagnostics.convergence import ConvergenceWarning
-from pexsurv.diagnostics.replicate import SubjectHazards, censoring_times
 from pexsurv.diagnostics.sbc import SBCResult
 from pexsurv.fitting import FitResult, SamplerConfig
 from pexsurv.fitting.predictive import PriorPredictive
 from pexsurv.models import PiecewiseExponential
 from pexsurv.priors import IndependentNormal, Normal
-from pexsurv.testing import fake_posterior
 
 S = load("pexsurv/workflows/sbc.py")
-CUTS = (2.0, 6.0)
-LABELS = ["(0, 2]", "(2, 6]", "(6, inf)"]
 COLUMNS = [f"log_hazard_base[{lab}]" for lab in LABELS] + ["log_hr"]
 N_SIMS = 3
-# prior draw j: baseline log hazards and log HR, far apart from draw to draw
-BASE = np.log([[0.3, 0.2, 0.1], [2.0, 1.5, 0.9], [0.02, 0.05, 0.01]])
-LOG_HR = np.array([-0.7, 1.1, 0.3])
-
-
-def trial(*, censor_time: bool = False, n: int = 14, seed: int = 1) -> TrialData:
-    df = simulate_pem(seed, n, np.array([0.3, 0.2, 0.1]), np.array(CUTS), -0.4)
-    df["admin"] = 12.0 + np.arange(n) / 10
-    return TrialData.from_dataframe(df, time="time", event="event", arm="arm", id="id",
-                                    censor_time="admin" if censor_time else None)
-
-
-def prior_tree(data: TrialData, base: np.ndarray = BASE, log_hr: np.ndarray = LOG_HR
-               ) -> xr.DataTree:
-    """Prior draws (one chain, draw j = row j) as ``pm.sample_prior_predictive`` lays them
-    out, with the constant data a PEM model holds."""
-    tree = fake_posterior(cuts=CUTS, chains=1, draws=len(log_hr), arms=data.arms)
-    post = tree["posterior"].to_dataset()
-    post["log_hazard_base"] = (("chain", "draw", "interval"), base[None].copy())
-    post["log_hr"] = (("chain", "draw"), log_hr[None].copy())
-    post["hr"] = (("chain", "draw"), np.exp(log_hr)[None])
-    return xr.DataTree.from_dict({"prior": post,
-                                  "constant_data": tree["constant_data"].to_dataset()})
-
-
-def hand_times(e: float, rates: np.ndarray) -> float:
-    """The time at which the cumulative hazard of ``rates`` on (0, 2], (2, 6], (6, inf)
-    reaches ``e``."""
-    edges = [0.0, *CUTS, np.inf]
-    for k, r in enumerate(rates):
-        width = edges[k + 1] - edges[k]
-        if e < r * width:
-            return edges[k] + e / r
-        e -= r * width
-    raise AssertionError("unreachable")
 
 
 def hand_replicate(data: TrialData, j: int, rng: np.random.Generator):
-    """Prior draw j's event times (rates exp(base + arm * log HR)), then the censoring
-    times, from the same generator stream: (time, event, censoring times)."""
-    e = rng.standard_exponential(data.n)
-    t_event = np.array([hand_times(e[i], np.exp(BASE[j] + data.arm[i] * LOG_HR[j]))
-                        for i in range(data.n)])
-    t_censor = censoring_times(data, 1, rng)[0]
+    """Prior draw j's trial, simulated by hand from ``rng``: (time, event, censoring times)."""
+    t_event, t_censor = hand_event_and_censoring(data, j, rng)
     return np.minimum(t_event, t_censor), (t_event <= t_censor).astype(int), t_censor
 
 
@@ -497,11 +463,7 @@ def test_flatten_labels_each_scalar_chain_by_chain():
 @pytest.mark.parametrize("j", [0, 2])
 def test_default_replicate_by_hand(censor_time, j):
     data = trial(censor_time=censor_time, n=20, seed=4)
-    fixed = S._fixed_prior_spec(spec_(), data)
-    prior = FitResult(idata=PriorPredictive(idata=prior_tree(data)).as_posterior(), spec=fixed,
-                      priors=fixed.priors, data=data, sampler=SamplerConfig(progress=False))
-    hazards = SubjectHazards.from_result(prior)
-    sim = S._replicate(data, hazards, j, np.random.default_rng(5))
+    sim = S._replicate(data, prior_hazards(data), j, np.random.default_rng(5))
     time, event, t_censor = hand_replicate(data, j, np.random.default_rng(5))
     np.testing.assert_allclose(sim.time, time, rtol=1e-12)
     np.testing.assert_array_equal(sim.event, event)
@@ -526,10 +488,7 @@ def test_replicate_drops_treatment_start_and_switches():
     data = TrialData.from_dataframe(df, time="time", event="event", arm="arm", id="id",
                                     switch_time="switch", treatment_start="start")
     assert data.switch_time is not None and data.treatment_start is not None
-    fixed = S._fixed_prior_spec(spec_(), data)
-    prior = FitResult(idata=PriorPredictive(idata=prior_tree(data)).as_posterior(), spec=fixed,
-                      priors=fixed.priors, data=data, sampler=SamplerConfig(progress=False))
-    sim = S._replicate(data, SubjectHazards.from_result(prior), 1, np.random.default_rng(0))
+    sim = S._replicate(data, prior_hazards(data), 1, np.random.default_rng(0))
     assert sim.treatment_start is None and sim.switch_time is None
 
 
