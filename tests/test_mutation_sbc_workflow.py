@@ -11,6 +11,7 @@ checked against event times found by inverting the cumulative hazard subject by 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import warnings
 from types import SimpleNamespace
 
@@ -300,7 +301,10 @@ def test_failed_fits_warn_once_for_the_run_at_the_caller(stand_ins):
     conv = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert [str(w.message) for w in conv] == [
         "2 of 3 SBC fits failed convergence thresholds; see SBCResult.fits"]
-    assert conv[0].filename == __file__
+    # stacklevel 2: the line in run() that called simulation_based_calibration
+    lines, first = inspect.getsourcelines(run)
+    call = next(i for i, line in enumerate(lines) if "S.simulation_based_calibration(" in line)
+    assert (conv[0].filename, conv[0].lineno) == (__file__, first + call)
 
 
 def test_no_warning_when_every_fit_converged(stand_ins):
@@ -376,17 +380,21 @@ def test_a_replicate_hook_gets_the_template_the_prior_hazards_each_draw_and_its_
                                           ("draws", 0), ("draws", 3.0), ("draws", False),
                                           ("thin", 0), ("thin", -1), ("thin", 2.5),
                                           ("thin", True)])
-def test_counts_must_be_positive_integers(label, value):
+def test_counts_must_be_positive_integers(stand_ins, label, value):
+    data = trial()
+    stand_ins(data)  # a mutant letting the value through fails fast, without sampling
     kw = {"n_sims": 3, "draws": 5, "thin": 1, label: value}
     n_sims = kw.pop("n_sims")
     with pytest.raises(ValueError) as err:
-        S.simulation_based_calibration(spec_(), trial(), n_sims, seed=1, **kw)
+        S.simulation_based_calibration(spec_(), data, n_sims, seed=1, progress=False, **kw)
     assert str(err.value) == f"{label} must be a positive integer, got {value!r}"
 
 
-def test_one_simulation_is_refused():
+def test_one_simulation_is_refused(stand_ins):
+    data = trial()
+    stand_ins(data)
     with pytest.raises(ValueError) as err:
-        S.simulation_based_calibration(spec_(), trial(), 1, seed=1)
+        S.simulation_based_calibration(spec_(), data, 1, seed=1, progress=False)
     assert str(err.value) == "n_sims must be at least 2 for a uniformity test"
 
 
