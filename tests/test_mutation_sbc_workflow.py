@@ -34,6 +34,7 @@ from simtools import simulate_pem
 
 from pexsurv import TrialData
 from pexsurv.diagnostics.convergence import ConvergenceWarning
+from pexsurv.diagnostics.replicate import censoring_times
 from pexsurv.diagnostics.sbc import SBCResult
 from pexsurv.fitting import FitResult, SamplerConfig
 from pexsurv.fitting.predictive import PriorPredictive
@@ -508,3 +509,26 @@ def test_fit_row_by_hand():
     assert row == {"converged": False, "min_ess_bulk": 120.5, "max_r_hat": 1.2,
                    "divergences": 2, "seconds": 2.5}
     assert type(row["converged"]) is bool and type(row["min_ess_bulk"]) is float
+
+
+def test_an_event_at_the_censoring_time_is_observed(monkeypatch):
+    # T <= C: an event exactly at the end of follow-up was seen (measure zero for drawn
+    # times, so the event times are planted)
+    data = trial(censor_time=True)
+    t_censor = censoring_times(data, 1, np.random.default_rng(0))[0]
+    planted = np.where(np.arange(data.n) % 2 == 0, t_censor, t_censor + 1.0)
+    monkeypatch.setattr(S, "event_times", lambda rates, cuts, rng: planted[None])
+    sim = S._replicate(data, prior_hazards(data), 0, np.random.default_rng(0))
+    np.testing.assert_array_equal(sim.event, np.arange(data.n) % 2 == 0)
+    np.testing.assert_array_equal(sim.time, t_censor)
+
+
+def test_default_draws_and_thin(stand_ins):
+    data = trial()
+    rec = stand_ins(data)
+    S.simulation_based_calibration(spec_(), data, N_SIMS, seed=1, progress=False,
+                                   config=SamplerConfig(chains=2))
+    assert [f.sampler.draws for f in rec.fits] == [500] * N_SIMS
+    assert rec.sbc[0].max_rank == 2 * 100
+    np.testing.assert_array_equal(rec.sbc[0].ranks.to_numpy(), hand_ranks(rec, 5))
+    assert rec.sbc[0].kw["settings"]["thin"] == 5
