@@ -106,7 +106,7 @@ def test_bad_schedules_are_refused(visits):
 
 def test_follow_up_ending_before_the_first_visit_is_refused_with_the_count():
     with pytest.raises(ValueError) as err:
-        L.assess(np.array([1.0, 1.0, 1.0]), np.array([1.49, 1.5, 0.2]), [1.5, 3.0])
+        L.assess(np.array([1.0, 1.0, 1.0, 1.0]), np.array([1.49, 1.5, 0.2, 4.0]), [1.5, 3.0])
     assert str(err.value) == ("2 subject(s) end follow-up before the first visit (1.5): "
                               "they would have no assessment")
 
