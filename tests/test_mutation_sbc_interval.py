@@ -94,10 +94,10 @@ def test_assess_takes_the_docstring_example_and_a_single_visit():
     check_assess([0.5, 3.0, 3.0], [3.0, 3.0, 5.0], (1, 3))  # integer visits
 
 
-@pytest.mark.parametrize("visits", [[], [[1.0, 2.0]], [2.0, 2.0, 3.0], [3.0, 2.0],
+@pytest.mark.parametrize("visits", [[], [[1.0, 2.0]], 2.0, [2.0, 2.0, 3.0], [3.0, 2.0],
                                     [0.0, 1.0], [-1.0, 1.0], [1.0, 3.0, 2.5]],
-                         ids=["empty", "2-D", "repeated", "decreasing", "zero", "negative",
-                              "late-decrease"])
+                         ids=["empty", "2-D", "scalar", "repeated", "decreasing", "zero",
+                              "negative", "late-decrease"])
 def test_bad_schedules_are_refused(visits):
     with pytest.raises(ValueError) as err:
         L.assess(np.array([1.0]), np.array([5.0]), visits)
