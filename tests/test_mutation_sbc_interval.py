@@ -111,8 +111,11 @@ def test_follow_up_ending_before_the_first_visit_is_refused_with_the_count():
                               "they would have no assessment")
 
 
-def test_smallest_positive_schedule_is_accepted():
+def test_short_schedules_and_close_visits_are_accepted():
     check_assess([0.5], [1e-3], [1e-3])
+    # visits closer than one time unit apart (monthly, in years)
+    lower, upper, _ = check_assess([0.05, 0.3, 0.9], [1.0, 1.0, 0.8], [1 / 12, 1 / 6, 0.25, 0.5])
+    assert upper.tolist() == [1 / 12, 0.5, 0.5]
 
 
 # --------------------------------------------------------------------------- the replicate
