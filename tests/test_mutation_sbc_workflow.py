@@ -102,14 +102,15 @@ class Recorder:
 
 
 class Clock:
-    """perf_counter returning 0, 1, 4, 9, ...: every difference of two calls is distinct."""
+    """perf_counter returning 1, 4, 9, ...: every difference (and sum) of two calls is
+    distinct."""
 
     def __init__(self):
         self.calls = 0
 
     def perf_counter(self):
         self.calls += 1
-        return float((self.calls - 1) ** 2)
+        return float(self.calls**2)
 
 
 @pytest.fixture
@@ -289,9 +290,9 @@ def test_fit_rows_converged_ess_rhat_divergences_seconds(stand_ins):
     assert fits["min_ess_bulk"].tolist() == [55.5, 56.5, 57.5]
     assert fits["max_r_hat"].tolist() == pytest.approx([1.02, 1.03, 1.04])
     assert fits["divergences"].tolist() == [0, 3, 6]
-    # clock calls: start 0; fits (1, 4), (9, 16), (25, 36); end 49
-    assert fits["seconds"].tolist() == [3.0, 7.0, 11.0]
-    assert out.settings["total_seconds"] == 49.0
+    # clock calls: start 1; fits (4, 9), (16, 25), (36, 49); end 64
+    assert fits["seconds"].tolist() == [5.0, 9.0, 13.0]
+    assert out.settings["total_seconds"] == 63.0
     assert out.n_failed == 1
 
 
@@ -329,7 +330,7 @@ def test_settings_and_everything_handed_to_the_uniformity_test(stand_ins, censor
     assert kw["settings"] == {
         "n_sims": 3, "draws": 7, "thin": 3, "seed": 17, "sampler": sampler.to_dict(),
         "priors": spec_().resolved_priors(data), "censoring_of_event_subjects": text,
-        "compile_seconds": 4.25, "total_seconds": 49.0, "visits": [1.0, 2.0]}
+        "compile_seconds": 4.25, "total_seconds": 63.0, "visits": [1.0, 2.0]}
     assert out.alpha == 0.05 and out.bins == 3
     assert out.passed == SBCResult.from_ranks(
         rec.sbc[0].ranks, 6, alpha=0.05, bins=3, seed=17).passed
@@ -523,11 +524,11 @@ def test_an_event_at_the_censoring_time_is_observed(monkeypatch):
     np.testing.assert_array_equal(sim.time, t_censor)
 
 
-def test_default_draws_and_thin(stand_ins):
+def test_default_draws_thin_and_progress(stand_ins):
     data = trial()
     rec = stand_ins(data)
-    S.simulation_based_calibration(spec_(), data, N_SIMS, seed=1, progress=False,
-                                   config=SamplerConfig(chains=2))
+    S.simulation_based_calibration(spec_(), data, N_SIMS, seed=1, config=SamplerConfig(chains=2))
+    assert rec.tracks == [("SBC fits", False)]
     assert [f.sampler.draws for f in rec.fits] == [500] * N_SIMS
     assert rec.sbc[0].max_rank == 2 * 100
     np.testing.assert_array_equal(rec.sbc[0].ranks.to_numpy(), hand_ranks(rec, 5))
