@@ -105,8 +105,10 @@ def test_bad_schedules_are_refused(visits):
 
 
 def test_follow_up_ending_before_the_first_visit_is_refused_with_the_count():
+    # 2 end before the first visit; 1 at it and 3 after it, so that any other comparison
+    # counts another number (<= 3, > 3, >= 4, != 5, == 1)
     with pytest.raises(ValueError) as err:
-        L.assess(np.array([1.0, 1.0, 1.0, 1.0]), np.array([1.49, 1.5, 0.2, 4.0]), [1.5, 3.0])
+        L.assess(np.ones(6), np.array([1.49, 1.5, 0.2, 4.0, 5.0, 6.0]), [1.5, 3.0])
     assert str(err.value) == ("2 subject(s) end follow-up before the first visit (1.5): "
                               "they would have no assessment")
 
