@@ -5,6 +5,7 @@ simulation, and what ``interval_censored_sbc`` hands to ``simulation_based_calib
 The module is loaded from its file (``tests/isolated.py``); ``simulation_based_calibration``
 is replaced by a stand-in that records its arguments (its own tests are
 ``tests/test_mutation_sbc_workflow.py``).
+Record: ``benchmarks/mutation.md``, section "pexsurv/workflows/sbc_interval.py with ..."
 """
 
 from __future__ import annotations

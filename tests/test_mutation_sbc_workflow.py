@@ -6,6 +6,7 @@ The module is loaded from its file (``tests/isolated.py``). ``prior_predictive``
 draws chosen here, ``fit`` and ``compile_spec`` are stand-ins that record their calls and
 return posteriors chosen here, so every rank is counted by hand; the default replicate is
 checked against event times found by inverting the cumulative hazard subject by subject.
+Record: ``benchmarks/mutation.md``, section "pexsurv/workflows/sbc.py with ..."
 """
 
 from __future__ import annotations
