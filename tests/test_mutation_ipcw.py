@@ -35,6 +35,7 @@ from ipcw_reference import (
 from ipcw_reference import raw as tables
 from isolated import load
 from lifelines import CoxPHFitter
+from scipy import special
 
 from pexsurv import TrialData, TrialDataError
 from pexsurv.longdata import LongData
@@ -495,6 +496,75 @@ def test_one_switcher_and_more_than_256_patients_are_fitted(raw):
     assert fit.details["n_switchers"] == 1 and math.isfinite(fit.hr_adjusted["log_hr"])
     big = simulate_time_varying_switching(300, seed=11)
     assert ip.ipcw(big.data, big.long, **MODEL, cuts=CUTS).settings["n"] == 300
+
+
+# ------------------------------------------------------------ known switching coefficients
+KNOWN = np.array([-2.5, 0.05, 0.25, 0.5])  # intercept, time, marker0, marker: not the MLE
+
+
+def logistic_stand_in(calls):
+    """``logistic_fit`` returning KNOWN (probabilities by scipy's expit), SEs 0.5."""
+    def fit(x, y):
+        calls.append(x.shape)
+        return ip.LogisticFit(coef=KNOWN, se=np.full(4, 0.5), prob=special.expit(x @ KNOWN),
+                              converged=True)
+    return fit
+
+
+@pytest.mark.parametrize("options", [{}, {"stabilised": False, "truncate": 0.1}],
+                         ids=["stabilised", "unstabilised-truncated"])
+def test_known_switching_coefficients_replace_the_fitted_model(trial, options, monkeypatch):
+    """``switching_coef``: the procedure is the fitted one with the switching model's
+    coefficients replaced by the given ones (the fitted path, checked against the reference
+    above, run here with a stand-in logistic fit returning them), and nothing is fitted."""
+    calls = []
+    monkeypatch.setattr(ip, "logistic_fit", logistic_stand_in(calls))
+    known = ip.ipcw(*trial, **MODEL, cuts=CUTS, switching_coef=list(KNOWN), **options)
+    assert calls == []
+    fitted = ip.ipcw(*trial, **MODEL, cuts=CUTS, **options)
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(known.weights, fitted.weights, check_exact=False,
+                                  rtol=1e-12)
+    for name in ("hr_adjusted", "hr_pem", "hr_itt"):
+        got, want = getattr(known, name), getattr(fitted, name)
+        assert list(got) == list(want) and np.allclose(
+            list(got.values()), list(want.values()), rtol=1e-12, equal_nan=True), name
+    assert list(known.details) == list(fitted.details)
+    for key, value in fitted.details.items():
+        assert known.details[key] == (value if value is None else pytest.approx(value,
+                                                                                rel=1e-12)), key
+    models = known.switching_models
+    assert models.index.equals(fitted.switching_models.index)
+    assert models["coef"].tolist() == KNOWN.tolist() and models["se"].isna().all()
+    assert known.settings == {**fitted.settings, "switching_coef": tuple(KNOWN)}
+
+
+def test_known_coefficients_equal_to_the_mle_reproduce_the_reference(trial):
+    ref = reference()
+    fit = ip.ipcw(*trial, **MODEL, cuts=CUTS, switching_coef=ref["coef"])
+    np.testing.assert_allclose(fit.weights["weight"], ref["rows"]["w"], rtol=1e-6)
+    assert fit.hr_adjusted["log_hr"] == pytest.approx(ref["cox"].log_hr, abs=1e-6)
+    assert fit.hr_pem["log_hr"] == pytest.approx(ref["pem"], abs=1e-6)
+
+
+def test_known_coefficients_are_kept_in_every_bootstrap_replicate(trial, raw, draws,
+                                                                  monkeypatch):
+    monkeypatch.setattr(ip, "bootstrap", lambda replicate, *args, columns: pd.DataFrame(
+        [replicate(i) for i in draws[:2]], columns=list(columns)))
+    fit = ip.ipcw(*trial, **MODEL, cuts=CUTS, n_boot=2, switching_coef=KNOWN)
+    for b, index in enumerate(draws[:2]):
+        refit = ip.ipcw(*resampled(raw, index), **MODEL, cuts=CUTS, switching_coef=KNOWN)
+        assert_replicate_is_refit(fit, b, refit)
+
+
+@pytest.mark.parametrize("coef", [[0.0, 1.0], [0.0] * 5, [[0.0, 1.0], [2.0, 3.0]],
+                                  [0.0, np.nan, 1.0, 2.0], [0.0, 1.0, np.inf, 2.0]],
+                         ids=["short", "long", "2-D", "nan", "inf"])
+def test_known_coefficients_are_refused_unless_one_finite_number_per_term(trial, coef):
+    message = ("switching_coef must be 4 finite numbers, one per switching-model term "
+               f"['intercept', 'time', 'marker0', 'marker']; got {coef!r}")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        ip.ipcw(*trial, **MODEL, cuts=CUTS, switching_coef=coef)
 
 
 # ---------------------------------------------------------------------- the result

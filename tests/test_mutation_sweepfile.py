@@ -98,6 +98,14 @@ def test_invalid_thresholds_are_refused(folder, value, shown):
                                f"hazard ratios, got {shown}")
 
 
+def test_many_distinct_thresholds_are_valid(folder):
+    # 300 thresholds: counts above 256 are distinct int objects in CPython, so comparing the
+    # number of distinct values with the length by identity would refuse them.
+    values = [round(0.5 + i / 1000, 3) for i in range(300)]
+    path = write(folder, f'base = "analysis.toml"\nthresholds = {values}\n' + GRID)
+    assert SweepFile.from_toml(path).thresholds == tuple(values)
+
+
 def test_repeated_thresholds_are_refused_naming_the_file(folder):
     # A repeated value would repeat a label on the results' threshold dimension.
     path = write(folder, 'base = "analysis.toml"\nthresholds = [1.0, 0.8, 1]\n' + GRID)
