@@ -150,6 +150,20 @@ def test_summary_of_interval_censored_data_has_no_km_median(medians_called):
     assert row["n"] == 9 and row["events"] == 8
 
 
+@pytest.mark.parametrize("lower, km_ctl, km_exp", [
+    # time_lower loaded, every event exact (time_lower = time): both medians by hand above.
+    ([1.0, 2.0, 3.0, 4.0, 2.0, 4.0, 6.0, 8.0, 10.0], 2.0, 8.0),
+    # only the reference arm interval-censored: the experimental arm keeps its median.
+    ([0.5, 2.0, 3.0, 4.0, 2.0, 4.0, 6.0, 8.0, 10.0], math.nan, 8.0),
+])
+def test_summary_km_median_is_missing_only_for_an_arm_with_interval_censored_events(
+        medians_called, lower, km_ctl, km_exp):
+    result = Fit(trial(CTL, EXP, lower=lower), draws(0.5, 1 / 64),
+                 np.stack([draws(15.0, 0.25), draws(28.0, 0.5)], axis=-1))
+    row = M.pfs_fit_summary(result)
+    np.testing.assert_equal([row["km_median_ctl"], row["km_median_exp"]], [km_ctl, km_exp])
+
+
 def test_summary_arms_follow_the_data_labels(medians_called):
     """Another reference label: columns named by the data's arms, code 0 the reference."""
     rows = [("B", 1.0, 1), ("B", 3.0, 1), ("B", 5.0, 1), ("A", 2.0, 1), ("A", 4.0, 1)]

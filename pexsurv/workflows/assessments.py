@@ -58,8 +58,8 @@ def pfs_fit_summary(result: FitResult, *, prob: float = 0.95) -> dict[str, Any]:
         ``lower``, ``upper``, ``p_hr_lt_1``, ``converged``, ...), ``interval_censored``
         (events known only by their interval), and per arm label ``median_<arm>`` (posterior
         median of the median PFS) with ``median_<arm>_lower`` / ``_upper`` (equal-tailed
-        ``prob`` interval) and ``km_median_<arm>`` (Kaplan-Meier median of the data; NaN for
-        interval-censored data, which have no single time per event).
+        ``prob`` interval) and ``km_median_<arm>`` (Kaplan-Meier median of the data; NaN for an
+        arm with interval-censored events, which have no single time).
 
     Examples
     --------
@@ -76,7 +76,9 @@ def pfs_fit_summary(result: FitResult, *, prob: float = 0.95) -> dict[str, Any]:
         row[f"median_{arm}_lower"] = float(np.quantile(draws, lo))
         row[f"median_{arm}_upper"] = float(np.quantile(draws, hi))
         mask = data.arm == code
-        row[f"km_median_{arm}"] = (np.nan if data.time_lower is not None
+        # Interval-censored events have no single time; exact ones (time_lower loaded but
+        # equal to time) do.
+        row[f"km_median_{arm}"] = (np.nan if data.interval_censored[mask].any()
                                    else km_median(data.time[mask], data.event[mask]))
     return row
 
