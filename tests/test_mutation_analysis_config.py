@@ -81,7 +81,7 @@ def folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def itt(folder) -> TrialData:
-    return TrialData.from_dataframe(frame(), **COLUMNS)
+    return TrialData.from_csv(folder / "trial.csv", **COLUMNS)
 
 
 def raw(**changes) -> dict:
@@ -612,3 +612,371 @@ def test_cut_rule_errors_name_the_key(folder, itt):
                                                    "max_time": 5.0}})._cuts(itt))
     with pytest.raises(ConfigError, match=r"^\[model\] cuts: "):
         config(folder, model={"cuts": {"rule": "equal_events", "k": 0}})._cuts(itt)
+
+
+# ----------------------------------------------------------------------- validate / prepare
+def same_population(got: TrialData, expected: TrialData) -> None:
+    assert (got.n, got.arms, got.population, got.origin) == \
+        (expected.n, expected.arms, expected.population, expected.origin)
+    for name in ("id", "time", "event", "arm"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+
+
+def test_validate_builds_every_population_the_cuts_and_the_spec(folder, itt):
+    c = config(folder, populations=list(POPS), model={"cuts": {"rule": "equal_events", "k": 3}},
+               priors={"log_hr": {"dist": "Normal", "mu": 0.0, "sigma": 0.7}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # per_protocol's exclusion warning is silenced
+        prepared = c.validate()
+    assert tuple(prepared.data) == POPS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for name in POPS:
+            same_population(prepared.data[name], getattr(itt, name)())
+    # the six populations differ, so a population routed to another method is seen
+    assert len({(d.n, float(d.time.sum()), d.arms) for d in prepared.data.values()}) == 6
+    cuts = tuple(equal_events(itt, k=3).tolist())
+    assert prepared.cuts == cuts
+    assert prepared.spec == PiecewiseExponential(cuts=cuts, priors={"log_hr": Normal(0.0, 0.7)})
+    with pytest.raises(TypeError):
+        prepared.data["itt"] = itt  # read-only
+    # the population order is the configuration's
+    assert tuple(config(folder, populations=["treated", "itt"]).validate().data) == \
+        ("treated", "itt")
+
+
+def test_prepare_uses_the_data_given(folder, itt):
+    c = config(folder, data={"path": "none.csv", **COLUMNS}, populations=["treated"],
+               model={"cuts": {"rule": "fixed_width", "width": 10.0}})
+    prepared = c.prepare(itt.treated())
+    assert prepared.cuts == (10.0, 20.0)  # the longest treated follow-up is 28.9 too
+    assert prepared.data["treated"].n == 37
+
+
+def test_a_population_the_data_cannot_give_names_it(folder):
+    c = config(folder, data={"path": "trial.csv", "time": "os_time", "event": "os_event",
+                             "arm": "arm", "reference": "control"},
+               populations=["itt", "treated"])
+    with pytest.raises(ConfigError) as info:
+        c.validate()
+    assert str(info.value).startswith("populations: treated: ")
+    assert "treatment_start" in str(info.value)
+
+
+def test_rpsft_needs_switchers(folder):
+    c = config(folder, model={"type": "rpsft", "cuts": [3.0]}, populations=["itt", "treated"])
+    prepared = c.validate()  # one switcher is enough
+    assert prepared.spec == RPSFT(cuts=(3.0,))
+    msg = ("[model] on population {!r}: RPSFT needs switchers; give [data] switch_time and a "
+           "population that keeps them (itt, treated)")
+    refused(msg.format("exclude_switchers"), lambda: config(
+        folder, model={"type": "rpsft", "cuts": [3.0]},
+        populations=["itt", "exclude_switchers"]).validate())
+    for name in ("noswitch.csv", "nanswitch.csv"):
+        data = {"path": name, **COLUMNS}
+        if name == "noswitch.csv":
+            del data["switch_time"]
+        refused(msg.format("itt"), lambda d=data: config(
+            folder, data=d, model={"type": "rpsft", "cuts": [3.0]}).validate())
+
+
+def test_pem_checks_on_each_population(folder):
+    where = "[model] on population 'itt': "
+    refused(where + "strata = true needs [data] strata = \"<column>\"",
+            lambda: config(folder, model={"cuts": [3.0], "strata": True}).validate())
+    data = {"path": "trial.csv", **COLUMNS, "strata": "region", "covariates": ["ecog"]}
+    assert config(folder, data=data, model={"cuts": [3.0], "strata": True}).validate().spec.strata
+    refused(where + "covariates ['age', 'sex'] are not loaded; list them in [data] covariates "
+            "(loaded: ['ecog'])", lambda: config(folder, data=data, model={
+                "cuts": [3.0], "covariates": ["age", "ecog", "sex"]}).validate())
+    data["covariates"] = ["ecog", "age"]
+    assert config(folder, data=data, model={"cuts": [3.0], "covariates": ["age"]}).validate()
+    refused(where + "covariates ['age'] are not loaded; list them in [data] covariates "
+            "(loaded: [])", lambda: config(folder, model={
+                "cuts": [3.0], "covariates": ["age"]}).validate())
+
+
+def test_received_exposure_needs_a_treatment_or_switch_time(folder):
+    base = {"path": "trial.csv", "time": "os_time", "event": "os_event", "arm": "arm",
+            "reference": "control"}
+    model = {"cuts": [3.0], "exposure": "received"}
+    refused("[model] on population 'itt': exposure = \"received\" needs [data] treatment_start "
+            "or switch_time", lambda: config(folder, data=base, model=model).validate())
+    for extra in ({"treatment_start": "treatment_start"}, {"switch_time": "switch_time"}):
+        spec = config(folder, data=base | extra, model=model).validate().spec
+        assert spec.exposure == "received"
+
+
+# ----------------------------------------------------------------------- sampler_config
+def test_sampler_config_is_the_model_types_defaults_with_the_settings(folder):
+    pem, rpsft = PiecewiseExponential(cuts=(1.0,)), RPSFT(cuts=(1.0,))
+    c = config(folder, sampler={"draws": 10, "seed": 3, "chains": 2})
+    assert c.sampler_config(pem) == SamplerConfig(draws=10, seed=3, chains=2)
+    assert c.sampler_config(pem, progress=False) == \
+        SamplerConfig(draws=10, seed=3, chains=2, progress=False)
+    assert config(folder).sampler_config(rpsft) == default_config(rpsft)
+    assert config(folder).sampler_config(rpsft).draws == 250  # RPSFT's own default
+    assert config(folder, sampler={"progress": False}).sampler_config(pem).progress is False
+    assert config(folder, sampler={"progress": False}).sampler_config(
+        pem, progress=True).progress is False
+    assert c.sampler == {"draws": 10, "seed": 3, "chains": 2}  # not changed by progress=False
+    bad = dataclasses.replace(c, sampler={"method": "advi", "chains": 2})
+    with pytest.raises(ConfigError, match=r"^\[sampler\]: method='advi' cannot honour"):
+        bad.sampler_config(pem)
+
+
+# ----------------------------------------------------------------------- run (stand-in fits)
+class FakeResult:
+    def __init__(self, i: int) -> None:
+        self.i = i
+        self.convergence = SimpleNamespace(headline=f"headline {i}")
+
+    def save(self, path: Path) -> Path:
+        path.write_text(f"fit {self.i}")
+        return path
+
+
+class FakeReport:
+    def to_html(self, path: Path) -> Path:
+        path.write_text("html")
+        return path
+
+    def to_markdown(self) -> str:
+        return "# markdown"
+
+    def to_csv(self, path: Path) -> list[Path]:
+        path.write_text("csv")
+        return [path, path.with_name("report_periods.csv")]
+
+
+class Stand:
+    """``compile_spec``, ``fit`` and ``hazard_ratio_report`` stand-ins recording their calls."""
+
+    def __init__(self) -> None:
+        self.compiled, self.fits, self.reports = [], [], []
+
+    def compile_spec(self, spec, data, config):
+        token = f"compiled {len(self.compiled)}"
+        self.compiled.append((spec, data, config, token))
+        return token
+
+    def fit(self, spec, data, *, sampler, compiled):
+        self.fits.append((spec, data, sampler, compiled))
+        # run() silences the verdict's warning (the CLI prints it once); filterwarnings=error
+        warnings.warn("did not converge (stand-in)", ConvergenceWarning, stacklevel=2)
+        return FakeResult(len(self.fits))
+
+    def report(self, results, **options):
+        self.reports.append((results, options))
+        return FakeReport()
+
+
+@pytest.fixture
+def stand(monkeypatch) -> Stand:
+    stand = Stand()
+    monkeypatch.setattr(pexsurv.fitting, "compile_spec", stand.compile_spec)
+    monkeypatch.setattr(pexsurv.fitting, "fit", stand.fit)
+    monkeypatch.setattr(pexsurv.workflows.report, "hazard_ratio_report", stand.report)
+    return stand
+
+
+def write_config(folder: Path, name: str, body: str) -> Path:
+    path = folder / name
+    path.write_text(body)
+    return path
+
+
+TOML = '''endpoint = "OS"
+populations = ["itt", "treated"]
+output = "{output}"
+[data]
+path = "trial.csv"
+time = "os_time"
+event = "os_event"
+arm = "arm"
+reference = "control"
+id = "id"
+treatment_start = "treatment_start"
+switch_time = "switch_time"
+censor_time = "censor_time"
+[model]
+cuts = [3.0, 6.0]
+[priors.log_hr]
+dist = "Normal"
+mu = 0.0
+sigma = 0.5
+[sampler]
+draws = 10
+seed = 3
+[report]
+thresholds = [1.0, 0.7]
+milestones = [6.0]
+time_unit = "weeks"
+'''
+
+
+def test_run_fits_each_population_on_one_compiled_model_and_saves_everything(folder, itt,
+                                                                               stand):
+    source = write_config(folder, "run.toml", TOML.format(output="out/deep"))
+    c = AnalysisConfig.from_toml(source)
+    lines = []
+    run = c.run(progress=False, echo=lines.append)
+    out = folder / "out" / "deep"
+    spec = PiecewiseExponential(cuts=(3.0, 6.0), priors={"log_hr": Normal(0.0, 0.5)})
+    sampler = SamplerConfig(draws=10, seed=3, progress=False)
+    # one compilation, on the first population, handed to every fit
+    assert len(stand.compiled) == 1 and run.compiles == 1
+    cspec, cdata, cconfig, token = stand.compiled[0]
+    assert cspec == spec and cconfig == sampler
+    same_population(cdata, itt)
+    assert [f[3] for f in stand.fits] == [token, token]
+    for (fspec, fdata, fsampler, _), expected in zip(stand.fits, (itt, itt.treated())):
+        assert fspec == spec and fsampler == sampler
+        same_population(fdata, expected)
+    assert list(run.results) == ["OS_itt", "OS_treated"]
+    assert [r.i for r in run.results.values()] == [1, 2]
+    assert isinstance(run.results, MappingProxyType)
+    # the report: every fit by label, the endpoint and the [report] options
+    (results, options), = stand.reports
+    assert list(results) == ["OS_itt", "OS_treated"]
+    assert options == {"endpoint": "OS", "thresholds": [1.0, 0.7], "milestones": [6.0],
+                       "time_unit": "weeks"}
+    assert isinstance(run.report, FakeReport)
+    assert run.files == (out / "OS_itt.nc", out / "OS_treated.nc", out / "report.html",
+                         out / "report.md", out / "report.csv", out / "report_periods.csv",
+                         out / "config.toml", out / "config.json")
+    assert (out / "OS_itt.nc").read_text() == "fit 1"
+    assert (out / "OS_treated.nc").read_text() == "fit 2"
+    assert (out / "report.md").read_text() == "# markdown"
+    assert (out / "config.toml").read_text() == source.read_text()
+    resolved = json.loads((out / "config.json").read_text())
+    assert resolved == json.loads(json.dumps(
+        {**c.to_dict(), "resolved": {"cuts": [3.0, 6.0], "sampler": sampler.to_dict()}},
+        default=str))
+    assert resolved["resolved"]["sampler"]["draws"] == 10
+    assert lines == [f"PiecewiseExponential with cuts [3.0, 6.0]; "
+                     f"{StageRun.configured('each fit', sampler)}",
+                     "[1/2] fitting OS_itt (n = 40)",
+                     f"    headline 1; saved {out / 'OS_itt.nc'}",
+                     "[2/2] fitting OS_treated (n = 37)",
+                     f"    headline 2; saved {out / 'OS_treated.nc'}"]
+
+
+def test_run_defaults_show_progress_and_stay_silent(folder, stand):
+    c = config(folder, output="quiet", sampler={"draws": 10, "seed": 1})
+    run = c.run()
+    assert stand.fits[0][2] == SamplerConfig(draws=10, seed=1)  # progress left on
+    out = folder / "quiet"
+    # no source file: no config.toml
+    assert run.files == (out / "OS_itt.nc", out / "report.html", out / "report.md",
+                         out / "report.csv", out / "report_periods.csv", out / "config.json")
+    assert stand.reports[0][1] == {"endpoint": "OS"}
+    c.run()  # the folder exists already: fine
+    assert len(stand.fits) == 2
+
+
+def test_run_refuses_an_output_that_is_a_file(folder, stand):
+    (folder / "taken").write_text("")
+    refused(f"output: {folder / 'taken'} exists and is not a folder",
+            lambda: config(folder, output="taken").run())
+    assert stand.fits == [] and stand.compiled == []
+
+
+@pytest.mark.parametrize("model, data", [
+    ({"type": "rpsft", "cuts": [3.0]}, {}),
+    ({"cuts": [3.0], "exposure": "received"}, {}),
+    ({"cuts": [3.0], "covariates": ["age"]}, {"covariates": ["age"]})])
+def test_models_that_cannot_share_a_graph_compile_in_each_fit(folder, stand, model, data):
+    c = config(folder, model=model, data={"path": "trial.csv", **COLUMNS, **data},
+               populations=["itt", "treated"], output="each", sampler={"draws": 10})
+    run = c.run(progress=False)
+    assert stand.compiled == [] and [f[3] for f in stand.fits] == [None, None]
+    assert run.compiles == 2
+    spec = stand.fits[0][0]
+    if model.get("type") == "rpsft":
+        assert stand.fits[0][2] == default_config(spec, draws=10, progress=False)
+
+
+def test_strata_share_a_graph_per_set_of_stratum_levels(folder, itt, stand):
+    data = {"path": "trial.csv", **COLUMNS, "strata": "region"}
+    model = {"cuts": [3.0], "strata": True}
+    strat = TrialData.from_csv(folder / "trial.csv", **COLUMNS, strata="region")
+    assert strat.treated().stratum_levels == strat.stratum_levels == ("A", "B", "C")
+    assert strat.exclude_switchers().stratum_levels == ("A", "B")
+    run = config(folder, data=data, model=model, populations=["itt", "treated"],
+                 output="strata1").run(progress=False)
+    assert run.compiles == 1 and [f[3] for f in stand.fits] == ["compiled 0"] * 2
+    stand.fits.clear()
+    run = config(folder, data=data, model=model,
+                 populations=["itt", "exclude_switchers", "treated"],
+                 output="strata2").run(progress=False)
+    assert run.compiles == 2
+    assert [f[3] for f in stand.fits] == ["compiled 1", "compiled 2", "compiled 1"]
+    # unstratified: one graph whatever the populations' strata
+    run = config(folder, data=data, model={"cuts": [3.0]},
+                 populations=["itt", "exclude_switchers"], output="strata3").run(progress=False)
+    assert run.compiles == 1
+
+
+def test_save_report_writes_the_three_files(tmp_path):
+    assert C.save_report(FakeReport(), tmp_path) == [
+        tmp_path / "report.html", tmp_path / "report.md", tmp_path / "report.csv",
+        tmp_path / "report_periods.csv"]
+    assert (tmp_path / "report.html").read_text() == "html"
+    assert (tmp_path / "report.md").read_text() == "# markdown"
+    assert (tmp_path / "report.csv").read_text() == "csv"
+
+
+# ----------------------------------------------------------------------- the example
+EXAMPLE = {
+    "endpoint": "OS", "populations": ["itt", "treated", "per_protocol"], "output": "results",
+    "data": {"path": "d.csv", "time": "os_time", "event": "os_event", "arm": "arm",
+             "reference": "control", "id": "id", "treatment_start": "treatment_start",
+             "switch_time": "switch_time", "censor_time": "censor_time"},
+    "model": {"type": "pem", "cuts": {"rule": "equal_events", "k": 4}, "effect": "ph",
+              "exposure": "assigned"},
+    "priors": {"log_hr": {"dist": "Normal", "mu": 0.0, "sigma": 1.0}},
+    "sampler": {"draws": 1000, "tune": 1000, "chains": 4, "seed": 1},
+    "report": {"time_unit": "months", "thresholds": [1.0, 0.8], "milestones": [6.0, 12.0]}}
+
+
+def test_example_config_text():
+    text = C.example_config("my.toml", "d.csv")
+    assert tomllib.loads(text) == EXAMPLE
+    assert text.startswith("# pexsurv analysis configuration: run it with `pexsurv fit my.toml`.\n"
+                           "# The data (d.csv) is the SYNTHETIC CT041-like trial")
+    default = C.example_config()
+    assert default.startswith("# pexsurv analysis configuration: run it with `pexsurv fit "
+                              "analysis.toml`.\n# The data (ct041_like.csv) is")
+    assert tomllib.loads(default)["data"]["path"] == "ct041_like.csv"
+
+
+def test_write_example_writes_a_config_that_validates(tmp_path):
+    toml, csv = C.write_example(tmp_path, "a.toml")
+    assert (toml, csv) == (tmp_path / "a.toml", tmp_path / CT041_LIKE_PATH.name)
+    assert toml.read_text() == C.example_config("a.toml", CT041_LIKE_PATH.name)
+    assert csv.read_bytes() == CT041_LIKE_PATH.read_bytes()
+    prepared = AnalysisConfig.from_toml(toml).validate()
+    assert tuple(prepared.data) == ("itt", "treated", "per_protocol")
+    itt = TrialData.from_csv(csv, **{k: v for k, v in EXAMPLE["data"].items() if k != "path"})
+    cuts = tuple(equal_events(itt, k=4).tolist())
+    assert prepared.spec == PiecewiseExponential(cuts=cuts, priors={"log_hr": Normal(0.0, 1.0)})
+
+
+def test_write_example_defaults_and_refusals(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    toml, csv = C.write_example()
+    assert (toml, csv) == (Path("analysis.toml"), Path(CT041_LIKE_PATH.name))
+    assert toml.read_text() == C.example_config()
+    refused(f"{toml}, {csv} already exist(s); choose another folder or pass --force to "
+            "overwrite", C.write_example)
+    refused(f"{csv} already exist(s); choose another folder or pass --force to overwrite",
+            lambda: C.write_example(".", "b.toml"))
+    toml.write_text("changed")
+    csv.write_text("changed")
+    C.write_example(overwrite=True)
+    assert toml.read_text() == C.example_config()
+    assert csv.read_bytes() == CT041_LIKE_PATH.read_bytes()
+    refused("nowhere: no such folder", lambda: C.write_example("nowhere"))
+    (tmp_path / "file").write_text("")
+    refused("file: no such folder", lambda: C.write_example("file"))
