@@ -980,3 +980,13 @@ def test_write_example_defaults_and_refusals(tmp_path, monkeypatch):
     refused("nowhere: no such folder", lambda: C.write_example("nowhere"))
     (tmp_path / "file").write_text("")
     refused("file: no such folder", lambda: C.write_example("file"))
+
+
+def test_options_are_keyword_only(folder, tmp_path, stand):
+    with pytest.raises(TypeError):
+        AnalysisConfig.from_dict(raw(), folder)  # base
+    with pytest.raises(TypeError):
+        config(folder, output="kw").run(False)  # progress
+    with pytest.raises(TypeError):
+        C.write_example(tmp_path, "a.toml", True)  # overwrite
+    assert stand.fits == [] and not (tmp_path / "a.toml").exists()
