@@ -34,7 +34,7 @@ from pexsurv.datasets import CT041_LIKE_PATH
 from pexsurv.fitting import ConvergenceWarning, SamplerConfig, StageRun, default_config
 from pexsurv.intervals import equal_events
 from pexsurv.models import RPSFT, PiecewiseExponential
-from pexsurv.priors import HalfNormal, Normal, PriorSpec
+from pexsurv.priors import HalfNormal, Normal
 
 C = load("pexsurv/workflows/config.py")
 AnalysisConfig, ConfigError = C.AnalysisConfig, C.ConfigError
@@ -465,8 +465,8 @@ def test_model_options_are_checked_before_the_data(folder):
     refused_dict(folder, "[model]/[priors]: unknown prior key(s) ['psi']; valid keys: "
                  "['log_hazard_base', 'log_hr']",
                  data=data, priors={"psi": {"dist": "Normal", "mu": 0.0, "sigma": 1.0}})
-    refused_dict(folder, "[model]: grid_size must be >= 101 for an accurate grid posterior", data=data,
-                 model={"type": "rpsft", "cuts": [1.0], "grid_size": 2})
+    refused_dict(folder, "[model]: grid_size must be >= 101 for an accurate grid posterior",
+                 data=data, model={"type": "rpsft", "cuts": [1.0], "grid_size": 2})
 
 
 # ----------------------------------------------------------------------- _spec
