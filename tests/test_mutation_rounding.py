@@ -6,7 +6,6 @@ away from rounding ties. No MCMC: the module is loaded from its file (``tests/is
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
