@@ -1,0 +1,515 @@
+"""``pexsurv validate``'s own verdicts (pexsurv/workflows/validate.py) without a fit: every
+check's numbers, thresholds (each at both sides of its bound), verdict and report text against
+hand arithmetic, with stand-ins for the fits, simulations and references the checks call
+(issue 18; record in benchmarks/mutation.md, section ``pexsurv/workflows/validate.py``).
+
+The module is loaded from its file (``tests/isolated.py``); stand-ins replace the names the
+loaded module looks up (``fit``, ``compile_spec``, ``simulation_based_calibration``,
+``datasets``, ...), so each test runs in milliseconds. ``ml_pem`` and ``pem_trial`` run for
+real, against a closed form, an independent profile likelihood and an inverse cumulative
+hazard written here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import math
+import re
+import warnings
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from isolated import load
+from scipy import optimize, stats
+
+V = load("pexsurv/workflows/validate.py")
+
+LEVEL = V.Level("quick", sbc_sims=7, sbc_draws=40, sbc_thin=3, rpsft_sims=5, rpsft_psi_draws=4,
+                coverage_trials=3, fit_draws=60)
+
+
+class Clock:
+    """Stands in for the ``time`` module: ``perf_counter`` returns the given values in turn."""
+
+    def __init__(self, *values: float) -> None:
+        self.values = list(values)
+
+    def perf_counter(self) -> float:
+        return self.values.pop(0)
+
+
+def posterior(**arrays):
+    """An ArviZ-like posterior: each array's first two axes are chain and draw."""
+    return xr.Dataset({k: (("chain", "draw", *[f"{k}_dim_{i}" for i in range(np.ndim(v) - 2)]),
+                           np.asarray(v, float)) for k, v in arrays.items()})
+
+
+def result(passed=True, **arrays):
+    return SimpleNamespace(posterior=posterior(**arrays), convergence=SimpleNamespace(passed=passed))
+
+
+def above(x: float) -> float:
+    return float(np.nextafter(x, np.inf))
+
+
+def below(x: float) -> float:
+    return float(np.nextafter(x, -np.inf))
+
+
+def se_for_ratio(ratio: float) -> float:
+    """A standard error ``se`` with ``1.0 / se == ratio`` exactly in floating point."""
+    se = 1.0 / ratio
+    for _ in range(10):
+        if 1.0 / se == ratio:
+            return se
+        se = above(se) if 1.0 / se > ratio else below(se)
+    raise AssertionError(ratio)
+
+
+# ---------------------------------------------------------------------------- levels, checks
+def test_levels_are_the_documented_sizes():
+    assert dict(V.LEVELS) == {
+        "quick": V.Level("quick", 30, 250, 5, 20, 9, 30, 1000),
+        "full": V.Level("full", 200, 500, 5, 60, 29, 400, 2500)}
+    assert [f.name for f in dataclasses.fields(V.Level)] == [
+        "name", "sbc_sims", "sbc_draws", "sbc_thin", "rpsft_sims", "rpsft_psi_draws",
+        "coverage_trials", "fit_draws"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        LEVEL.sbc_sims = 1
+
+
+def test_a_check_defaults_to_no_time_and_no_values_and_is_frozen():
+    c = V.ValidationCheck("n", "t", "r", "tol", "m", True)
+    assert (c.seconds, type(c.seconds), c.values) == (0.0, float, {})
+    assert c.verdict == "PASS" and dataclasses.replace(c, passed=False).verdict == "FAIL"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.passed = False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        V.ValidationReport(LEVEL, 1, (), "", 0.0, {}).seed = 2
+
+
+# ---------------------------------------------------------------------------- report
+def check(name, passed, seconds=0.0, values=None, **text):
+    return V.ValidationCheck(name=name, title=text.get("title", f"title {name}"),
+                             reference=text.get("reference", f"ref {name}"),
+                             tolerance=text.get("tolerance", f"tol {name}"),
+                             measured=text.get("measured", f"measured {name}"), passed=passed,
+                             seconds=seconds, values=values or {})
+
+
+def report(*checks, level=LEVEL, seed=7):
+    return V.ValidationReport(level=level, seed=seed, checks=checks, started="2026-11-30 18:00:00",
+                              seconds=65.4, versions={"pexsurv": "9.9", "numpy": "2.1"})
+
+
+PARTIAL = (check("sbc_ph", True, 12.345, title="a <b> & c", reference='"ref"'),
+           check("cox", False, 2.56, tolerance="x | y", measured="line 1\nline 2 | z"),
+           check("ml_pem", False, 0.04))
+LEVEL_TEXT = ("sbc_sims = 7, sbc_draws = 40, sbc_thin = 3, rpsft_sims = 5, rpsft_psi_draws = 4, "
+              "coverage_trials = 3, fit_draws = 60")
+
+
+def test_passed_and_failed_list_every_check():
+    r = report(*PARTIAL)
+    assert r.passed is False and r.failed == ["cox", "ml_pem"]
+    ok = report(PARTIAL[0], check("x", True))
+    assert ok.passed is True and ok.failed == []
+    assert report().passed is True and report().failed == []
+    assert report(check("a", False), check("b", True)).failed == ["a"]
+
+
+def test_table_has_one_row_per_check():
+    expected = pd.DataFrame({
+        "check": ["sbc_ph", "cox", "ml_pem"], "verdict": ["PASS", "FAIL", "FAIL"],
+        "title": ["a <b> & c", "title cox", "title ml_pem"],
+        "reference": ['"ref"', "ref cox", "ref ml_pem"],
+        "tolerance": ["tol sbc_ph", "x | y", "tol ml_pem"],
+        "measured": ["measured sbc_ph", "line 1\nline 2 | z", "measured ml_pem"],
+        "seconds": [12.3, 2.6, 0.0]}).set_index("check")
+    pd.testing.assert_frame_equal(report(*PARTIAL).table(), expected)
+
+
+def test_to_dict_and_json_carry_every_field():
+    values = {"p": np.float64(0.5), 3: [np.int64(2), (np.bool_(False), float("nan"))]}
+    r = report(check("a", True, 1.5, values), check("b", False))
+    level = {"name": "quick", "sbc_sims": 7, "sbc_draws": 40, "sbc_thin": 3, "rpsft_sims": 5,
+             "rpsft_psi_draws": 4, "coverage_trials": 3, "fit_draws": 60}
+    expected = {
+        "pexsurv": V.__version__, "level": level, "seed": 7, "started": "2026-11-30 18:00:00",
+        "seconds": 65.4, "passed": False, "failed": ["b"],
+        "versions": {"pexsurv": "9.9", "numpy": "2.1"},
+        "checks": [{"name": "a", "title": "title a", "reference": "ref a", "tolerance": "tol a",
+                    "measured": "measured a", "passed": True, "seconds": 1.5,
+                    "values": {"p": 0.5, "3": [2, [False, None]]}, "verdict": "PASS"},
+                   {"name": "b", "title": "title b", "reference": "ref b", "tolerance": "tol b",
+                    "measured": "measured b", "passed": False, "seconds": 0.0, "values": {},
+                    "verdict": "FAIL"}]}
+    assert r.to_dict() == expected
+    assert r.to_json() == json.dumps(expected, indent=1)
+    assert type(r.to_dict()["versions"]) is dict
+
+
+def test_jsonable_converts_numpy_and_non_finite_values():
+    out = V._jsonable({"a": np.float64(1.5), 2: [np.int64(3), (np.bool_(True), float("nan"))],
+                       "inf": np.inf, "-inf": -math.inf, "s": "text", "b": True, "f": 0.25,
+                       "i": 7, "n": None, "f32": np.float32(0.5)})
+    assert out == {"a": 1.5, "2": [3, [True, None]], "inf": None, "-inf": None, "s": "text",
+                   "b": True, "f": 0.25, "i": 7, "n": None, "f32": 0.5}
+    assert [type(out[k]) for k in ("a", "b", "f", "i", "f32")] == [float, bool, float, int, float]
+    assert type(out["2"][0]) is int and type(out["2"][1][0]) is bool
+    assert V._jsonable(np.bool_(False)) is False and V._jsonable(np.int32(4)) == 4
+
+
+def test_markdown_of_a_partial_run():
+    expected = f"""# pexsurv {V.__version__} validation (quick)
+
+- **verdict**: FAILED: cox, ml_pem (1 of 3 checks passed)
+- **command**: pexsurv validate --quick --seed 7 --check sbc_ph --check cox --check ml_pem
+- **started (UTC)**: 2026-11-30 18:00:00
+- **wall time**: 65 s
+- **versions**: pexsurv 9.9, numpy 2.1
+- **level**: {LEVEL_TEXT}
+
+| check | verdict | tolerance | measured | s |
+|---|---|---|---|---|
+| sbc_ph | **PASS** | tol sbc_ph | measured sbc_ph | 12 |
+| cox | **FAIL** | x \\| y | line 1 line 2 \\| z | 3 |
+| ml_pem | **FAIL** | tol ml_pem | measured ml_pem | 0 |
+
+## sbc_ph: PASS
+
+- what: a <b> & c
+- reference: "ref"
+- tolerance: tol sbc_ph
+- measured: measured sbc_ph
+
+## cox: FAIL
+
+- what: title cox
+- reference: ref cox
+- tolerance: x | y
+- measured: line 1
+line 2 | z
+
+## ml_pem: FAIL
+
+- what: title ml_pem
+- reference: ref ml_pem
+- tolerance: tol ml_pem
+- measured: measured ml_pem
+"""
+    assert report(*PARTIAL).to_markdown() == expected
+
+
+def test_a_full_run_names_no_checks_in_its_command_and_says_all_passed():
+    full = report(*(check(name, True, 1.0) for name in V.CHECKS), level=V.LEVELS["full"], seed=3)
+    header = dict(full._header())
+    assert header["verdict"] == "ALL PASSED (8 of 8 checks passed)"
+    assert header["command"] == "pexsurv validate --full --seed 3"
+    assert header["wall time"] == "65 s"
+    assert header["level"] == ("sbc_sims = 200, sbc_draws = 500, sbc_thin = 5, rpsft_sims = 60, "
+                               "rpsft_psi_draws = 29, coverage_trials = 400, fit_draws = 2500")
+    assert [k for k, _ in full._header()] == ["verdict", "command", "started (UTC)", "wall time",
+                                               "versions", "level"]
+    # The same checks in another order are a different (explicit) selection.
+    reordered = report(*(check(name, True) for name in reversed(list(V.CHECKS))))
+    assert dict(reordered._header())["command"].endswith(
+        " --check " + " --check ".join(reversed(list(V.CHECKS))))
+    assert dict(report(check("cox", True))._header())["verdict"] == "ALL PASSED (1 of 1 checks passed)"
+
+
+def test_html_of_a_partial_run():
+    expected = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>pexsurv validation (quick)</title><style>{V.STYLE}</style></head><body>"
+        f"<h1>pexsurv {html.escape(V.__version__)} validation (quick)</h1>"
+        '<div class="banner">Validation FAILED: cox, ml_pem</div><table>'
+        "<tr><th>verdict</th><td>FAILED: cox, ml_pem (1 of 3 checks passed)</td></tr>"
+        "<tr><th>command</th><td>pexsurv validate --quick --seed 7 --check sbc_ph --check cox "
+        "--check ml_pem</td></tr>"
+        "<tr><th>started (UTC)</th><td>2026-11-30 18:00:00</td></tr>"
+        "<tr><th>wall time</th><td>65 s</td></tr>"
+        "<tr><th>versions</th><td>pexsurv 9.9, numpy 2.1</td></tr>"
+        f"<tr><th>level</th><td>{LEVEL_TEXT}</td></tr></table>"
+        "<table><thead><tr><th>check</th><th>verdict</th><th>what</th><th>reference</th>"
+        "<th>tolerance</th><th>measured</th><th>s</th></tr></thead><tbody>"
+        '<tr><th>sbc_ph</th><td class="">PASS</td><td>a &lt;b&gt; &amp; c</td>'
+        "<td>&quot;ref&quot;</td><td>tol sbc_ph</td><td>measured sbc_ph</td><td>12</td></tr>"
+        '<tr><th>cox</th><td class="failed">FAIL</td><td>title cox</td><td>ref cox</td>'
+        "<td>x | y</td><td>line 1\nline 2 | z</td><td>3</td></tr>"
+        '<tr><th>ml_pem</th><td class="failed">FAIL</td><td>title ml_pem</td>'
+        "<td>ref ml_pem</td><td>tol ml_pem</td><td>measured ml_pem</td><td>0</td></tr>"
+        "</tbody></table></body></html>\n")
+    assert report(*PARTIAL).to_html() == expected
+
+
+def test_html_of_a_passed_run_has_the_ok_banner():
+    page = report(PARTIAL[0]).to_html()
+    assert '<div class="ok">All checks passed.</div><table>' in page
+    assert "banner" not in page.split("<style>")[0] + page.split("</style>")[1]
+
+
+def test_save_writes_the_three_reports(tmp_path):
+    r = report(*PARTIAL)
+    paths = r.save(str(tmp_path))
+    assert paths == [tmp_path / "validate_quick.md", tmp_path / "validate_quick.json",
+                     tmp_path / "validate_quick.html"]
+    assert [p.read_text() for p in paths] == [r.to_markdown(), r.to_json(), r.to_html()]
+
+
+def test_md_escapes_pipes_and_newlines():
+    assert V._md("a|b\nc||d") == "a\\|b c\\|\\|d"
+
+
+# ---------------------------------------------------------------------------- pem_trial
+def inverse_cumulative_hazard(u, cuts, rates):
+    """Event time with cumulative hazard ``u`` for piecewise-constant ``rates`` (written out)."""
+    edges = [0.0, *cuts, math.inf]
+    t = 0.0
+    for k in range(len(rates)):
+        width = edges[k + 1] - edges[k]
+        if u <= rates[k] * width:
+            return edges[k] + u / rates[k]
+        u -= rates[k] * width
+    raise AssertionError
+
+
+@pytest.mark.parametrize("n, log_rates, log_hr", [
+    (200, None, math.log(0.7)),
+    (7, [-1.0, -2.0, -0.5], [0.4, -0.3, 0.9]),
+])
+def test_pem_trial_is_the_documented_simulation(n, log_rates, log_hr):
+    seed = 11
+    kwargs = {"n": n} if log_rates is None else {"n": n, "log_rates": log_rates, "log_hr": log_hr}
+    data = V.pem_trial(seed, **kwargs)
+    rng = np.random.default_rng(seed)
+    arm = rng.permutation([0] * (n // 2) + [1] * (n - n // 2))
+    u = rng.standard_exponential(n)
+    censor = rng.uniform(4.0, 12.0, n)
+    base = [0.3, 0.2, 0.1] if log_rates is None else np.exp(log_rates)
+    effect = np.broadcast_to(log_hr, 3)
+    t = np.array([inverse_cumulative_hazard(u[i], (2.0, 6.0),
+                                            [base[k] * math.exp(arm[i] * effect[k]) for k in range(3)])
+                  for i in range(n)])
+    assert data.n == n and data.arms == ("control", "experimental")
+    np.testing.assert_array_equal(data.arm, arm)
+    np.testing.assert_allclose(data.time, np.minimum(t, censor), rtol=1e-12)
+    np.testing.assert_array_equal(data.event, (t <= censor).astype(int))
+    np.testing.assert_allclose(data.censor_time, censor, rtol=1e-15)
+    assert list(data.id) == list(range(n)) or list(map(str, data.id)) == list(map(str, range(n)))
+
+
+def test_pem_trial_defaults():
+    a, b = V.pem_trial(3), V.pem_trial(3, n=200, log_rates=np.log([0.3, 0.2, 0.1]), log_hr=math.log(0.7))
+    np.testing.assert_array_equal(a.time, b.time)
+    assert (V._CUTS, V._HR, V._N) == ((2.0, 6.0), 0.7, 200)
+    np.testing.assert_array_equal(V._RATES, [0.3, 0.2, 0.1])
+
+
+def test_quiet_warnings_silences_convergence_warnings_only():
+    with V._quiet_warnings():
+        warnings.warn("not converged", V.ConvergenceWarning)
+        with pytest.warns(UserWarning, match="other"):
+            warnings.warn("other", UserWarning)
+    with pytest.raises(V.ConvergenceWarning):  # restored afterwards (warnings are errors)
+        warnings.warn("again", V.ConvergenceWarning)
+
+
+# ---------------------------------------------------------------------------- paired coverage
+def binom_two_sided(k: int, n: int, p: float) -> float:
+    """Exact two-sided binomial p (outcomes no more likely than k), by brute force."""
+    pmf = [math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(n + 1)]
+    return min(1.0, sum(q for q in pmf if q <= pmf[k] * (1 + 1e-7)))
+
+
+Z975 = stats.norm.ppf(0.975)
+
+
+def test_paired_coverage_by_hand():
+    # Truth 0; per trial: interval, centre, ML estimate and SE.
+    lower = [-1.0, 0.0, 0.1, -0.5, -2.0, -0.2]  # 2: lower == truth covers; 3: misses
+    upper = [1.0, 0.5, 0.9, 0.0, -0.1, 0.3]  # 4: upper == truth covers; 5: misses
+    centre = [0.1, 0.2, 0.5, -0.2, -1.0, 0.0]
+    est = [0.0, 0.5, 0.0, 3.0, 0.1, Z975 * 0.5]  # 4: ML misses; 6: on its bound, covers
+    se = [1.0, 0.2, 0.5, 1.0, 2.0, 0.5]
+    out = V.paired_coverage(lower, upper, centre, est, se, 0.0)
+    hit = [True, True, False, True, False, True]
+    ml_hit = [True, False, True, False, True, True]
+    bayes_only, ml_only = 2, 2  # trials 2 and 4; trials 3 and 5
+    shift = np.mean([(c - e) / s for c, e, s in zip(centre, est, se)])
+    assert out == {"trials": 6, "covered": 4, "ml_covered": 4, "bayes_only": bayes_only,
+                   "ml_only": ml_only, "binomial_p": pytest.approx(binom_two_sided(4, 6, 0.95)),
+                   "mcnemar_p": pytest.approx(binom_two_sided(2, 4, 0.5)),
+                   "shift": pytest.approx(shift, abs=1e-15), "passed_a": True,
+                   "passed_b": True, "passed_c": False, "passed": False}
+    assert sum(hit) == 4 and sum(ml_hit) == 4
+    assert [type(out[k]) for k in ("trials", "covered", "ml_covered", "bayes_only", "ml_only")] == [int] * 5
+    assert type(out["binomial_p"]) is float and type(out["mcnemar_p"]) is float
+
+
+def test_paired_coverage_ml_bound_is_inclusive():
+    se = np.array([1.0, 1.0])
+    out = V.paired_coverage([-9, -9], [9, 9], [0, 0], [Z975, above(Z975)], se, 0.0)
+    assert out["ml_covered"] == 1 and out["ml_only"] == 0 and out["bayes_only"] == 1
+    # the truth enters both intervals: the same trials shifted by 5
+    out = V.paired_coverage([-4, 5.5], [14, 6], [5, 5], [5 + 1.9, 5 + 2.5], se, 5.0)
+    assert (out["covered"], out["ml_covered"], out["bayes_only"], out["ml_only"]) == (1, 1, 0, 0)
+
+
+class FakeBinomtest:
+    def __init__(self, *pvalues):
+        self.pvalues, self.calls = list(pvalues), []
+
+    def __call__(self, k, n, p):
+        self.calls.append((k, n, p))
+        return SimpleNamespace(pvalue=self.pvalues.pop(0))
+
+
+def fake_stats(monkeypatch, *pvalues):
+    fake = FakeBinomtest(*pvalues)
+    monkeypatch.setattr(V, "stats", SimpleNamespace(norm=stats.norm, binomtest=fake))
+    return fake
+
+
+# 4 trials, truth 0: 3 covered by the interval, ML covers trials 1, 2, 4 (discordant: 2, 1).
+FOUR = dict(lower=[-1, -1, 0.5, -1], upper=[1, 1, 1, 1], ml_estimate=[0, 5, 0, 0],
+            ml_se=[1.0, 1.0, 2.0, 4.0], truth=0.0)
+
+
+@pytest.mark.parametrize("binomial_p, mcnemar_p, passed_a, passed_b", [
+    (0.01, 0.01, True, True), (below(0.01), 0.5, False, True), (0.5, below(0.01), True, False)])
+def test_paired_coverage_p_value_bounds_are_inclusive(monkeypatch, binomial_p, mcnemar_p,
+                                                      passed_a, passed_b):
+    fake = fake_stats(monkeypatch, binomial_p, mcnemar_p)
+    out = V.paired_coverage(centre=FOUR["ml_estimate"], **FOUR)
+    assert fake.calls == [(3, 4, 0.95), (1, 2, 0.5)]
+    assert (out["binomial_p"], out["mcnemar_p"]) == (binomial_p, mcnemar_p)
+    assert (out["passed_a"], out["passed_b"], out["passed_c"]) == (passed_a, passed_b, True)
+    assert out["passed"] is (passed_a and passed_b)
+
+
+def test_paired_coverage_shift_bound_exactly(monkeypatch):
+    fake_stats(monkeypatch, *[0.5] * 8)
+    args = dict(lower=[-1.0] * 4, upper=[1.0] * 4, ml_estimate=[0.0] * 4, ml_se=[1.0] * 4, truth=0.0)
+    for shift, passed in ((0.25, True), (-0.25, True), (above(0.25), False), (below(-0.25), False)):
+        out = V.paired_coverage(centre=[shift] * 4, **args)
+        assert abs(out["shift"]) > 0.25 or out["shift"] == shift
+        assert out["passed_c"] is passed and out["passed"] is passed
+
+
+def test_paired_coverage_without_discordant_trials_has_mcnemar_p_one(monkeypatch):
+    fake = fake_stats(monkeypatch, 0.2)
+    out = V.paired_coverage([-1, 1], [1, 2], [0, 0], [0, 5], [1, 1], 0.0)
+    assert fake.calls == [(1, 2, 0.95)]
+    assert (out["mcnemar_p"], out["bayes_only"], out["ml_only"], out["passed_b"]) == (1.0, 0, 0, True)
+
+
+# ---------------------------------------------------------------------------- ML PEM
+def profile_ml_pem(t, event, arm, cuts):
+    """The PH PEM's MLE by its profile likelihood in the log HR (loops over subjects)."""
+    edges = [0.0, *cuts, math.inf]
+    k = len(edges) - 1
+    d, e = np.zeros((2, k)), np.zeros((2, k))
+    for ti, di, gi in zip(t, event, arm):
+        for j in range(k):
+            if ti > edges[j]:
+                e[gi, j] += min(ti, edges[j + 1]) - edges[j]
+            if di == 1 and edges[j] < ti <= edges[j + 1]:
+                d[gi, j] += 1
+
+    def loglik(theta):
+        a, g = theta[:k], theta[k]
+        return sum(d[z, j] * (a[j] + g * z) - math.exp(a[j] + g * z) * e[z, j]
+                   for z in (0, 1) for j in range(k))
+
+    def profile(g):  # the baseline maximised given g
+        a = np.log(d.sum(axis=0) / (e[0] + math.exp(g) * e[1]))
+        return -loglik(np.r_[a, g])
+
+    g = optimize.minimize_scalar(profile, bracket=(-1.0, 1.0), tol=1e-12).x
+    theta = np.r_[np.log(d.sum(axis=0) / (e[0] + math.exp(g) * e[1])), g]
+    h = 1e-4  # numerical Hessian of the log likelihood
+    hess = np.zeros((k + 1, k + 1))
+    for i in range(k + 1):
+        for j in range(k + 1):
+            ei, ej = np.eye(k + 1)[i] * h, np.eye(k + 1)[j] * h
+            hess[i, j] = (loglik(theta + ei + ej) - loglik(theta + ei - ej)
+                          - loglik(theta - ei + ej) + loglik(theta - ei - ej)) / (4 * h * h)
+    return theta, np.sqrt(np.diag(np.linalg.inv(-hess)))
+
+
+def test_ml_pem_with_one_interval_is_events_over_exposure():
+    t = np.array([0.5, 1.2, 2.0, 3.0, 0.7, 1.1, 4.0, 2.5, 0.2])
+    event = np.array([1, 0, 1, 1, 1, 0, 1, 0, 1])
+    arm = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1])
+    fit = V.ml_pem(t, event, arm, [])
+    d0, e0, d1, e1 = 3, 6.7, 3, 8.5
+    assert fit["log_hr"] == pytest.approx(math.log((d1 / e1) / (d0 / e0)), abs=1e-8)
+    assert fit["log_hazard_base"] == pytest.approx([math.log(d0 / e0)], abs=1e-8)
+    assert fit["se_log_hr"] == pytest.approx(math.sqrt(1 / d0 + 1 / d1), rel=1e-6)
+    assert fit["se_log_hazard_base"] == pytest.approx([math.sqrt(1 / d0)], rel=1e-6)
+    assert list(fit) == ["log_hazard_base", "log_hr", "se_log_hazard_base", "se_log_hr"]
+
+
+def test_ml_pem_matches_the_profile_likelihood_with_three_intervals():
+    rng = np.random.default_rng(8)
+    n = 160
+    arm = np.repeat([0, 1], n // 2)
+    t = rng.exponential(np.where(arm == 1, 3.0, 2.0)) + np.where(rng.random(n) < 0.1, 1.0, 0.0)
+    t[:6] = [1.0, 2.5, 1.0, 2.5, 0.3, 4.0]  # events exactly at cuts belong to the interval ending there
+    censor = rng.uniform(2.0, 6.0, n)
+    event = (t <= censor).astype(float)
+    time_ = np.minimum(t, censor)
+    theta, se = profile_ml_pem(time_, event.astype(int), arm, [1.0, 2.5])
+    fit = V.ml_pem(time_, event, arm, (1.0, 2.5))
+    np.testing.assert_allclose(fit["log_hazard_base"], theta[:3], atol=1e-7)
+    assert fit["log_hr"] == pytest.approx(theta[3], abs=1e-7)
+    np.testing.assert_allclose(fit["se_log_hazard_base"], se[:3], rtol=1e-5)
+    assert fit["se_log_hr"] == pytest.approx(se[3], rel=1e-5)
+
+
+def test_ml_pem_refuses_an_interval_without_events():
+    t = np.array([0.5, 0.7, 3.0, 4.0, 0.2, 3.5])
+    event = np.array([1, 1, 1, 0, 1, 1])
+    arm = np.array([0, 0, 0, 1, 1, 1])
+    with pytest.raises(ValueError, match=re.escape(
+            "no events in interval(s) [1]: their maximum-likelihood log hazard is -inf; use "
+            "fewer cuts")):
+        V.ml_pem(t, event, arm, [1.0, 2.0])
+    with pytest.raises(ValueError, match=re.escape("no events in interval(s) [1, 2]:")):
+        V.ml_pem(t, np.array([1, 1, 0, 0, 1, 0]), arm, [1.0, 2.0])
+
+
+# ---------------------------------------------------------------------------- draws
+def test_draws_stack_chains_then_draws():
+    res = result(a=np.arange(12.0).reshape(2, 3, 2), b=[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    np.testing.assert_array_equal(V._draws(res, "a"), np.arange(12.0).reshape(6, 2))
+    np.testing.assert_array_equal(V._draws(res, "b"), [[1.0], [2.0], [3.0], [4.0], [5.0], [6.0]])
+
+
+def test_log_hr_interval_is_the_equal_tailed_95_percent_interval():
+    draws = np.linspace(-1.0, 1.0, 401) + 0.3
+    res = result(log_hr=draws.reshape(1, 401))
+    lo, mid, hi = V._log_hr_interval(res)
+    assert (lo, mid, hi) == pytest.approx((-0.65, 0.3, 1.25), abs=1e-12)
+    assert [type(x) for x in (lo, mid, hi)] == [float] * 3
+
+
+def test_identical_compares_every_variable_bit_for_bit():
+    a = result(x=[[1.0, 2.0]], y=[[3.0, 4.0]])
+    assert V._identical(a, result(x=[[1.0, 2.0]], y=[[3.0, 4.0]])) is True
+    assert V._identical(a, result(x=[[1.0, 2.0]], y=[[3.0, above(4.0)]])) is False
+    assert V._identical(a, result(x=[[above(1.0), 2.0]], y=[[3.0, 4.0]])) is False
+    assert V._identical(result(x=[[1.0, 2.0]]), a) is False  # a variable more
+    assert V._identical(a, result(x=[[1.0, 2.0]], y=[[3.0, 4.0]], z=[[0.0, 0.0]])) is False
+
+
+def test_max_abs():
+    assert V._max_abs([1.0, -2.0, 3.0], [1.5, 2.0, 3.0]) == 4.0
+    assert type(V._max_abs([1], [0])) is float
