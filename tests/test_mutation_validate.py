@@ -891,3 +891,127 @@ def test_cox_check_bounds_are_inclusive(monkeypatch, os, pfs, passed):
     c, _, _ = cox_check(monkeypatch, os, pfs)
     assert c.passed is passed
     assert c.measured.endswith(f"converged: {os[3] and pfs[3]}")
+
+
+# ---------------------------------------------------------------------------- R rpsftm check
+TOLERANCES = {"psi, CI vs R sign changes": 1e-4, "psi, CI vs R printed": 2e-3,
+              "no recensoring: psi, CI vs R sign changes": 1e-4, "Z(psi) table": 1e-6,
+              "ITT Cox": 2e-6, "adjusted Cox at R's psi": 2e-6,
+              "Bayesian stage 1 (flat prior): median vs R psi": 0.01,
+              "Bayesian stage 1: 95% interval vs R CI": 0.02}
+COX_KEYS = ("hr", "lower", "upper", "log_hr", "se")
+
+
+class FakeR:
+    """The R check's inputs: every difference made equal to ``d[key]``, R's numbers ``base``
+    (and the package's ``base`` + difference), each package number on a different component
+    so a wrong index shows."""
+
+    def __init__(self, d, base=0.0):
+        self.d, self.b, self.calls = d, base, []
+        b = base
+        self.ref = {"psi": {"a": {"sign_change": [b, b, b],
+                                  "printed": [b, b, b - d["psi, CI vs R printed"]]},
+                            "b2": {"sign_change": [b, b, b]}},
+                    "z_table_a": {"-0.5": b, "0.25": b},
+                    "cox_itt": dict.fromkeys(COX_KEYS, b),
+                    "cox_adjusted_a": dict.fromkeys(COX_KEYS, b)}
+        self.datasets = SimpleNamespace(rpsftm_reference=self.reference, immdef=self.immdef)
+        fake = self
+
+        class RPSFT:
+            def __init__(self, **kwargs):
+                fake.calls.append(("RPSFT", kwargs))
+
+            def psi_grid(self, data):
+                fake.calls.append(("grid", data))
+                # cdf 1/40, 20/40, 39/40, 1: the quantiles are the first three psi values
+                return pd.DataFrame({"psi": [b + d["Bayesian stage 1: 95% interval vs R CI"],
+                                             b + d["Bayesian stage 1 (flat prior): median vs R psi"],
+                                             b - d["psi, CI vs R printed"], 9.0],
+                                     "density": [1.0, 19.0, 19.0, 1.0]})
+
+        self.RPSFT = RPSFT
+
+    def reference(self):
+        self.calls.append("reference")
+        return self.ref
+
+    def immdef(self):
+        self.calls.append("immdef")
+        return "immdef"
+
+    def rpsftm_gestimate(self, data, **kwargs):
+        self.calls.append(("gestimate", data, kwargs))
+        d, b = self.d, self.b
+        if kwargs:
+            return SimpleNamespace(psi=b, ci=(b, b + d["no recensoring: psi, CI vs R sign changes"]))
+        return SimpleNamespace(psi=b, ci=(b + d["psi, CI vs R sign changes"], b),
+                               hr_itt={**dict.fromkeys(COX_KEYS, b), "upper": b + d["ITT Cox"]})
+
+    def z_on_grid(self, data, psis):
+        self.calls.append(("z", data, psis))
+        return pd.Series([self.b, self.b + self.d["Z(psi) table"]], index=psis)
+
+    def adjusted_hr(self, data, psi):
+        self.calls.append(("adjusted", data, psi))
+        return {**dict.fromkeys(COX_KEYS, self.b), "se": self.b - self.d["adjusted Cox at R's psi"]}
+
+    def patch(self, monkeypatch):
+        for name in ("datasets", "rpsftm_gestimate", "z_on_grid", "adjusted_hr", "RPSFT"):
+            monkeypatch.setattr(V, name, getattr(self, name))
+
+
+R_TOLERANCE = (
+    "psi, CI vs R sign changes <= 0.0001; psi, CI vs R printed <= 0.002; no recensoring: psi, "
+    "CI vs R sign changes <= 0.0001; Z(psi) table <= 1e-06; ITT Cox <= 2e-06; adjusted Cox at "
+    "R's psi <= 2e-06; Bayesian stage 1 (flat prior): median vs R psi <= 0.01; Bayesian stage "
+    "1: 95% interval vs R CI <= 0.02 (max absolute difference; R's roots are exact to ~3e-4, "
+    "the sign changes to 1e-12; the quasi-posterior is not a test inversion, hence 0.01-0.02)")
+
+
+def test_r_check_at_every_tolerance_passes(monkeypatch):
+    fake = FakeR(TOLERANCES)
+    fake.patch(monkeypatch)
+    monkeypatch.setattr(V, "time", Clock(5.0, 5.25))
+    c = V._rpsftm_r(LEVEL, 3)
+    assert fake.calls == ["reference", "immdef", ("gestimate", "immdef", {}),
+                          ("gestimate", "immdef", {"recensor": False}),
+                          ("z", "immdef", [-0.5, 0.25]), ("adjusted", "immdef", 0.0),
+                          ("RPSFT", {"cuts": (1.0,), "psi_prior": V.Uniform(-2.0, 2.0),
+                                     "grid_size": 20001}), ("grid", "immdef")]
+    assert c == V.ValidationCheck(
+        name="rpsftm_r",
+        title="RPSFT on rpsftm's immdef: g-estimation (with and without recensoring), Z(psi), "
+              "ITT and adjusted Cox HRs, and the Bayesian RPSFT's psi posterior (stage 1, flat "
+              "prior)",
+        reference="R 4.2.2, rpsftm 1.2.9, survival 3.5-3 (packaged: "
+                  "pexsurv/datasets/rpsftm_reference.json, immdef.md)",
+        tolerance=R_TOLERANCE,
+        measured="psi, CI vs R sign changes: 0.0001; psi, CI vs R printed: 0.002; no "
+                 "recensoring: psi, CI vs R sign changes: 0.0001; Z(psi) table: 1e-06; ITT Cox: "
+                 "2e-06; adjusted Cox at R's psi: 2e-06; Bayesian stage 1 (flat prior): median "
+                 "vs R psi: 0.01; Bayesian stage 1: 95% interval vs R CI: 0.02",
+        passed=True, seconds=0.25, values={"differences": TOLERANCES, "tolerances": TOLERANCES})
+    assert list(c.values["differences"]) == list(TOLERANCES)
+
+
+@pytest.mark.parametrize("key", list(TOLERANCES))
+def test_r_check_beyond_one_tolerance_fails_it_alone(monkeypatch, key):
+    d = {**TOLERANCES, key: above(TOLERANCES[key])}
+    FakeR(d).patch(monkeypatch)
+    c = V._rpsftm_r(LEVEL, 3)
+    assert c.passed is False
+    assert c.values["differences"] == d
+    assert [part.endswith(" (FAIL)") for part in c.measured.split("; ")] == [
+        k == key for k in TOLERANCES]
+
+
+def test_r_check_differences_do_not_depend_on_a_common_offset(monkeypatch):
+    half = {k: v / 2 for k, v in TOLERANCES.items()}
+    fake = FakeR(half, base=0.75)
+    fake.patch(monkeypatch)
+    c = V._rpsftm_r(LEVEL, 3)
+    assert fake.calls[5] == ("adjusted", "immdef", 0.75)
+    assert c.values["differences"] == pytest.approx(half, rel=1e-9)
+    assert c.passed is True
