@@ -271,7 +271,6 @@ def test_md_escapes_pipes_and_newlines():
 def inverse_cumulative_hazard(u, cuts, rates):
     """Event time with cumulative hazard ``u`` for piecewise-constant ``rates`` (written out)."""
     edges = [0.0, *cuts, math.inf]
-    t = 0.0
     for k in range(len(rates)):
         width = edges[k + 1] - edges[k]
         if u <= rates[k] * width:
@@ -1015,3 +1014,184 @@ def test_r_check_differences_do_not_depend_on_a_common_offset(monkeypatch):
     assert fake.calls[5] == ("adjusted", "immdef", 0.75)
     assert c.values["differences"] == pytest.approx(half, rel=1e-9)
     assert c.passed is True
+
+
+# ---------------------------------------------------------------------------- reproducibility
+class FakeRepro:
+    """The fits of the reproducibility check, in call order: first, again, reused, r1, r2;
+    ``differ`` names the fits whose draws differ from the first of their pair."""
+
+    def __init__(self, differ=()):
+        self.differ, self.calls, self.n = set(differ), [], 0
+        self.datasets = SimpleNamespace(ct041_like=self.ct041_like)
+
+    def ct041_like(self, endpoint):
+        self.calls.append(("data", endpoint))
+        return "os data"
+
+    def pem_trial(self, seed):
+        self.calls.append(("trial", seed))
+        return "other trial"
+
+    def equal_events(self, data, *, k):
+        self.calls.append(("cuts", data, k))
+        return [1.0, 2.0]
+
+    def clear_compile_cache(self):
+        self.calls.append("clear")
+
+    def compile_spec(self, spec, data, config):
+        self.calls.append(("compile", spec, data, config))
+        return "compiled for other"
+
+    def fit(self, spec, data, *, sampler, compiled=None):
+        self.calls.append(("fit", spec, data, sampler, compiled))
+        warnings.warn("short fit", V.ConvergenceWarning)
+        name = ["first", "again", "reused", "r1", "r2"][self.n]
+        self.n += 1
+        x = 2.0 if name in self.differ else 1.0
+        return result(a=[[1.0, 1.0]], b=[[0.5, x]])
+
+    def patch(self, monkeypatch):
+        for name in ("datasets", "pem_trial", "equal_events", "clear_compile_cache",
+                     "compile_spec", "fit"):
+            monkeypatch.setattr(V, name, getattr(self, name))
+
+
+def test_reproducibility_check_repeats_each_fit_with_one_seed(monkeypatch):
+    fake = FakeRepro()
+    fake.patch(monkeypatch)
+    monkeypatch.setattr(V, "time", Clock(0.5, 1.0))
+    c = V._reproducibility(LEVEL, 12)
+    spec = V.PiecewiseExponential(cuts=(1.0, 2.0))
+    config = V.SamplerConfig(draws=200, tune=200, seed=12, progress=False)
+    rpsft = V.RPSFT(cuts=(1.0, 2.0), n_psi_draws=5)
+    small = V.SamplerConfig(draws=50, tune=50, chains=2, seed=12, progress=False)
+    assert fake.calls == [("data", "os"), ("trial", 12), ("cuts", "os data", 3), "clear",
+                          ("fit", spec, "os data", config, None),
+                          ("fit", spec, "os data", config, None), "clear",
+                          ("compile", spec, "other trial", config),
+                          ("fit", spec, "os data", config, "compiled for other"),
+                          ("fit", rpsft, "os data", small, None),
+                          ("fit", rpsft, "os data", small, None)]
+    same = {"PEM, same seed (shared compilation)": True,
+            "PEM on a model compiled for another trial": True, "RPSFT, same seed": True}
+    assert c == V.ValidationCheck(
+        name="reproducibility",
+        title="fits repeated with one seed (PEM on the packaged OS data, fresh and on the "
+              "process's shared compilation; the same fit on a model compiled for another "
+              "trial's data; Bayesian RPSFT)",
+        reference="the first fit's draws",
+        tolerance="every posterior draw identical (bit for bit)",
+        measured="PEM, same seed (shared compilation): identical; PEM on a model compiled for "
+                 "another trial: identical; RPSFT, same seed: identical",
+        passed=True, seconds=0.5, values=same)
+
+
+@pytest.mark.parametrize("differ, verdicts", [
+    ({"again"}, ("DIFFERENT", "identical", "identical")),
+    ({"reused"}, ("identical", "DIFFERENT", "identical")),
+    ({"r2"}, ("identical", "identical", "DIFFERENT")),
+    ({"first"}, ("DIFFERENT", "DIFFERENT", "identical")),
+    ({"r1"}, ("identical", "identical", "DIFFERENT"))])
+def test_reproducibility_check_names_the_fit_that_differs(monkeypatch, differ, verdicts):
+    FakeRepro(differ).patch(monkeypatch)
+    c = V._reproducibility(LEVEL, 12)
+    assert c.measured == ("PEM, same seed (shared compilation): {}; PEM on a model compiled for "
+                          "another trial: {}; RPSFT, same seed: {}").format(*verdicts)
+    assert c.passed is False
+    assert list(c.values.values()) == [v == "identical" for v in verdicts]
+
+
+# ---------------------------------------------------------------------------- run
+def test_checks_run_in_the_documented_order_with_their_names(monkeypatch):
+    assert list(V.CHECKS) == ["sbc_ph", "sbc_piecewise", "sbc_rpsft", "coverage_ph", "ml_pem",
+                              "cox", "rpsftm_r", "reproducibility"]
+    assert [V.CHECKS[k] for k in list(V.CHECKS)[2:]] == [
+        V._sbc_rpsft, V._coverage_ph, V._ml_pem, V._cox, V._rpsftm_r, V._reproducibility]
+    seen = []
+    monkeypatch.setattr(V, "_sbc_check", lambda *args: seen.append(args) or "done")
+    assert V.CHECKS["sbc_ph"](LEVEL, 3) == "done"
+    assert V.CHECKS["sbc_piecewise"](V.LEVELS["full"], 4) == "done"
+    assert seen == [("sbc_ph", "ph", LEVEL, 3), ("sbc_piecewise", "piecewise", V.LEVELS["full"], 4)]
+
+
+class FakeChecks(dict):
+    """Three checks that record their (level, seed)."""
+
+    def __init__(self):
+        self.calls = []
+        super().__init__((name, self.make(name, passed, seconds)) for name, passed, seconds in
+                         (("one", True, 2.4), ("two", False, 0.6), ("three", True, 10.5)))
+
+    def make(self, name, passed, seconds):
+        def run(level, seed):
+            self.calls.append((name, level, seed))
+            return check(name, passed, seconds, measured=f"{name} measured")
+        return run
+
+
+@pytest.fixture
+def fake_run(monkeypatch):
+    checks = FakeChecks()
+    monkeypatch.setattr(V, "CHECKS", checks)
+    monkeypatch.setattr(V, "time", Clock(100.0, 103.5))
+    monkeypatch.setattr(V, "versions", lambda: {"numpy": "9", "scipy": "8"})
+    tz = []
+
+    class Now:
+        @staticmethod
+        def now(zone):
+            tz.append(zone)
+            return datetime(2026, 11, 30, 18, 1, 2, 345, tzinfo=timezone.utc)
+
+    monkeypatch.setattr(V, "datetime", Now)
+    return checks, tz
+
+
+def test_validate_runs_every_check_and_reports(fake_run):
+    checks, tz = fake_run
+    lines = []
+    r = V.validate("full", seed=5, echo=lines.append)
+    assert checks.calls == [(name, V.LEVELS["full"], 5) for name in ("one", "two", "three")]
+    assert lines == ["[1/3] one ...", "[1/3] one: PASS (2 s): one measured",
+                     "[2/3] two ...", "[2/3] two: FAIL (1 s): two measured",
+                     "[3/3] three ...", "[3/3] three: PASS (10 s): three measured"]
+    assert tz == [timezone.utc]
+    assert r == V.ValidationReport(
+        level=V.LEVELS["full"], seed=5,
+        checks=(check("one", True, 2.4, measured="one measured"),
+                check("two", False, 0.6, measured="two measured"),
+                check("three", True, 10.5, measured="three measured")),
+        started="2026-11-30 18:01:02", seconds=3.5,
+        versions={"pexsurv": V.__version__, "numpy": "9", "scipy": "8"})
+    assert list(r.versions) == ["pexsurv", "numpy", "scipy"]
+
+
+def test_validate_defaults_and_a_selection(fake_run):
+    checks, _ = fake_run
+    r = V.validate(checks=["three", "one"])
+    assert checks.calls == [("three", V.LEVELS["quick"], 1), ("one", V.LEVELS["quick"], 1)]
+    assert [c.name for c in r.checks] == ["three", "one"] and r.level is V.LEVELS["quick"]
+    assert r.seed == 1
+
+
+def test_validate_takes_a_level_and_echoes_a_single_check(fake_run):
+    checks, _ = fake_run
+    lines = []
+    r = V.validate(LEVEL, seed=2, checks=("two",), echo=lines.append)
+    assert checks.calls == [("two", LEVEL, 2)] and r.level is LEVEL
+    assert lines == ["[1/1] two ...", "[1/1] two: FAIL (1 s): two measured"]
+
+
+def test_validate_refuses_unknown_levels_and_checks(fake_run):
+    checks, _ = fake_run
+    with pytest.raises(ValueError, match=re.escape("level must be one of ['full', 'quick'], got 'slow'")):
+        V.validate("slow")
+    with pytest.raises(ValueError, match=re.escape(
+            "unknown check(s) ['b', 'z']; valid: ['one', 'two', 'three']")):
+        V.validate(checks=["z", "one", "b", "z"])
+    with pytest.raises(ValueError, match=re.escape("unknown check(s) ['four']")):
+        V.validate(checks=["four"])
+    assert checks.calls == []
+    assert V.validate(checks=[]).checks == ()
