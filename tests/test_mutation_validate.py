@@ -309,6 +309,8 @@ def test_pem_trial_defaults():
     np.testing.assert_array_equal(a.time, b.time)
     assert (V._CUTS, V._HR, V._N) == ((2.0, 6.0), 0.7, 200)
     np.testing.assert_array_equal(V._RATES, [0.3, 0.2, 0.1])
+    with pytest.raises(TypeError):  # the design is keyword-only
+        V.pem_trial(3, 200)
 
 
 def test_quiet_warnings_silences_convergence_warnings_only():
