@@ -475,6 +475,14 @@ def test_ml_pem_matches_the_profile_likelihood_with_three_intervals():
     assert fit["se_log_hr"] == pytest.approx(se[3], rel=1e-5)
 
 
+def test_ml_pem_with_a_whole_number_of_exposure_units():
+    # 4 events in 1.0 unit of exposure, arms alike (the start of the search is log 4, not log 0)
+    t = np.full(4, 0.25)
+    fit = V.ml_pem(t, np.ones(4), np.array([0, 0, 1, 1]), [])
+    assert fit["log_hazard_base"] == pytest.approx([math.log(4.0)], abs=1e-8)
+    assert fit["log_hr"] == pytest.approx(0.0, abs=1e-8)
+
+
 def test_ml_pem_refuses_an_interval_without_events():
     t = np.array([0.5, 0.7, 3.0, 4.0, 0.2, 3.5])
     event = np.array([1, 1, 1, 0, 1, 1])
@@ -850,7 +858,7 @@ def cox_check(monkeypatch, os, pfs):
         return SimpleNamespace(log_hr=cox[time_][0], se=cox[time_][1])
 
     monkeypatch.setattr(V, "cox_hr", cox_hr)
-    monkeypatch.setattr(V, "time", Clock(0.0, 42.0))
+    monkeypatch.setattr(V, "time", Clock(1.0, 43.0))
     return V._cox(LEVEL, 8), fake, seen
 
 
@@ -906,13 +914,15 @@ COX_KEYS = ("hr", "lower", "upper", "log_hr", "se")
 class FakeR:
     """The R check's inputs: every difference made equal to ``d[key]``, R's numbers ``base``
     (and the package's ``base`` + difference), each package number on a different component
-    so a wrong index shows."""
+    so a wrong index shows; R's printed psi (and the package's) ``base - d[median]``, so that
+    the Bayesian median ``base`` is that difference away from it alone."""
 
     def __init__(self, d, base=0.0):
         self.d, self.b, self.calls = d, base, []
         b = base
-        self.ref = {"psi": {"a": {"sign_change": [b, b, b],
-                                  "printed": [b, b, b - d["psi, CI vs R printed"]]},
+        self.psi = b - d["Bayesian stage 1 (flat prior): median vs R psi"]
+        self.ref = {"psi": {"a": {"sign_change": [self.psi, b, b],
+                                  "printed": [self.psi, b, b - d["psi, CI vs R printed"]]},
                             "b2": {"sign_change": [b, b, b]}},
                     "z_table_a": {"-0.5": b, "0.25": b},
                     "cox_itt": dict.fromkeys(COX_KEYS, b),
@@ -928,7 +938,7 @@ class FakeR:
                 fake.calls.append(("grid", data))
                 # cdf 1/40, 20/40, 39/40, 1: the quantiles are the first three psi values
                 return pd.DataFrame({"psi": [b + d["Bayesian stage 1: 95% interval vs R CI"],
-                                             b + d["Bayesian stage 1 (flat prior): median vs R psi"],
+                                             b,
                                              b - d["psi, CI vs R printed"], 9.0],
                                      "density": [1.0, 19.0, 19.0, 1.0]})
 
@@ -947,7 +957,7 @@ class FakeR:
         d, b = self.d, self.b
         if kwargs:
             return SimpleNamespace(psi=b, ci=(b, b + d["no recensoring: psi, CI vs R sign changes"]))
-        return SimpleNamespace(psi=b, ci=(b + d["psi, CI vs R sign changes"], b),
+        return SimpleNamespace(psi=self.psi, ci=(b + d["psi, CI vs R sign changes"], b),
                                hr_itt={**dict.fromkeys(COX_KEYS, b), "upper": b + d["ITT Cox"]})
 
     def z_on_grid(self, data, psis):
@@ -978,7 +988,7 @@ def test_r_check_at_every_tolerance_passes(monkeypatch):
     c = V._rpsftm_r(LEVEL, 3)
     assert fake.calls == ["reference", "immdef", ("gestimate", "immdef", {}),
                           ("gestimate", "immdef", {"recensor": False}),
-                          ("z", "immdef", [-0.5, 0.25]), ("adjusted", "immdef", 0.0),
+                          ("z", "immdef", [-0.5, 0.25]), ("adjusted", "immdef", -0.01),
                           ("RPSFT", {"cuts": (1.0,), "psi_prior": V.Uniform(-2.0, 2.0),
                                      "grid_size": 20001}), ("grid", "immdef")]
     assert c == V.ValidationCheck(
@@ -1013,7 +1023,7 @@ def test_r_check_differences_do_not_depend_on_a_common_offset(monkeypatch):
     fake = FakeR(half, base=0.75)
     fake.patch(monkeypatch)
     c = V._rpsftm_r(LEVEL, 3)
-    assert fake.calls[5] == ("adjusted", "immdef", 0.75)
+    assert fake.calls[5] == ("adjusted", "immdef", 0.745)
     assert c.values["differences"] == pytest.approx(half, rel=1e-9)
     assert c.passed is True
 
