@@ -942,9 +942,10 @@ class FakeR:
             def psi_grid(self, data):
                 fake.calls.append(("grid", data))
                 # cdf 1/40, 20/40, 39/40, 1: the quantiles are the first three psi values
-                return pd.DataFrame({"psi": fake.grid or [
-                                         b + d["Bayesian stage 1: 95% interval vs R CI"], b,
-                                         b - d["psi, CI vs R printed"], 9.0],
+                if fake.grid is not None:
+                    return fake.grid
+                return pd.DataFrame({"psi": [b + d["Bayesian stage 1: 95% interval vs R CI"], b,
+                                             b - d["psi, CI vs R printed"], 9.0],
                                      "density": [1.0, 19.0, 19.0, 1.0]})
 
         self.RPSFT = RPSFT
@@ -1217,7 +1218,9 @@ def test_validate_refuses_unknown_levels_and_checks(fake_run):
 def test_r_check_bayesian_quantiles_against_r_printed_numbers(monkeypatch):
     fake = FakeR({k: v / 2 for k, v in TOLERANCES.items()})
     fake.ref["psi"]["a"]["printed"] = [-0.181, -0.35, 0.0023]
-    fake.grid = [-0.3, -0.18, 0.01, 0.5]  # 2.5%, 50%, 97.5%
+    # cdf 1/80, 2/80, 1/2, 39/40, 1: 2.5%, 50%, 97.5% at -0.3, -0.18, 0.01
+    fake.grid = pd.DataFrame({"psi": [-0.5, -0.3, -0.18, 0.01, 0.5],
+                              "density": [0.5, 0.5, 19.0, 19.0, 1.0]})
     fake.patch(monkeypatch)
     diffs = V._rpsftm_r(LEVEL, 3).values["differences"]
     assert diffs["Bayesian stage 1 (flat prior): median vs R psi"] == pytest.approx(0.001, rel=1e-9)
