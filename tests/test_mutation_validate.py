@@ -522,6 +522,7 @@ def test_identical_compares_every_variable_bit_for_bit():
     assert V._identical(a, result(x=[[above(1.0), 2.0]], y=[[3.0, 4.0]])) is False
     assert V._identical(result(x=[[1.0, 2.0]]), a) is False  # a variable more
     assert V._identical(a, result(x=[[1.0, 2.0]], y=[[3.0, 4.0]], z=[[0.0, 0.0]])) is False
+    assert V._identical(result(x=[[1.0, 2.0]], y=[[3.0, 4.0]], z=[[0.0, 0.0]]), a) is False
 
 
 def test_max_abs():
@@ -1079,7 +1080,7 @@ class FakeRepro:
 def test_reproducibility_check_repeats_each_fit_with_one_seed(monkeypatch):
     fake = FakeRepro()
     fake.patch(monkeypatch)
-    monkeypatch.setattr(V, "time", Clock(0.5, 1.0))
+    monkeypatch.setattr(V, "time", Clock(0.5, 4.0))
     c = V._reproducibility(LEVEL, 12)
     spec = V.PiecewiseExponential(cuts=(1.0, 2.0))
     config = V.SamplerConfig(draws=200, tune=200, seed=12, progress=False)
@@ -1103,7 +1104,7 @@ def test_reproducibility_check_repeats_each_fit_with_one_seed(monkeypatch):
         tolerance="every posterior draw identical (bit for bit)",
         measured="PEM, same seed (shared compilation): identical; PEM on a model compiled for "
                  "another trial: identical; RPSFT, same seed: identical",
-        passed=True, seconds=0.5, values=same)
+        passed=True, seconds=3.5, values=same)
 
 
 @pytest.mark.parametrize("differ, verdicts", [
@@ -1213,6 +1214,8 @@ def test_validate_refuses_unknown_levels_and_checks(fake_run):
         V.validate(checks=["four"])
     assert checks.calls == []
     assert V.validate(checks=[]).checks == ()
+    with pytest.raises(TypeError):  # the options are keyword-only
+        V.validate("quick", 2)
 
 
 def test_r_check_bayesian_quantiles_against_r_printed_numbers(monkeypatch):
