@@ -103,7 +103,7 @@ def check(name, passed, seconds=0.0, values=None, **text):
                              seconds=seconds, values=values or {})
 
 
-def report(*checks, level=LEVEL, seed=7):
+def report(*checks, level=V.LEVELS["quick"], seed=7):
     return V.ValidationReport(level=level, seed=seed, checks=checks, started="2026-11-30 18:00:00",
                               seconds=65.4, versions={"pexsurv": "9.9", "numpy": "2.1"})
 
@@ -111,8 +111,8 @@ def report(*checks, level=LEVEL, seed=7):
 PARTIAL = (check("sbc_ph", True, 12.345, title="a <b> & c", reference='"ref"'),
            check("cox", False, 2.56, tolerance="x | y", measured="line 1\nline 2 | z"),
            check("ml_pem", False, 0.04))
-LEVEL_TEXT = ("sbc_sims = 7, sbc_draws = 40, sbc_thin = 3, rpsft_sims = 5, rpsft_psi_draws = 4, "
-              "coverage_trials = 3, fit_draws = 60")
+LEVEL_TEXT = ("sbc_sims = 30, sbc_draws = 250, sbc_thin = 5, rpsft_sims = 20, rpsft_psi_draws = 9, "
+              "coverage_trials = 30, fit_draws = 1000")
 
 
 def test_passed_and_failed_list_every_check():
@@ -138,8 +138,8 @@ def test_table_has_one_row_per_check():
 def test_to_dict_and_json_carry_every_field():
     values = {"p": np.float64(0.5), 3: [np.int64(2), (np.bool_(False), float("nan"))]}
     r = report(check("a", True, 1.5, values), check("b", False))
-    level = {"name": "quick", "sbc_sims": 7, "sbc_draws": 40, "sbc_thin": 3, "rpsft_sims": 5,
-             "rpsft_psi_draws": 4, "coverage_trials": 3, "fit_draws": 60}
+    level = {"name": "quick", "sbc_sims": 30, "sbc_draws": 250, "sbc_thin": 5, "rpsft_sims": 20,
+             "rpsft_psi_draws": 9, "coverage_trials": 30, "fit_draws": 1000}
     expected = {
         "pexsurv": V.__version__, "level": level, "seed": 7, "started": "2026-11-30 18:00:00",
         "seconds": 65.4, "passed": False, "failed": ["b"],
@@ -194,8 +194,7 @@ def test_markdown_of_a_partial_run():
 - what: title cox
 - reference: ref cox
 - tolerance: x | y
-- measured: line 1
-line 2 | z
+- measured: line 1 line 2 | z
 
 ## ml_pem: FAIL
 
@@ -227,6 +226,15 @@ def test_a_full_run_names_no_checks_in_its_command_and_says_all_passed():
         "pexsurv validate --quick --seed 7 --check sbc_rpsft")
     assert dict(report(*(check(n, True) for n in list(V.CHECKS)[:7]))._header())["command"].endswith(
         "--check rpsftm_r")
+
+
+def test_a_level_the_command_line_does_not_offer_is_reproduced_by_the_python_call():
+    # LEVEL is named "quick" but is not pexsurv validate --quick's size.
+    assert dict(report(*PARTIAL, level=LEVEL)._header())["command"] == (
+        f"pexsurv.workflows.validate({LEVEL!r}, seed=7, checks=['sbc_ph', 'cox', 'ml_pem'])")
+    every = report(*(check(name, True) for name in V.CHECKS), level=LEVEL, seed=2)
+    assert dict(every._header())["command"] == f"pexsurv.workflows.validate({LEVEL!r}, seed=2)"
+    assert repr(LEVEL).startswith("Level(name='quick', sbc_sims=7, ")
 
 
 def test_html_of_a_partial_run():

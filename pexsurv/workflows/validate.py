@@ -196,9 +196,15 @@ class ValidationReport:
     def _header(self) -> list[tuple[str, str]]:
         n_pass = sum(c.passed for c in self.checks)
         verdict = "ALL PASSED" if self.passed else f"FAILED: {', '.join(self.failed)}"
-        command = f"pexsurv validate --{self.level.name} --seed {self.seed}"
-        if [c.name for c in self.checks] != list(CHECKS):  # a partial run must say so
-            command += "".join(f" --check {c.name}" for c in self.checks)
+        names = [c.name for c in self.checks]
+        partial = names != list(CHECKS)  # a partial run must say so
+        if LEVELS.get(self.level.name) == self.level:
+            command = f"pexsurv validate --{self.level.name} --seed {self.seed}"
+            command += "".join(f" --check {name}" for name in names) if partial else ""
+        else:
+            # A level the command line does not offer: the call that reproduces the report.
+            command = (f"pexsurv.workflows.validate({self.level!r}, seed={self.seed}"
+                       + (f", checks={names!r})" if partial else ")"))
         return [("verdict", f"{verdict} ({n_pass} of {len(self.checks)} checks passed)"),
                 ("command", command), ("started (UTC)", self.started),
                 ("wall time", f"{self.seconds:.0f} s"),
@@ -215,8 +221,9 @@ class ValidationReport:
                   f"{c.seconds:.0f} |" for c in self.checks]
         for c in self.checks:
             lines += ["", f"## {c.name}: {c.verdict}", "", f"- what: {c.title}",
-                      f"- reference: {c.reference}", f"- tolerance: {c.tolerance}",
-                      f"- measured: {c.measured}"]
+                      f"- reference: {_one_line(c.reference)}",
+                      f"- tolerance: {_one_line(c.tolerance)}",
+                      f"- measured: {_one_line(c.measured)}"]
         return "\n".join(lines) + "\n"
 
     def to_html(self) -> str:
@@ -251,8 +258,14 @@ class ValidationReport:
         return written
 
 
+def _one_line(text: str) -> str:
+    """``text`` on one line: a newline would end a Markdown list item or table row."""
+    return text.replace("\n", " ")
+
+
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """``text`` for a Markdown table cell."""
+    return _one_line(text.replace("|", "\\|"))
 
 
 def _jsonable(value: Any) -> Any:
