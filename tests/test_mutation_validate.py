@@ -235,6 +235,11 @@ def test_a_level_the_command_line_does_not_offer_is_reproduced_by_the_python_cal
     every = report(*(check(name, True) for name in V.CHECKS), level=LEVEL, seed=2)
     assert dict(every._header())["command"] == f"pexsurv.workflows.validate({LEVEL!r}, seed=2)"
     assert repr(LEVEL).startswith("Level(name='quick', sbc_sims=7, ")
+    # A level equal to one the command line offers (not the same object) is that level.
+    same = dataclasses.replace(V.LEVELS["full"])
+    assert same is not V.LEVELS["full"]
+    assert dict(report(check("cox", True), level=same, seed=4)._header())["command"] == (
+        "pexsurv validate --full --seed 4 --check cox")
 
 
 def test_html_of_a_partial_run():
